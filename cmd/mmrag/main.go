@@ -1,0 +1,109 @@
+// Command mmrag is a multimodal retrieval-augmented generation tool: it turns
+// files into a searchable knowledge base of text and images and answers
+// questions from it.
+//
+// This file wires the pipeline packages together; each subcommand lives in a
+// file of its own.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"mmrag/embed"
+	"mmrag/hub"
+	"mmrag/onnx"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	model     string
+	ortLib    string
+	threads   int
+	quantized bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newRoot().ExecuteContext(ctx)
+	if err != nil {
+		var ec exitCode
+		if errors.As(err, &ec) {
+			os.Exit(int(ec))
+		}
+		fmt.Fprintln(os.Stderr, "mmrag:", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode lets a command choose its exit status after printing its own report.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "mmrag",
+		Short:         "Multimodal retrieval-augmented generation over your files",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.model, "model", envOr("MMRAG_MODEL", hub.DefaultModel), "CLIP model: a Hugging Face id or a local folder ($MMRAG_MODEL)")
+	pf.StringVar(&g.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $MMRAG_ORT_LIB, then the setup location)")
+	pf.IntVar(&g.threads, "threads", 0, "ONNX Runtime threads (0 = all cores)")
+	pf.BoolVar(&g.quantized, "quantized", false, "use the model's quantized ONNX graphs")
+	root.AddCommand(newModelsCmd(g), newTokenizeCmd(g), newEmbedCmd(g), newVersionCmd())
+	return root
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// modelDir resolves --model to a folder without loading anything.
+func (g *globals) modelDir() (string, error) {
+	return hub.Resolve(onnx.Home(), g.model)
+}
+
+// openCLIP loads ONNX Runtime and the CLIP model.
+func (g *globals) openCLIP() (*embed.CLIP, error) {
+	dir, err := g.modelDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := onnx.Init(g.ortLib); err != nil {
+		return nil, err
+	}
+	return embed.Load(dir, embed.Options{ID: g.model, Threads: g.threads, Quantized: g.quantized})
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print versions of mmrag and ONNX Runtime",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "mmrag %s\nONNX Runtime wanted: %s\n", version, onnx.Version)
+			if err := onnx.Init(""); err != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "ONNX Runtime loaded: none (%v)\n", err)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ONNX Runtime loaded: %s from %s\n", onnx.RuntimeVersion(), onnx.LibraryPath())
+			return nil
+		},
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"mmrag/hub"
+	"mmrag/onnx"
+)
+
+func newModelsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "models", Short: "Download and list CLIP models"}
+	var revision string
+	var asJSON bool
+	pull := &cobra.Command{
+		Use:   "pull [ID]",
+		Short: "Download a model from the Hugging Face hub into the cache (resumable)",
+		Long: "Downloads the files a CLIP model needs (ONNX graphs, tokenizer, configs) into\n" +
+			"$MMRAG_HOME/models. Honours HF_ENDPOINT and HF_TOKEN. Interrupted downloads resume.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := g.model
+			if len(args) == 1 {
+				id = args[0]
+			}
+			bars := newBars(cmd.ErrOrStderr())
+			c := &hub.Client{Home: onnx.Home(), Progress: bars.update}
+			m, err := c.Pull(cmd.Context(), id, revision, hub.CLIPFiles(g.quantized))
+			bars.finish()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s@%s → %s\n", m.ID, short(m.Commit), m.Dir)
+			return nil
+		},
+	}
+	pull.Flags().StringVar(&revision, "revision", "main", "branch, tag or commit")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List models in the cache",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			models, err := hub.List(onnx.Home())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if models == nil {
+					models = []hub.Model{}
+				}
+				return enc.Encode(models)
+			}
+			if len(models) == 0 {
+				fmt.Fprintf(out, "no models in %s; fetch one with: mmrag models pull %s\n", onnx.Home(), hub.DefaultModel)
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tCOMMIT\tSIZE\tPULLED\tPATH")
+			for _, m := range models {
+				var size int64
+				for _, f := range m.Files {
+					size += f.Size
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, short(m.Commit), humanBytes(size), m.Pulled.Format(time.DateOnly), m.Dir)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(pull, list)
+	return cmd
+}
+
+func short(commit string) string {
+	if len(commit) > 10 {
+		return commit[:10]
+	}
+	return commit
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// bars draws one progress bar per downloaded file.
+type bars struct {
+	w    io.Writer
+	cur  string
+	bar  *progressbar.ProgressBar
+	tty  bool
+	seen map[string]bool
+}
+
+func newBars(w io.Writer) *bars {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &bars{w: w, tty: tty, seen: map[string]bool{}}
+}
+
+func (b *bars) update(p hub.Progress) {
+	if p.File != b.cur {
+		b.finish()
+		b.cur = p.File
+		if !b.tty {
+			// Logs get one line per file, not a redraw per chunk.
+			fmt.Fprintf(b.w, "downloading %s (%s)\n", p.File, humanBytes(p.Total))
+			return
+		}
+		b.bar = progressbar.NewOptions64(p.Total,
+			progressbar.OptionSetWriter(b.w),
+			progressbar.OptionSetDescription(p.File),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(b.w) }),
+		)
+	}
+	if b.bar != nil {
+		_ = b.bar.Set64(p.Done)
+	}
+}
+
+func (b *bars) finish() {
+	if b.bar != nil {
+		_ = b.bar.Finish()
+		b.bar = nil
+	}
+	b.cur = ""
+}

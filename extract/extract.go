@@ -1,0 +1,78 @@
+// Package extract turns files into structured content: text blocks with their
+// section path and place, and images with their captions. It owns one file per
+// format; it knows nothing about chunking, embedding or storage.
+package extract
+
+import (
+	"context"
+	"time"
+)
+
+// BlockKind says what a text block was in its source.
+type BlockKind string
+
+const (
+	Paragraph  BlockKind = "paragraph"
+	List       BlockKind = "list"
+	Table      BlockKind = "table"
+	Code       BlockKind = "code"
+	Quote      BlockKind = "quote"
+	Transcript BlockKind = "transcript"
+	Notes      BlockKind = "notes" // speaker notes of a slide
+	OCR        BlockKind = "ocr"   // text recognised in an image or scanned page
+)
+
+// Place locates content inside its source, so that every item can cite where
+// it came from. Zero fields are unknown.
+type Place struct {
+	Section []string      // heading path, outermost first
+	Page    int           // 1-based page (PDF) or slide (PPTX) or sheet index (XLSX)
+	Anchor  string        // fragment identifier of the nearest heading (HTML id, Markdown slug)
+	Time    time.Duration // offset into audio or video
+	Sheet   string        // spreadsheet sheet name
+}
+
+// Block is a unit of text that chunking never merges across sections.
+type Block struct {
+	Kind BlockKind
+	Text string
+	Place
+}
+
+// Image is a picture found in a source, with its own bytes.
+type Image struct {
+	Data    []byte // the original encoded bytes (PNG, JPEG, …)
+	MIME    string
+	Src     string // where it was referenced from (URL, relative path, PDF object); informative
+	Alt     string
+	Caption string // figcaption, PDF/DOCX caption, …
+	Context string // text near the image
+	Width   int
+	Height  int
+	Meta    map[string]string // EXIF and other facts (camera, date, gps)
+	Place
+}
+
+// Result is what one extractor returns for one source.
+type Result struct {
+	Title    string
+	Type     string // short kind: "html", "markdown", "text", "pdf", "docx", "pptx", "xlsx", "csv", "image", "audio", "video"
+	Meta     map[string]string
+	Blocks   []Block
+	Images   []Image
+	Warnings []string // recoverable problems (e.g. a remote image that could not be fetched, OCR absent)
+}
+
+// Source is one input: a local file or a downloaded URL, fully read.
+type Source struct {
+	Path string // local path, or the URL it was fetched from
+	Data []byte
+	MIME string // detected content type, may be empty
+	// Base is the folder or URL that relative links in the source resolve against.
+	Base string
+}
+
+// Extractor reads one kind of source.
+type Extractor interface {
+	Extract(ctx context.Context, src Source) (*Result, error)
+}

@@ -1,0 +1,685 @@
+package extract
+
+// Helpers shared by the HTML, Markdown and plain-text extractors: text
+// decoding and normalisation, heading slugs, and loading referenced images.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif" // registered for image.DecodeConfig
+	_ "image/jpeg"
+	_ "image/png"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	_ "golang.org/x/image/webp"
+	"golang.org/x/text/encoding/charmap"
+	xunicode "golang.org/x/text/encoding/unicode"
+)
+
+// markupDefaultMaxImageBytes caps one image when the extractor sets no limit.
+const markupDefaultMaxImageBytes = 20 << 20
+
+// markupContextChars bounds each side of an image's surrounding text.
+const markupContextChars = 300
+
+func markupName(src Source) string {
+	if src.Path != "" {
+		return src.Path
+	}
+	return "input"
+}
+
+// markupDecodePlain turns a text file into valid UTF-8: a UTF-8 BOM is
+// dropped, UTF-16 with a BOM is decoded, binary data is an error, and invalid
+// UTF-8 goes through markupRepairUTF8 with a warning.
+func markupDecodePlain(data []byte) (string, []string, error) {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xef, 0xbb, 0xbf}):
+		data = data[3:]
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}), bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		dec := xunicode.UTF16(xunicode.LittleEndian, xunicode.ExpectBOM).NewDecoder()
+		out, err := dec.Bytes(data)
+		if err != nil {
+			return "", nil, fmt.Errorf("decode UTF-16: %w", err)
+		}
+		data = out
+	}
+	if err := markupCheckText(data); err != nil {
+		return "", nil, err
+	}
+	if utf8.Valid(data) {
+		return string(data), nil, nil
+	}
+	s, warn := markupRepairUTF8(data)
+	return s, []string{warn}, nil
+}
+
+// markupCheckText rejects binary data: a NUL byte early on, or a sniffed type
+// that is not text.
+func markupCheckText(data []byte) error {
+	head := data
+	if len(head) > 8<<10 {
+		head = head[:8<<10]
+	}
+	ct := http.DetectContentType(data)
+	if bytes.IndexByte(head, 0) >= 0 || !strings.HasPrefix(ct, "text/") {
+		return fmt.Errorf("binary content (looks like %s)", strings.SplitN(ct, ";", 2)[0])
+	}
+	return nil
+}
+
+// markupRepairUTF8 makes invalid UTF-8 readable. Mostly-UTF-8 data with a few
+// bad bytes keeps its UTF-8 and gets U+FFFD for them; data with no valid
+// multi-byte sequence is legacy 8-bit text and is decoded as Windows-1252, the
+// superset of Latin-1 that such files almost always are.
+func markupRepairUTF8(data []byte) (string, string) {
+	multi, bad := 0, 0
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			bad++
+		case size > 1:
+			multi++
+		}
+		i += size
+	}
+	if multi > bad {
+		return strings.ToValidUTF8(string(data), "\uFFFD"),
+			fmt.Sprintf("invalid UTF-8 repaired: %d bad bytes replaced with U+FFFD", bad)
+	}
+	out, err := charmap.Windows1252.NewDecoder().Bytes(data)
+	if err != nil { // cannot happen for a single-byte charmap; stay safe
+		return strings.ToValidUTF8(string(data), "\uFFFD"), "invalid UTF-8 repaired"
+	}
+	return string(out), "not valid UTF-8: decoded as Windows-1252 (Latin-1)"
+}
+
+// markupFlatText prepares raw text for normalisation: source line breaks are
+// spaces, and invisible characters that split words go.
+func markupFlatText(s string) string {
+	if !strings.ContainsAny(s, "\r\n\u200b\ufeff\u00ad") {
+		return s
+	}
+	return strings.NewReplacer("\r", " ", "\n", " ", "\u200b", "", "\ufeff", "", "\u00ad", "").Replace(s)
+}
+
+// markupOneLine collapses every run of Unicode white space into one space.
+func markupOneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// markupNormLines collapses white space within lines and drops empty lines.
+func markupNormLines(s string) string {
+	lines := strings.Split(s, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if l = markupOneLine(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// markupTrimCode keeps code as written, less trailing spaces and the blank
+// lines around it.
+func markupTrimCode(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRightFunc(l, unicode.IsSpace)
+	}
+	for len(lines) > 0 && lines[0] == "" {
+		lines = lines[1:]
+	}
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	// Exporters often double blank lines; one is enough to read the code.
+	var out []string
+	for _, l := range lines {
+		if l == "" && out[len(out)-1] == "" {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// markupWords splits class/id values into lower-case words at punctuation
+// and camelCase boundaries: "shareButtons post-comments" → share buttons post comments.
+func markupWords(s string) []string {
+	var words []string
+	var cur []rune
+	prevLower := false
+	end := func() {
+		if len(cur) > 0 {
+			words = append(words, strings.ToLower(string(cur)))
+			cur = cur[:0]
+		}
+	}
+	for _, r := range s {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if unicode.IsUpper(r) && prevLower {
+				end()
+			}
+			cur = append(cur, r)
+			prevLower = unicode.IsLower(r)
+		default:
+			end()
+			prevLower = false
+		}
+	}
+	end()
+	return words
+}
+
+// markupSlugger makes GitHub-style heading anchors, unique within a document.
+type markupSlugger map[string]int
+
+func (s markupSlugger) slug(text string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(text) {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_':
+			b.WriteRune(r)
+		case unicode.IsSpace(r):
+			b.WriteByte('-')
+		}
+	}
+	base := b.String()
+	n := s[base]
+	s[base] = n + 1
+	if n == 0 {
+		return base
+	}
+	return base + "-" + strconv.Itoa(n)
+}
+
+// markupLargestSrcset returns the URL of the largest candidate of a srcset:
+// the widest "w" descriptor, else the highest density; a bare URL counts 1x.
+func markupLargestSrcset(s string) string {
+	best, bestW, bestX := "", -1.0, -1.0
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
+	for i := 0; i < len(s); {
+		for i < len(s) && (isSpace(s[i]) || s[i] == ',') {
+			i++
+		}
+		start := i
+		for i < len(s) && !isSpace(s[i]) {
+			i++
+		}
+		u, desc := s[start:i], ""
+		if strings.HasSuffix(u, ",") {
+			u = strings.TrimRight(u, ",")
+		} else {
+			ds, depth := i, 0
+			for ; i < len(s); i++ {
+				c := s[i]
+				if c == '(' {
+					depth++
+				} else if c == ')' && depth > 0 {
+					depth--
+				} else if c == ',' && depth == 0 {
+					break
+				}
+			}
+			desc = s[ds:i]
+		}
+		if u == "" {
+			continue
+		}
+		w, x := -1.0, 1.0
+		for _, f := range strings.Fields(desc) {
+			v, err := strconv.ParseFloat(f[:len(f)-1], 64)
+			if err != nil {
+				continue
+			}
+			switch f[len(f)-1] {
+			case 'w':
+				w = v
+			case 'x':
+				x = v
+			}
+		}
+		switch {
+		case w >= 0 && w > bestW:
+			best, bestW = u, w
+		case w < 0 && bestW < 0 && x > bestX:
+			best, bestX = u, x
+		}
+	}
+	return best
+}
+
+// markupSetContexts gives each image the text of the nearest prose blocks
+// before and after it; at[i] is the number of blocks emitted before image i.
+func markupSetContexts(res *Result, at []int) {
+	prose := func(b Block) bool { return b.Kind == Paragraph || b.Kind == List || b.Kind == Quote }
+	for i := range res.Images {
+		if i >= len(at) {
+			break
+		}
+		var parts []string
+		for j := at[i] - 1; j >= 0 && j < len(res.Blocks); j-- {
+			if prose(res.Blocks[j]) {
+				parts = append(parts, markupCut(res.Blocks[j].Text, markupContextChars, true))
+				break
+			}
+		}
+		for j := at[i]; j < len(res.Blocks); j++ {
+			if prose(res.Blocks[j]) {
+				parts = append(parts, markupCut(res.Blocks[j].Text, markupContextChars, false))
+				break
+			}
+		}
+		res.Images[i].Context = strings.Join(parts, "\n")
+	}
+}
+
+// markupCut shortens s to about n characters at a word boundary, keeping its
+// end (fromEnd) or its start.
+func markupCut(s string, n int, fromEnd bool) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	if fromEnd {
+		cut := r[len(r)-n:]
+		if i := strings.IndexFunc(string(cut), unicode.IsSpace); i >= 0 && i < n/2 {
+			return "…" + strings.TrimLeftFunc(string(cut)[i:], unicode.IsSpace)
+		}
+		return "…" + string(cut)
+	}
+	cut := string(r[:n])
+	if i := strings.LastIndexFunc(cut, unicode.IsSpace); i > len(cut)/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRightFunc(cut, unicode.IsSpace) + "…"
+}
+
+// markupImages loads the images a document references, each once.
+type markupImages struct {
+	fetch   func(ctx context.Context, url string) ([]byte, string, error)
+	max     int64
+	dir     string   // local folder relative references resolve against
+	baseURL *url.URL // set when they resolve against a web address instead
+	cache   map[string]markupLoaded
+}
+
+type markupLoaded struct {
+	img Image
+	err error
+}
+
+func newMarkupImages(fetch func(context.Context, string) ([]byte, string, error), max int64, src Source) *markupImages {
+	if max <= 0 {
+		max = markupDefaultMaxImageBytes
+	}
+	m := &markupImages{fetch: fetch, max: max, cache: map[string]markupLoaded{}}
+	base := src.Base
+	if base == "" {
+		if markupIsWebURL(src.Path) {
+			base = src.Path
+		} else if src.Path != "" {
+			base = filepath.Dir(src.Path)
+		}
+	}
+	switch {
+	case markupIsWebURL(base):
+		m.baseURL, _ = url.Parse(base)
+	case strings.HasPrefix(strings.ToLower(base), "file://"):
+		if u, err := url.Parse(base); err == nil {
+			m.dir = filepath.FromSlash(u.Path)
+		}
+	default:
+		m.dir = base
+	}
+	return m
+}
+
+func markupIsWebURL(s string) bool {
+	l := strings.ToLower(s)
+	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")
+}
+
+// setBaseHref applies an HTML <base href>.
+func (m *markupImages) setBaseHref(href string) {
+	u, err := url.Parse(strings.TrimSpace(href))
+	if err != nil || href == "" {
+		return
+	}
+	switch {
+	case u.Scheme == "http" || u.Scheme == "https":
+		m.baseURL, m.dir = u, ""
+	case u.Scheme != "":
+		// file: and others are not followed.
+	case m.baseURL != nil:
+		m.baseURL = m.baseURL.ResolveReference(u)
+	case m.dir != "" && u.Path != "":
+		p := filepath.FromSlash(u.Path)
+		if !strings.HasSuffix(u.Path, "/") {
+			p = filepath.Dir(p)
+		}
+		m.dir = filepath.Join(m.dir, p)
+	}
+}
+
+// first returns the first candidate that loads as an image.
+func (m *markupImages) first(ctx context.Context, refs []string) (Image, error) {
+	var errs []string
+	for i, ref := range refs {
+		img, err := m.load(ctx, ref)
+		if err == nil {
+			return img, nil
+		}
+		if ctx.Err() != nil {
+			return Image{}, ctx.Err()
+		}
+		if i == 0 {
+			errs = append(errs, err.Error())
+		} else {
+			errs = append(errs, fmt.Sprintf("fallback %q: %v", markupShortRef(ref), err))
+		}
+	}
+	return Image{}, errors.New(strings.Join(errs, "; "))
+}
+
+func (m *markupImages) load(ctx context.Context, ref string) (Image, error) {
+	if l, ok := m.cache[ref]; ok {
+		return l.img, l.err
+	}
+	img, err := m.loadNew(ctx, ref)
+	if ctx.Err() == nil { // a cancelled load may succeed another time
+		m.cache[ref] = markupLoaded{img, err}
+	}
+	return img, err
+}
+
+func (m *markupImages) loadNew(ctx context.Context, ref string) (Image, error) {
+	data, err := m.read(ctx, ref)
+	if err != nil {
+		return Image{}, err
+	}
+	if len(data) == 0 {
+		return Image{}, errors.New("empty image")
+	}
+	img := Image{Data: data, Src: markupShortRef(ref)}
+	ct := http.DetectContentType(data)
+	head := data
+	if len(head) > 1024 {
+		head = head[:1024]
+	}
+	switch {
+	case strings.HasPrefix(ct, "image/"):
+		img.MIME = ct
+	case !strings.HasPrefix(ct, "text/html") && bytes.Contains(bytes.ToLower(head), []byte("<svg")):
+		img.MIME = "image/svg+xml"
+	default:
+		return Image{}, fmt.Errorf("not an image (content looks like %s)", strings.SplitN(ct, ";", 2)[0])
+	}
+	if cfg, _, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
+		img.Width, img.Height = cfg.Width, cfg.Height
+	}
+	return img, nil
+}
+
+// markupShortRef keeps data: URIs readable in Src and warnings.
+func markupShortRef(ref string) string {
+	if len(ref) > 80 && strings.HasPrefix(strings.ToLower(ref), "data:") {
+		return ref[:60] + "…"
+	}
+	return ref
+}
+
+func (m *markupImages) read(ctx context.Context, ref string) ([]byte, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return nil, errors.New("empty src")
+	}
+	if strings.HasPrefix(strings.ToLower(ref), "data:") {
+		return markupDataURI(ref, m.max)
+	}
+	u, err := url.Parse(ref)
+	if err != nil {
+		if strings.Contains(ref, "://") {
+			return nil, fmt.Errorf("bad URL: %w", err)
+		}
+		// Not a URL but maybe a usable file name ("a:b.png").
+		u = &url.URL{Path: ref}
+	}
+	switch scheme := strings.ToLower(u.Scheme); {
+	case scheme == "http" || scheme == "https":
+		return m.remote(ctx, u.String())
+	case (scheme == "file" || len(scheme) == 1) && m.baseURL != nil:
+		// A web page must not pull files from this machine.
+		return nil, errors.New("local file referenced from a web document")
+	case scheme == "file":
+		return m.readFile(ctx, filepath.FromSlash(u.Path))
+	case len(scheme) == 1: // a Windows drive letter
+		return m.readFile(ctx, ref)
+	case scheme != "":
+		return nil, fmt.Errorf("unsupported URL scheme %q", u.Scheme)
+	case u.Host != "": // protocol-relative //host/path
+		u.Scheme = "https"
+		if m.baseURL != nil {
+			u.Scheme = m.baseURL.Scheme
+		}
+		return m.remote(ctx, u.String())
+	case m.baseURL != nil:
+		return m.remote(ctx, m.baseURL.ResolveReference(u).String())
+	case u.Path == "":
+		return nil, errors.New("no path in src")
+	case m.dir == "":
+		return nil, errors.New("relative src and no base folder to resolve it against")
+	}
+	// Saved pages reference their assets with ../ paths, so the joined path
+	// may leave the base folder; only image content is accepted from it.
+	return m.readFile(ctx, filepath.Join(m.dir, filepath.FromSlash(u.Path)))
+}
+
+func (m *markupImages) readFile(ctx context.Context, path string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() { // folders, devices, pipes
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if st.Size() > m.max {
+		return nil, fmt.Errorf("%s: %d bytes, over the %d-byte limit", path, st.Size(), m.max)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(f, m.max+1))
+	data := buf.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > m.max {
+		return nil, fmt.Errorf("%s: over the %d-byte limit", path, m.max)
+	}
+	return data, nil
+}
+
+func (m *markupImages) remote(ctx context.Context, u string) ([]byte, error) {
+	if m.fetch == nil {
+		return nil, fmt.Errorf("remote image %s not fetched: no Fetch hook set", u)
+	}
+	data, _, err := m.fetch(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", u, err)
+	}
+	if int64(len(data)) > m.max {
+		return nil, fmt.Errorf("%s: %d bytes, over the %d-byte limit", u, len(data), m.max)
+	}
+	return data, nil
+}
+
+// markupDataURI decodes data:[<type>][;base64],<data>.
+func markupDataURI(ref string, max int64) ([]byte, error) {
+	comma := strings.IndexByte(ref, ',')
+	if comma < 0 {
+		return nil, errors.New("malformed data URI: no comma")
+	}
+	meta, payload := strings.ToLower(ref[len("data:"):comma]), ref[comma+1:]
+	if !strings.HasSuffix(meta, ";base64") {
+		s, err := url.PathUnescape(payload)
+		if err != nil {
+			return nil, fmt.Errorf("malformed data URI: %w", err)
+		}
+		if int64(len(s)) > max {
+			return nil, fmt.Errorf("data URI: %d bytes, over the %d-byte limit", len(s), max)
+		}
+		return []byte(s), nil
+	}
+	payload = strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, payload)
+	if s, err := url.PathUnescape(payload); err == nil {
+		payload = s // some writers percent-encode "+", "/" and "="
+	}
+	if int64(base64.StdEncoding.DecodedLen(len(payload))) > max+3 {
+		return nil, fmt.Errorf("data URI: about %d bytes, over the %d-byte limit", base64.StdEncoding.DecodedLen(len(payload)), max)
+	}
+	payload = strings.TrimRight(payload, "=")
+	data, err := base64.RawStdEncoding.DecodeString(payload)
+	if err != nil {
+		data, err = base64.RawURLEncoding.DecodeString(payload)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("malformed data URI: %w", err)
+	}
+	return data, nil
+}
+
+type markupHeading struct {
+	level  int
+	text   string
+	anchor string
+}
+
+// markupSections tracks the headings open at the current point.
+type markupSections struct {
+	heads []markupHeading
+	slugs markupSlugger
+}
+
+// open starts a heading of level 1–6; id is its fragment, or "" to derive a
+// slug from the text.
+func (s *markupSections) open(level int, text, id string) {
+	for len(s.heads) > 0 && s.heads[len(s.heads)-1].level >= level {
+		s.heads = s.heads[:len(s.heads)-1]
+	}
+	// A title shown twice (page header, then article body) is one heading;
+	// the later, in-content spelling and id win.
+	if k := len(s.heads) - 1; k >= 0 && strings.EqualFold(s.heads[k].text, text) {
+		s.heads[k].text = text
+		if id != "" {
+			s.heads[k].anchor = id
+		}
+		return
+	}
+	if id == "" {
+		if s.slugs == nil {
+			s.slugs = markupSlugger{}
+		}
+		id = s.slugs.slug(text)
+	}
+	s.heads = append(s.heads, markupHeading{level: level, text: text, anchor: id})
+}
+
+func (s *markupSections) place() Place {
+	if len(s.heads) == 0 {
+		return Place{}
+	}
+	p := Place{Section: make([]string, len(s.heads)), Anchor: s.heads[len(s.heads)-1].anchor}
+	for i, h := range s.heads {
+		p.Section[i] = h.text
+	}
+	return p
+}
+
+// markupOut collects what a document walk emits.
+type markupOut struct {
+	ctx     context.Context
+	res     *Result
+	imgs    *markupImages
+	secs    *markupSections
+	imageAt []int // per image: len(res.Blocks) when it was met
+	err     error // set when ctx ends; the walk then stops
+}
+
+func newMarkupOut(ctx context.Context, res *Result, imgs *markupImages) *markupOut {
+	return &markupOut{ctx: ctx, res: res, imgs: imgs, secs: &markupSections{}}
+}
+
+func (o *markupOut) emit(kind BlockKind, text string) {
+	if text == "" {
+		return
+	}
+	o.res.Blocks = append(o.res.Blocks, Block{Kind: kind, Text: text, Place: o.secs.place()})
+}
+
+// addImage loads the first working candidate and records the image at the
+// current place, or records a warning naming the preferred candidate.
+func (o *markupOut) addImage(cands []string, alt, caption, attrW, attrH string) {
+	if o.err != nil || len(cands) == 0 {
+		return
+	}
+	if err := o.ctx.Err(); err != nil {
+		o.err = err
+		return
+	}
+	img, err := o.imgs.first(o.ctx, cands)
+	if err != nil {
+		if o.ctx.Err() != nil {
+			o.err = o.ctx.Err()
+			return
+		}
+		o.res.Warnings = append(o.res.Warnings, fmt.Sprintf("image %q skipped: %v", markupShortRef(cands[0]), err))
+		return
+	}
+	if img.Width > 0 && img.Height > 0 && img.Width <= 2 && img.Height <= 2 {
+		return // spacer or tracking pixel
+	}
+	if img.Width == 0 && img.Height == 0 {
+		img.Width, _ = strconv.Atoi(strings.TrimSpace(attrW))
+		img.Height, _ = strconv.Atoi(strings.TrimSpace(attrH))
+	}
+	img.Alt, img.Caption, img.Place = alt, caption, o.secs.place()
+	o.res.Images = append(o.res.Images, img)
+	o.imageAt = append(o.imageAt, len(o.res.Blocks))
+}
+
+// finish sets image contexts; it returns the error that stopped the walk.
+func (o *markupOut) finish() error {
+	if o.err != nil {
+		return o.err
+	}
+	markupSetContexts(o.res, o.imageAt)
+	return nil
+}

@@ -1,0 +1,366 @@
+package extract
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+)
+
+// PPTX extracts PowerPoint presentations (Office Open XML, .pptx).
+//
+// Slides are read in presentation order; each item's Place.Page is the
+// 1-based slide number and Place.Section is [slide title] when the slide has
+// a title placeholder. Every other text shape becomes a block: a body
+// placeholder with several paragraphs is a List, anything else a Paragraph;
+// tables become Table blocks. Speaker notes are Notes blocks. Pictures come
+// with their alt text (cNvPr descr, else title) and the slide text as
+// context. Slide numbers, dates and footers are skipped.
+//
+// The zero value is ready to use.
+type PPTX struct {
+	// Limits bound the decompression of the container; zero means defaults.
+	Limits ZipLimits
+}
+
+// Extract implements Extractor.
+func (x PPTX) Extract(ctx context.Context, src Source) (*Result, error) {
+	name := officeName(src)
+	if err := officeCtx(ctx, name); err != nil {
+		return nil, err
+	}
+	pkg, err := openOOXML(name, src.Data, x.Limits)
+	if err != nil {
+		return nil, err
+	}
+	main := "ppt/presentation.xml"
+	if rels, err := pkg.rels(""); err == nil {
+		for _, r := range rels {
+			if strings.HasSuffix(r.Type, "/officeDocument") && !r.External {
+				main = r.Target
+			}
+		}
+	}
+	data, err := pkg.readPart(main)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: not a PowerPoint presentation: no %s", name, main)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rels, err := pkg.rels(main)
+	if err != nil {
+		return nil, err
+	}
+	slides, err := pptxSlideOrder(data, rels)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", name, main, err)
+	}
+	res := &Result{Type: "pptx", Meta: map[string]string{}}
+	res.Title = pkg.core(res.Meta)
+	for i, part := range slides {
+		if err := officeCtx(ctx, name); err != nil {
+			return nil, err
+		}
+		title, err := pptxSlide(pkg, part, i+1, res)
+		if err != nil {
+			if errors.Is(err, ErrZipBomb) {
+				return nil, err
+			}
+			res.Warnings = append(res.Warnings, fmt.Sprintf("slide %d (%s): %v", i+1, part, err))
+			continue
+		}
+		if res.Title == "" && title != "" {
+			res.Title = title
+		}
+	}
+	res.Meta["slides"] = fmt.Sprint(len(slides))
+	if res.Title == "" {
+		res.Title = officeBaseTitle(src)
+	}
+	if len(res.Blocks) == 0 && len(res.Images) == 0 {
+		res.Warnings = append(res.Warnings, "empty presentation")
+	}
+	return res, nil
+}
+
+// pptxSlideOrder lists slide parts in presentation order (p:sldIdLst).
+func pptxSlideOrder(data []byte, rels map[string]ooxmlRel) ([]string, error) {
+	d := xmlDecoder(data)
+	var out []string
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok || se.Name.Local != "sldId" {
+			continue
+		}
+		n := &xmlNode{Name: se.Name, Attr: se.Attr}
+		if r, ok := rels[n.relAttr("id")]; ok && !r.External {
+			out = append(out, r.Target)
+		}
+	}
+}
+
+// pptxShape is one text-bearing shape of a slide.
+type pptxShape struct {
+	ph    string // placeholder type: "title", "body", "" for none…
+	isPh  bool
+	paras []pptxPara
+	table [][]string
+}
+
+type pptxPara struct {
+	lvl  int
+	text string
+}
+
+// pptxSlide appends the content of one slide to res and returns its title.
+func pptxSlide(pkg *ooxmlPackage, part string, num int, res *Result) (string, error) {
+	data, err := pkg.readPart(part)
+	if err != nil {
+		return "", err
+	}
+	rels, err := pkg.rels(part)
+	if err != nil {
+		return "", err
+	}
+	root, err := pptxTree(data)
+	if err != nil {
+		return "", err
+	}
+	var shapes []pptxShape
+	var pics []*xmlNode
+	pptxShapes(root.path("cSld", "spTree"), &shapes, &pics)
+
+	var title string
+	for _, s := range shapes {
+		if s.ph == "title" || s.ph == "ctrTitle" {
+			title = pptxJoin(s.paras, " ")
+			if title != "" {
+				break
+			}
+		}
+	}
+	place := Place{Page: num}
+	if title != "" {
+		place.Section = []string{title}
+	}
+	var slideText []string
+	if title != "" {
+		slideText = append(slideText, title)
+	}
+	for _, s := range shapes {
+		if s.ph == "title" || s.ph == "ctrTitle" {
+			continue
+		}
+		if s.table != nil {
+			rows := officeTrimRows(s.table)
+			res.Blocks = append(res.Blocks, officeTable{}.blocks(rows, place)...)
+			for _, r := range rows {
+				slideText = append(slideText, strings.Join(r, " "))
+			}
+			continue
+		}
+		text := ""
+		kind := Paragraph
+		if s.isPh && (s.ph == "" || s.ph == "body" || s.ph == "obj") && len(s.paras) > 1 {
+			kind = List
+			lines := make([]string, 0, len(s.paras))
+			for _, p := range s.paras {
+				if p.text != "" {
+					lines = append(lines, strings.Repeat("  ", p.lvl)+"- "+p.text)
+				}
+			}
+			text = strings.Join(lines, "\n")
+		} else {
+			text = pptxJoin(s.paras, "\n")
+		}
+		if text == "" {
+			continue
+		}
+		res.Blocks = append(res.Blocks, Block{Kind: kind, Text: text, Place: place})
+		slideText = append(slideText, pptxJoin(s.paras, " "))
+	}
+	slideCtx := docxClip(strings.Join(slideText, " "), 500)
+	for _, pic := range pics {
+		nv := pic.path("nvPicPr", "cNvPr")
+		rid := pic.path("blipFill", "blip").relAttr("embed")
+		rel, ok := rels[rid]
+		if !ok || rel.External {
+			continue
+		}
+		img, err := pkg.image(rel.Target)
+		if err != nil {
+			if errors.Is(err, ErrZipBomb) {
+				return "", err
+			}
+			res.Warnings = append(res.Warnings, fmt.Sprintf("slide %d: image %s: %v", num, rel.Target, err))
+			continue
+		}
+		img.Alt = strings.TrimSpace(nv.attr("descr"))
+		if img.Alt == "" {
+			img.Alt = strings.TrimSpace(nv.attr("title"))
+		}
+		img.Context = slideCtx
+		img.Place = place
+		res.Images = append(res.Images, img)
+	}
+	for _, r := range rels {
+		if r.External || !strings.HasSuffix(r.Type, "/notesSlide") {
+			continue
+		}
+		notes, err := pptxNotes(pkg, r.Target)
+		if errors.Is(err, ErrZipBomb) {
+			return "", err
+		}
+		if err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("slide %d: notes: %v", num, err))
+			continue
+		}
+		if notes != "" {
+			res.Blocks = append(res.Blocks, Block{Kind: Notes, Text: notes, Place: place})
+		}
+	}
+	return title, nil
+}
+
+// pptxTree parses a whole slide part: slides are small.
+func pptxTree(data []byte) (*xmlNode, error) {
+	d := xmlDecoder(data)
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err == io.EOF {
+				return nil, errors.New("no root element")
+			}
+			return nil, err
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			return xmlTree(d, se)
+		}
+	}
+}
+
+// pptxShapes collects text shapes, tables and pictures of a shape tree in
+// order, descending into groups.
+func pptxShapes(tree *xmlNode, shapes *[]pptxShape, pics *[]*xmlNode) {
+	if tree == nil {
+		return
+	}
+	for _, k := range tree.Kids {
+		switch k.Name.Local {
+		case "sp":
+			ph := k.path("nvSpPr", "nvPr", "ph")
+			s := pptxShape{isPh: ph != nil, ph: ph.attr("type")}
+			switch s.ph {
+			case "sldNum", "dt", "ftr", "hdr", "sldImg":
+				continue
+			}
+			s.paras = pptxParas(k.kid("txBody"))
+			if len(s.paras) > 0 {
+				*shapes = append(*shapes, s)
+			}
+		case "grpSp":
+			pptxShapes(k, shapes, pics)
+		case "graphicFrame":
+			if tbl := k.path("graphic", "graphicData", "tbl"); tbl != nil {
+				*shapes = append(*shapes, pptxShape{table: pptxTable(tbl)})
+			}
+		case "pic":
+			*pics = append(*pics, k)
+		case "AlternateContent":
+			if c := k.kid("Choice"); c != nil {
+				pptxShapes(c, shapes, pics)
+			}
+		}
+	}
+}
+
+// pptxParas reads the a:p paragraphs of a text body; empty ones are dropped.
+func pptxParas(body *xmlNode) []pptxPara {
+	if body == nil {
+		return nil
+	}
+	var out []pptxPara
+	for _, p := range body.Kids {
+		if p.Name.Local != "p" {
+			continue
+		}
+		var b strings.Builder
+		p.walk(func(k *xmlNode) bool {
+			switch k.Name.Local {
+			case "t":
+				b.WriteString(k.Text)
+			case "br":
+				b.WriteByte('\n')
+			case "pPr", "rPr", "endParaRPr":
+				return false
+			}
+			return true
+		})
+		if t := strings.TrimSpace(b.String()); t != "" {
+			out = append(out, pptxPara{lvl: min(officeAtoi(p.kid("pPr").attr("lvl"), 0), 8), text: t})
+		}
+	}
+	return out
+}
+
+func pptxTable(tbl *xmlNode) [][]string {
+	var rows [][]string
+	for _, tr := range tbl.Kids {
+		if tr.Name.Local != "tr" {
+			continue
+		}
+		var row []string
+		for _, tc := range tr.Kids {
+			if tc.Name.Local == "tc" {
+				row = append(row, pptxJoin(pptxParas(tc.kid("txBody")), " "))
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func pptxJoin(ps []pptxPara, sep string) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.text
+	}
+	return strings.TrimSpace(strings.Join(parts, sep))
+}
+
+// pptxNotes returns the text of a notes slide's body placeholder.
+func pptxNotes(pkg *ooxmlPackage, part string) (string, error) {
+	data, err := pkg.readPart(part)
+	if err != nil {
+		return "", err
+	}
+	root, err := pptxTree(data)
+	if err != nil {
+		return "", err
+	}
+	var shapes []pptxShape
+	var pics []*xmlNode
+	pptxShapes(root.path("cSld", "spTree"), &shapes, &pics)
+	var parts []string
+	for _, s := range shapes {
+		// The notes page repeats the slide image and number; only the
+		// body placeholder (or a free text box) holds the notes.
+		if s.ph == "body" || !s.isPh {
+			if t := pptxJoin(s.paras, "\n"); t != "" {
+				parts = append(parts, t)
+			}
+		}
+	}
+	return strings.Join(parts, "\n"), nil
+}

@@ -1,0 +1,121 @@
+package extract
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestText(t *testing.T) {
+	utf16le := []byte{0xff, 0xfe}
+	for _, r := range "Títle\n\nBody ✓" {
+		utf16le = append(utf16le, byte(r), byte(r>>8))
+	}
+	long := strings.Repeat("word ", 30)
+	tests := []struct {
+		name      string
+		data      []byte
+		wantErr   string
+		wantTitle string
+		want      []Block
+		wantWarn  string
+	}{
+		{
+			name:      "title line, paragraphs joined, CRLF, form feed",
+			data:      []byte("My Notes\r\n\r\nFirst paragraph\r\nwraps here.\r\n  \t \r\nSecond\fThird   part.\n\n\n"),
+			wantTitle: "My Notes",
+			want: []Block{
+				{Kind: Paragraph, Text: "First paragraph wraps here."},
+				{Kind: Paragraph, Text: "Second"},
+				{Kind: Paragraph, Text: "Third part."},
+			},
+		},
+		{
+			name:      "lists keep their lines",
+			data:      []byte("Shopping\n\n- eggs\n-   milk\n* tea\n\n1. one\n2) two\n\n- not a list\nbecause this line is prose"),
+			wantTitle: "Shopping",
+			want: []Block{
+				{Kind: List, Text: "- eggs\n- milk\n* tea"},
+				{Kind: List, Text: "1. one\n2) two"},
+				{Kind: Paragraph, Text: "- not a list because this line is prose"},
+			},
+		},
+		{
+			name:      "long first line is no title; first line of a paragraph stays in it",
+			data:      []byte(long + "\n\nShort\nline two"),
+			wantTitle: "",
+			want:      []Block{{Kind: Paragraph, Text: strings.TrimSpace(long)}, {Kind: Paragraph, Text: "Short line two"}},
+		},
+		{
+			name:      "title inside the first paragraph is kept there",
+			data:      []byte("Heading\nbody line"),
+			wantTitle: "Heading",
+			want:      []Block{{Kind: Paragraph, Text: "Heading body line"}},
+		},
+		{
+			name:      "a single short line is both title and text",
+			data:      []byte("hello world\n"),
+			wantTitle: "hello world",
+			want:      []Block{{Kind: Paragraph, Text: "hello world"}},
+		},
+		{
+			name:      "UTF-16LE with BOM",
+			data:      utf16le,
+			wantTitle: "Títle",
+			want:      []Block{{Kind: Paragraph, Text: "Body ✓"}},
+		},
+		{
+			name:      "UTF-8 BOM",
+			data:      []byte("\xef\xbb\xbfA\n\nB"),
+			wantTitle: "A",
+			want:      []Block{{Kind: Paragraph, Text: "B"}},
+		},
+		{
+			name:      "Latin-1 fallback",
+			data:      []byte("R\xe9sum\xe9\n\nna\xefve \x80 sign"),
+			wantTitle: "Résumé",
+			want:      []Block{{Kind: Paragraph, Text: "naïve € sign"}},
+			wantWarn:  "decoded as Windows-1252",
+		},
+		{
+			name:      "mostly UTF-8 keeps UTF-8",
+			data:      []byte("Ünïcödé\n\nbad \xff byte"),
+			wantTitle: "Ünïcödé",
+			want:      []Block{{Kind: Paragraph, Text: "bad \uFFFD byte"}},
+			wantWarn:  "invalid UTF-8 repaired",
+		},
+		{name: "empty", data: []byte("\n \n"), wantWarn: "empty document"},
+		{name: "binary", data: []byte("\x7fELF\x02\x01\x01\x00\x00\x00"), wantErr: "x.txt: not text: binary content"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Text{}.Extract(context.Background(), Source{Path: "x.txt", Data: tt.data})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Type != "text" || res.Title != tt.wantTitle {
+				t.Errorf("Type %q Title %q, want text %q", res.Type, res.Title, tt.wantTitle)
+			}
+			if !reflect.DeepEqual(res.Blocks, tt.want) {
+				t.Errorf("blocks:\n got %s\nwant %s", markupDumpBlocks(res.Blocks), markupDumpBlocks(tt.want))
+			}
+			for _, b := range res.Blocks {
+				if !utf8.ValidString(b.Text) {
+					t.Errorf("invalid UTF-8 %q", b.Text)
+				}
+			}
+			gotWarn := strings.Join(res.Warnings, "; ")
+			if (tt.wantWarn == "") != (gotWarn == "") || !strings.Contains(gotWarn, tt.wantWarn) {
+				t.Errorf("warnings %q, want %q", gotWarn, tt.wantWarn)
+			}
+		})
+	}
+}

@@ -1,0 +1,662 @@
+package sqlite
+
+// Vector search.
+//
+// Vectors are not read from SQLite row by row per query: a query must score
+// every vector of its model and modality, and at 1 000 000 items of 512
+// dimensions that is 2 GiB of BLOBs to page in, copy through database/sql
+// and decode on every search, seconds instead of a memory-bandwidth-bound
+// scan. Instead, per (model, modality) the vectors sit in memory as one
+// contiguous row-major []float32 matrix with parallel item IDs and
+// per-document metadata for the filters. A matrix is loaded by one scan on
+// the first search that needs it and afterwards patched by every commit of
+// this Store, so it costs rows×dim×4 bytes of memory for as long as the
+// Store is open.
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"mmrag"
+)
+
+// testHookMatrixRead, when set by a test, runs between the scan of a matrix
+// and its installation.
+var testHookMatrixRead func()
+
+// docMeta is what the filters need of a document.
+type docMeta struct {
+	id, source, typ string
+	ingested        int64
+	hasIngested     bool
+}
+
+func (d *docMeta) match(f *mmrag.Filter) bool {
+	if len(f.DocIDs) > 0 && !slices.Contains(f.DocIDs, d.id) {
+		return false
+	}
+	if len(f.Types) > 0 && !slices.Contains(f.Types, d.typ) {
+		return false
+	}
+	if f.SourcePrefix != "" && !strings.HasPrefix(d.source, f.SourcePrefix) {
+		return false
+	}
+	if !f.Since.IsZero() && (!d.hasIngested || d.ingested < boundNS(f.Since)) {
+		return false
+	}
+	if !f.Until.IsZero() && (!d.hasIngested || d.ingested >= boundNS(f.Until)) {
+		return false
+	}
+	return true
+}
+
+func filterIsZero(f *mmrag.Filter) bool {
+	return len(f.DocIDs) == 0 && len(f.Types) == 0 && f.SourcePrefix == "" && f.Since.IsZero() && f.Until.IsZero()
+}
+
+type vecKey struct {
+	model    string
+	modality mmrag.Modality
+}
+
+// matrix holds the vectors of one model and modality. Row r is
+// data[r*dim:(r+1)*dim], the vector of items[r], an item of docs[rowDoc[r]].
+// Row order carries no meaning: removing a document moves the last rows
+// into its holes.
+type matrix struct {
+	dim    int // 0 until the first vector
+	data   []float32
+	items  []string
+	rowDoc []int32
+	docs   []*docMeta       // documents with at least one row
+	docPos map[string]int32 // document id → index in docs
+}
+
+func (m *matrix) rows() int { return len(m.items) }
+
+// removeDoc drops every row of a document: O(rows) to find them, O(removed
+// rows × dim) to move the last rows into their places.
+func (m *matrix) removeDoc(id string) {
+	di, ok := m.docPos[id]
+	if !ok {
+		return
+	}
+	dim := m.dim
+	n := len(m.items)
+	for r := 0; r < n; {
+		if m.rowDoc[r] != di {
+			r++
+			continue
+		}
+		last := n - 1
+		if r != last {
+			copy(m.data[r*dim:(r+1)*dim], m.data[last*dim:(last+1)*dim])
+			m.items[r] = m.items[last]
+			m.rowDoc[r] = m.rowDoc[last]
+		}
+		m.items[last] = ""
+		n--
+	}
+	m.data = m.data[:n*dim]
+	m.items = m.items[:n]
+	m.rowDoc = m.rowDoc[:n]
+
+	lastDoc := int32(len(m.docs) - 1)
+	if di != lastDoc {
+		m.docs[di] = m.docs[lastDoc]
+		m.docPos[m.docs[di].id] = di
+		for r, d := range m.rowDoc {
+			if d == lastDoc {
+				m.rowDoc[r] = di
+			}
+		}
+	}
+	m.docs[lastDoc] = nil
+	m.docs = m.docs[:lastDoc]
+	delete(m.docPos, id)
+}
+
+// add appends a row; the caller has checked len(v) == m.dim or set m.dim.
+func (m *matrix) add(d *docMeta, item string, v []float32) {
+	di, ok := m.docPos[d.id]
+	if !ok {
+		di = int32(len(m.docs))
+		m.docs = append(m.docs, d)
+		m.docPos[d.id] = di
+	}
+	m.data = append(m.data, v...)
+	m.items = append(m.items, item)
+	m.rowDoc = append(m.rowDoc, di)
+}
+
+// vectorCache holds the matrices loaded so far. Searches read a matrix under
+// mu.RLock; the writer patches under mu.Lock after each commit, so a search
+// sees one committed state or the next, never a half-patched matrix.
+type vectorCache struct {
+	mu      sync.RWMutex
+	m       map[vecKey]*matrix
+	loading map[vecKey]*pendingLoad
+}
+
+// pendingLoad is a matrix being read from the database. Commits that land
+// meanwhile are logged and replayed onto it before it is installed: every
+// change is "replace (or delete) this whole document", so replaying one the
+// scan already saw is harmless, and replaying in commit order ends at the
+// committed state. Loading therefore never waits for a writer, nor a writer
+// for a load.
+type pendingLoad struct {
+	log  []change
+	done chan struct{}
+}
+
+// change is a committed PutDocument (put set) or DeleteDocument (del).
+type change struct {
+	put *put
+	del string
+}
+
+func (c *vectorCache) init() {
+	c.m = map[vecKey]*matrix{}
+	c.loading = map[vecKey]*pendingLoad{}
+}
+
+func (c *vectorCache) reset() {
+	c.mu.Lock()
+	c.m = map[vecKey]*matrix{}
+	c.mu.Unlock()
+}
+
+// committed patches the loaded matrices after a commit and logs the change
+// for the matrices being loaded. Matrices neither loaded nor loading read
+// the new state from the database when first needed.
+func (c *vectorCache) committed(ch change) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, m := range c.m {
+		m.apply(key, ch)
+	}
+	for _, p := range c.loading {
+		p.log = append(p.log, ch)
+	}
+}
+
+// apply patches m, the matrix of key, with a committed change.
+func (m *matrix) apply(key vecKey, ch change) {
+	if ch.put == nil {
+		m.removeDoc(ch.del)
+		return
+	}
+	p := ch.put
+	m.removeDoc(p.doc.ID)
+	var d *docMeta
+	for _, v := range p.vectors {
+		if v.Model != key.model || p.modality[v.ItemID] != key.modality {
+			continue
+		}
+		if d == nil {
+			d = &docMeta{id: p.doc.ID, source: p.doc.Source, typ: p.doc.Type}
+			if !p.doc.Ingested.IsZero() {
+				d.ingested, d.hasIngested = p.doc.Ingested.UnixNano(), true
+			}
+		}
+		if m.dim == 0 {
+			m.dim = len(v.Values)
+		}
+		m.add(d, v.ItemID, v.Values)
+	}
+}
+
+// withMatrix runs fn on the matrix of key under the read lock, loading the
+// matrix first when needed.
+func (s *Store) withMatrix(ctx context.Context, key vecKey, fn func(*matrix) error) error {
+	for {
+		s.vec.mu.RLock()
+		m := s.vec.m[key]
+		if m != nil {
+			defer s.vec.mu.RUnlock()
+			return fn(m)
+		}
+		s.vec.mu.RUnlock()
+		if err := s.loadMatrix(ctx, key); err != nil {
+			return err
+		}
+	}
+}
+
+// loadMatrix reads the vectors of key in one scan, or waits for the load
+// another goroutine started.
+func (s *Store) loadMatrix(ctx context.Context, key vecKey) error {
+	c := &s.vec
+	c.mu.Lock()
+	if c.m[key] != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	if p := c.loading[key]; p != nil {
+		c.mu.Unlock()
+		select {
+		case <-p.done: // loaded, or failed: the caller looks again
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	// Registered before the read transaction starts: every commit the scan
+	// may miss is logged.
+	p := &pendingLoad{done: make(chan struct{})}
+	c.loading[key] = p
+	c.mu.Unlock()
+
+	m, err := readMatrix(ctx, s.r, key)
+	if testHookMatrixRead != nil {
+		testHookMatrixRead()
+	}
+
+	c.mu.Lock()
+	delete(c.loading, key)
+	if err == nil {
+		for _, ch := range p.log {
+			m.apply(key, ch)
+		}
+		c.m[key] = m
+	}
+	c.mu.Unlock()
+	close(p.done)
+	if err != nil {
+		return fmt.Errorf("load vectors of model %s, %s items: %w", key.model, key.modality, err)
+	}
+	return nil
+}
+
+func readMatrix(ctx context.Context, db *sql.DB, key vecKey) (*matrix, error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	m := &matrix{docPos: map[string]int32{}}
+	var textCount, imageCount int
+	err = tx.QueryRowContext(ctx, `SELECT dim, text_count, image_count FROM models WHERE model = ?`, key.model).
+		Scan(&m.dim, &textCount, &imageCount)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	n := textCount
+	if key.modality == mmrag.Image {
+		n = imageCount
+	}
+	if n > 0 {
+		if err := loadRows(ctx, tx, key, m, n); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func loadRows(ctx context.Context, tx *sql.Tx, key vecKey, m *matrix, n int) error {
+	docs := map[string]*docMeta{}
+	rows, err := tx.QueryContext(ctx, `SELECT id, source, type, ingested FROM documents`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		d := &docMeta{}
+		var ing sql.NullInt64
+		if err := rows.Scan(&d.id, &d.source, &d.typ, &ing); err != nil {
+			rows.Close()
+			return err
+		}
+		d.ingested, d.hasIngested = ing.Int64, ing.Valid
+		docs[d.id] = d
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	m.data = make([]float32, 0, n*m.dim)
+	m.items = make([]string, 0, n)
+	m.rowDoc = make([]int32, 0, n)
+	rows, err = tx.QueryContext(ctx, `
+		SELECT v.item_id, i.doc_id, v.data FROM vectors v JOIN items i ON i.id = v.item_id
+		WHERE v.model = ? AND i.modality = ?`, key.model, string(key.modality))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if len(m.items)%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		var item, doc string
+		var data sql.RawBytes
+		if err := rows.Scan(&item, &doc, &data); err != nil {
+			return err
+		}
+		if len(data) != 4*m.dim {
+			return fmt.Errorf("vector of item %s has %d bytes, want %d", item, len(data), 4*m.dim)
+		}
+		d := docs[doc]
+		if d == nil {
+			return fmt.Errorf("item %s: document %s is missing", item, doc)
+		}
+		di, ok := m.docPos[doc]
+		if !ok {
+			di = int32(len(m.docs))
+			m.docs = append(m.docs, d)
+			m.docPos[doc] = di
+		}
+		m.data = decVectorInto(m.data, data)
+		m.items = append(m.items, item)
+		m.rowDoc = append(m.rowDoc, di)
+	}
+	return rows.Err()
+}
+
+// SearchVectors scores every vector of q.Model and q.Modality that q.Filter
+// lets through by its dot product with q.Vector and returns the q.K best
+// (all when q.K ≤ 0), best first, ties by item ID. A model the store does not
+// hold yields no hits; a query vector whose length differs from the model's
+// dimension is refused.
+func (s *Store) SearchVectors(ctx context.Context, q mmrag.VectorQuery) ([]mmrag.Hit, error) {
+	switch {
+	case q.Model == "":
+		return nil, errors.New("search vectors: no model")
+	case q.Modality != mmrag.Text && q.Modality != mmrag.Image:
+		return nil, fmt.Errorf("search vectors: modality %q is neither %q nor %q", q.Modality, mmrag.Text, mmrag.Image)
+	case len(q.Vector) == 0:
+		return nil, errors.New("search vectors: empty query vector")
+	case !finite(q.Vector):
+		return nil, errors.New("search vectors: query vector holds NaN or Inf")
+	}
+	var hits []mmrag.Hit
+	err := s.withMatrix(ctx, vecKey{q.Model, q.Modality}, func(m *matrix) error {
+		if m.dim == 0 || m.rows() == 0 {
+			return nil
+		}
+		if m.dim != len(q.Vector) {
+			return fmt.Errorf("query vector has %d dimensions, model %s has %d", len(q.Vector), q.Model, m.dim)
+		}
+		var allow []bool
+		if !filterIsZero(&q.Filter) {
+			allow = make([]bool, len(m.docs))
+			some := false
+			for i, d := range m.docs {
+				allow[i] = d.match(&q.Filter)
+				some = some || allow[i]
+			}
+			if !some {
+				return nil
+			}
+		}
+		var err error
+		hits, err = m.search(ctx, q.Vector, q.K, allow, s.workers)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search vectors: %w", err)
+	}
+	return hits, nil
+}
+
+// scored is a row with its score.
+type scored struct {
+	row   int32
+	score float32
+}
+
+// parallelMin is the number of multiply-adds below which one goroutine is
+// faster than several.
+var parallelMin = 1 << 20
+
+// blockRows is the unit of work a search goroutine takes at a time: small
+// enough that a filter keeping only one region of the matrix still spreads
+// over every goroutine, large enough that taking a block costs nothing.
+var blockRows = 4096
+
+func (m *matrix) search(ctx context.Context, q []float32, k int, allow []bool, workers int) ([]mmrag.Hit, error) {
+	n := m.rows()
+	all := k <= 0 || k >= n
+	if workers < 1 || n*m.dim < parallelMin {
+		workers = 1
+	}
+	workers = max(1, min(workers, (n+blockRows-1)/blockRows))
+	var cursor atomic.Int64
+	next := func() (lo, hi int, ok bool) {
+		lo = int(cursor.Add(1)-1) * blockRows
+		return lo, min(lo+blockRows, n), lo < n
+	}
+	parts := make([][]scored, workers)
+	errs := make([]error, workers)
+	var every []scored // K ≤ 0: row r's score lands at every[r], no merge needed
+	if all {
+		every = make([]scored, n)
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		run := func() {
+			if all {
+				errs[w] = m.scoreAll(ctx, q, next, allow, every)
+			} else {
+				parts[w], errs[w] = m.topK(ctx, q, next, k, allow)
+			}
+		}
+		if workers == 1 {
+			run()
+			break
+		}
+		wg.Go(run)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var merged []scored
+	switch {
+	case all:
+		merged = every
+		if allow != nil {
+			merged = slices.DeleteFunc(every, func(s scored) bool { return s.row < 0 })
+		}
+	case workers == 1:
+		merged = parts[0]
+	default:
+		for _, p := range parts {
+			merged = append(merged, p...)
+		}
+	}
+	m.sortScored(merged)
+	if !all && len(merged) > k {
+		merged = merged[:k]
+	}
+	hits := make([]mmrag.Hit, len(merged))
+	for i, s := range merged {
+		hits[i] = mmrag.Hit{ItemID: m.items[s.row], Score: s.score}
+	}
+	return hits, nil
+}
+
+// cmpScored orders by score descending, then item ID ascending.
+func (m *matrix) cmpScored(a, b scored) int {
+	if c := cmp.Compare(b.score, a.score); c != 0 {
+		return c
+	}
+	return strings.Compare(m.items[a.row], m.items[b.row])
+}
+
+// sortScored sorts s in cmpScored order. K ≤ 0 sorts every row of the matrix
+// on every query, so large inputs get an LSD radix sort on the score bits
+// (four byte passes, linear) instead of a comparison sort; runs of equal
+// scores are then ordered by item ID.
+func (m *matrix) sortScored(s []scored) {
+	if len(s) < 1024 {
+		slices.SortFunc(s, m.cmpScored)
+		return
+	}
+	// key maps a score to a uint32 whose ascending order is the scores'
+	// descending order.
+	key := func(x scored) uint32 {
+		b := math.Float32bits(x.score)
+		if b>>31 == 1 {
+			b = ^b
+		} else {
+			b |= 1 << 31
+		}
+		return ^b
+	}
+	src, dst := s, make([]scored, len(s))
+	for shift := 0; shift < 32; shift += 8 {
+		var count [256]int
+		for _, x := range src {
+			count[key(x)>>shift&0xff]++
+		}
+		pos := 0
+		for i, c := range count {
+			count[i] = pos
+			pos += c
+		}
+		for _, x := range src {
+			b := key(x) >> shift & 0xff
+			dst[count[b]] = x
+			count[b]++
+		}
+		src, dst = dst, src
+	}
+	// Four passes: the sorted data is back in s.
+	for i := 0; i < len(s); {
+		j := i + 1
+		for j < len(s) && s[j].score == s[i].score {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(s[i:j], m.cmpScored)
+		}
+		i = j
+	}
+}
+
+// scoreAll scores the rows of the blocks next hands out into out[row]; a
+// row the filter rejects gets row -1.
+func (m *matrix) scoreAll(ctx context.Context, q []float32, next func() (int, int, bool), allow []bool, out []scored) error {
+	dim := m.dim
+	for lo, hi, ok := next(); ok; lo, hi, ok = next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for r := lo; r < hi; r++ {
+			if allow != nil && !allow[m.rowDoc[r]] {
+				out[r] = scored{row: -1}
+				continue
+			}
+			out[r] = scored{int32(r), dot(q, m.data[r*dim:(r+1)*dim])}
+		}
+	}
+	return nil
+}
+
+// topK keeps the k best allowed rows of the blocks next hands out in a
+// min-heap whose root is the worst kept row: a row enters only when it beats
+// the root.
+func (m *matrix) topK(ctx context.Context, q []float32, next func() (int, int, bool), k int, allow []bool) ([]scored, error) {
+	dim := m.dim
+	h := make([]scored, 0, k)
+	// worse reports whether a ranks below b: lower score, or the same score
+	// and a larger item ID (the final order breaks ties by ID ascending).
+	worse := func(a, b scored) bool {
+		if a.score != b.score {
+			return a.score < b.score
+		}
+		return m.items[a.row] > m.items[b.row]
+	}
+	for lo, hi, ok := next(); ok; lo, hi, ok = next() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		for r := lo; r < hi; r++ {
+			if allow != nil && !allow[m.rowDoc[r]] {
+				continue
+			}
+			s := scored{int32(r), dot(q, m.data[r*dim:(r+1)*dim])}
+			if len(h) < k {
+				h = append(h, s)
+				siftUp(h, len(h)-1, worse)
+				continue
+			}
+			if !worse(h[0], s) {
+				continue
+			}
+			h[0] = s
+			siftDown(h, 0, worse)
+		}
+	}
+	return h, nil
+}
+
+func siftUp(h []scored, i int, worse func(a, b scored) bool) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !worse(h[i], h[p]) {
+			return
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func siftDown(h []scored, i int, worse func(a, b scored) bool) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && worse(h[r], h[l]) {
+			c = r
+		}
+		if !worse(h[c], h[i]) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
+
+// dot is the inner loop of every search: eight independent accumulators
+// let the CPU overlap the multiply-adds, and the fixed-size subslices let the
+// compiler drop the bounds checks (measured: 285 ns per 512-d product against
+// 355 ns for four accumulators and a shrinking slice).
+func dot(a, b []float32) float32 {
+	if len(b) < len(a) {
+		a = a[:len(b)]
+	}
+	b = b[:len(a)]
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32
+	n := len(a) &^ 7
+	for i := 0; i < n; i += 8 {
+		x := a[i : i+8 : i+8]
+		y := b[i : i+8 : i+8]
+		s0 += x[0] * y[0]
+		s1 += x[1] * y[1]
+		s2 += x[2] * y[2]
+		s3 += x[3] * y[3]
+		s4 += x[4] * y[4]
+		s5 += x[5] * y[5]
+		s6 += x[6] * y[6]
+		s7 += x[7] * y[7]
+	}
+	for i := n; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+}
