@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ import (
 	"mmrag/embed"
 	"mmrag/hub"
 	"mmrag/onnx"
+	"mmrag/sqlite"
 )
 
 // globals are the flags every command shares.
@@ -27,6 +29,7 @@ type globals struct {
 	ortLib    string
 	threads   int
 	quantized bool
+	store     string
 }
 
 func main() {
@@ -61,6 +64,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $MMRAG_ORT_LIB, then the setup location)")
 	pf.IntVar(&g.threads, "threads", 0, "ONNX Runtime threads (0 = all cores)")
 	pf.BoolVar(&g.quantized, "quantized", false, "use the model's quantized ONNX graphs")
+	pf.StringVar(&g.store, "store", envOr("MMRAG_STORE", ""), "knowledge base directory ($MMRAG_STORE; default: $MMRAG_HOME/kb)")
 	root.AddCommand(newModelsCmd(g), newTokenizeCmd(g), newEmbedCmd(g), newVersionCmd())
 	return root
 }
@@ -87,6 +91,19 @@ func (g *globals) openCLIP() (*embed.CLIP, error) {
 		return nil, err
 	}
 	return embed.Load(dir, embed.Options{ID: g.model, Threads: g.threads, Quantized: g.quantized})
+}
+
+// storeDir is the knowledge base folder --store names, or the default one.
+func (g *globals) storeDir() string {
+	if g.store != "" {
+		return g.store
+	}
+	return filepath.Join(onnx.Home(), "kb")
+}
+
+// openStore opens (creating if needed) the embedded knowledge base.
+func (g *globals) openStore(ctx context.Context) (*sqlite.Store, error) {
+	return sqlite.Open(ctx, g.storeDir())
 }
 
 func newVersionCmd() *cobra.Command {
