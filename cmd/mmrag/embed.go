@@ -150,7 +150,7 @@ func loadImage(path string) (image.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read image: %w", err)
 	}
-	img, _, err := imageprep.Decode(data, imageprep.Limits{})
+	img, _, err := imageprep.DefaultCLIP().Load(data, imageprep.Limits{}) // EXIF orientation applied
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", path, err)
 	}

@@ -37,7 +37,11 @@ func newModelsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s@%s → %s\n", m.ID, short(m.Commit), m.Dir)
+			state := fmt.Sprintf("%d files fetched", len(m.Fetched))
+			if len(m.Fetched) == 0 {
+				state = "up to date"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s@%s → %s (%s, %.1f MB)\n", m.ID, short(m.Commit), m.Dir, state, float64(m.Size())/1e6)
 			return nil
 		},
 	}
@@ -104,11 +108,10 @@ func humanBytes(n int64) string {
 
 // bars draws one progress bar per downloaded file.
 type bars struct {
-	w    io.Writer
-	cur  string
-	bar  *progressbar.ProgressBar
-	tty  bool
-	seen map[string]bool
+	w   io.Writer
+	cur string
+	bar *progressbar.ProgressBar
+	tty bool
 }
 
 func newBars(w io.Writer) *bars {
@@ -118,7 +121,7 @@ func newBars(w io.Writer) *bars {
 			tty = true
 		}
 	}
-	return &bars{w: w, tty: tty, seen: map[string]bool{}}
+	return &bars{w: w, tty: tty}
 }
 
 func (b *bars) update(p hub.Progress) {
