@@ -11,18 +11,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mmrag/hub/hubtest"
 )
 
 const testID = "acme/clip-tiny"
 
 // newClient returns a client for fh with a fresh home, with the token and
 // endpoint variables of the machine running the tests cleared.
-func newClient(t *testing.T, fh *fakeHub) *Client {
+func newClient(t *testing.T, fh *hubtest.Server) *Client {
 	t.Helper()
 	for _, k := range []string{"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT", "MMRAG_HOME"} {
 		t.Setenv(k, "")
 	}
-	return &Client{Endpoint: fh.hub.URL, Home: t.TempDir()}
+	return &Client{Endpoint: fh.URL(), Home: t.TempDir()}
 }
 
 func readFile(t *testing.T, name string) []byte {
@@ -36,29 +38,29 @@ func readFile(t *testing.T, name string) []byte {
 
 // checkFiles asserts that dir holds exactly the wanted repo files with the
 // repo's content, and that m describes them.
-func checkFiles(t *testing.T, m *Model, repo *fakeRepo, want []string) {
+func checkFiles(t *testing.T, m *Model, repo *hubtest.Repo, want []string) {
 	t.Helper()
 	var got []string
 	for _, f := range m.Files {
 		got = append(got, f.Path)
-		src := repo.files[f.Path]
+		src := repo.Files[f.Path]
 		if src == nil {
 			t.Errorf("manifest lists %s, which the repo lacks", f.Path)
 			continue
 		}
-		if f.Size != int64(len(src.data)) || f.SHA256 != sha256Hex(src.data) {
-			t.Errorf("%s: manifest says size %d sha %s, repo has %d %s", f.Path, f.Size, f.SHA256, len(src.data), sha256Hex(src.data))
+		if f.Size != int64(len(src.Data)) || f.SHA256 != hubtest.SHA256(src.Data) {
+			t.Errorf("%s: manifest says size %d sha %s, repo has %d %s", f.Path, f.Size, f.SHA256, len(src.Data), hubtest.SHA256(src.Data))
 		}
-		if b := readFile(t, filepath.Join(m.Dir, filepath.FromSlash(f.Path))); !bytes.Equal(b, src.data) {
-			t.Errorf("%s: content on disk differs from the repo's (%d vs %d bytes)", f.Path, len(b), len(src.data))
+		if b := readFile(t, filepath.Join(m.Dir, filepath.FromSlash(f.Path))); !bytes.Equal(b, src.Data) {
+			t.Errorf("%s: content on disk differs from the repo's (%d vs %d bytes)", f.Path, len(b), len(src.Data))
 		}
 	}
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("files = %v, want %v", got, want)
 	}
-	if m.Commit != repo.commit {
-		t.Errorf("commit = %s, want %s", m.Commit, repo.commit)
+	if m.Commit != repo.Commit {
+		t.Errorf("commit = %s, want %s", m.Commit, repo.Commit)
 	}
 	disk, err := readManifest(m.Dir)
 	if err != nil {
@@ -70,8 +72,8 @@ func checkFiles(t *testing.T, m *Model, repo *fakeRepo, want []string) {
 }
 
 func TestPullFull(t *testing.T) {
-	fh := newFakeHub(t)
-	repo := fh.addRepo(testID, clipRepo(1))
+	fh := hubtest.New(t)
+	repo := fh.AddRepo(testID, hubtest.CLIPRepo(1))
 	c := newClient(t, fh)
 	type span struct{ last, total int64 }
 	progress := map[string]*span{}
@@ -106,8 +108,8 @@ func TestPullFull(t *testing.T) {
 	}
 	for _, p := range want {
 		s := progress[p]
-		if s == nil || s.last != int64(len(repo.files[p].data)) || s.total != s.last {
-			t.Errorf("%s: last progress %+v, want done = total = %d", p, s, len(repo.files[p].data))
+		if s == nil || s.last != int64(len(repo.Files[p].Data)) || s.total != s.last {
+			t.Errorf("%s: last progress %+v, want done = total = %d", p, s, len(repo.Files[p].Data))
 		}
 	}
 	if partial == 0 {
@@ -122,12 +124,12 @@ func TestPullFull(t *testing.T) {
 		t.Errorf("partial folder left behind: %v", err)
 	}
 	// LFS files come from the CDN, the others from the hub itself.
-	for _, h := range fh.hits("cdn", "") {
-		if !strings.HasPrefix(h.path, "onnx/") {
-			t.Errorf("CDN served %s", h.path)
+	for _, h := range fh.Hits(hubtest.CDN, "") {
+		if !strings.HasPrefix(h.Path, "onnx/") {
+			t.Errorf("CDN served %s", h.Path)
 		}
 	}
-	if n := len(fh.hits("cdn", "")); n != 2 {
+	if n := len(fh.Hits(hubtest.CDN, "")); n != 2 {
 		t.Errorf("%d CDN requests, want 2", n)
 	}
 	dir, err := Resolve(c.Home, testID)
@@ -137,8 +139,8 @@ func TestPullFull(t *testing.T) {
 }
 
 func TestPullQuantized(t *testing.T) {
-	fh := newFakeHub(t)
-	repo := fh.addRepo(testID, clipRepo(2))
+	fh := hubtest.New(t)
+	repo := fh.AddRepo(testID, hubtest.CLIPRepo(2))
 	c := newClient(t, fh)
 	m, err := c.Pull(context.Background(), testID, "main", CLIPFiles(true))
 	if err != nil {
@@ -157,23 +159,23 @@ func TestPullQuantized(t *testing.T) {
 }
 
 func TestPullTwiceIsNoop(t *testing.T) {
-	fh := newFakeHub(t)
-	repo := fh.addRepo(testID, clipRepo(3))
+	fh := hubtest.New(t)
+	repo := fh.AddRepo(testID, hubtest.CLIPRepo(3))
 	c := newClient(t, fh)
 	ctx := context.Background()
 	first, err := c.Pull(ctx, testID, "", CLIPFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fh.resetLog()
+	fh.ResetLog()
 	second, err := c.Pull(ctx, testID, "", CLIPFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(fh.hits("", "file")); n != 0 {
+	if n := len(fh.Hits("", hubtest.File)); n != 0 {
 		t.Errorf("second pull sent %d file requests, want 0", n)
 	}
-	if n := len(fh.hits("hub", "api")); n != 1 {
+	if n := len(fh.Hits(hubtest.Hub, hubtest.API)); n != 1 {
 		t.Errorf("second pull sent %d info requests, want 1", n)
 	}
 	if len(second.Fetched) != 0 || !second.Pulled.Equal(first.Pulled) {
@@ -191,7 +193,7 @@ func TestPullTwiceIsNoop(t *testing.T) {
 	if err := os.WriteFile(name, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fh.resetLog()
+	fh.ResetLog()
 	third, err := c.Pull(ctx, testID, "", CLIPFiles(false))
 	if err != nil {
 		t.Fatal(err)
@@ -203,19 +205,19 @@ func TestPullTwiceIsNoop(t *testing.T) {
 }
 
 func TestPullNewCommit(t *testing.T) {
-	fh := newFakeHub(t)
-	files := clipRepo(4)
-	fh.addRepo(testID, files)
+	fh := hubtest.New(t)
+	files := hubtest.CLIPRepo(4)
+	fh.AddRepo(testID, files)
 	c := newClient(t, fh)
 	ctx := context.Background()
 	m, err := c.Pull(ctx, testID, "", CLIPFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := clipRepo(4)
-	next["onnx/vision_model.onnx"] = clipRepo(5)["onnx/vision_model.onnx"]
+	next := hubtest.CLIPRepo(4)
+	next["onnx/vision_model.onnx"] = hubtest.CLIPRepo(5)["onnx/vision_model.onnx"]
 	delete(next, "merges.txt")
-	repo := fh.addRepo(testID, next)
+	repo := fh.AddRepo(testID, next)
 	m2, err := c.Pull(ctx, testID, "", CLIPFiles(false))
 	if err != nil {
 		t.Fatal(err)
@@ -242,15 +244,15 @@ func TestPullResume(t *testing.T) {
 		{"server ignores range", "onnx/vision_model.onnx", "cdn", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fh := newFakeHub(t)
-			files := clipRepo(6)
+			fh := hubtest.New(t)
+			files := hubtest.CLIPRepo(6)
 			if tc.file == "config.json" {
-				files["config.json"].data = bytes.Repeat([]byte(`{"pad":0}`), 40_000)
+				files["config.json"].Data = bytes.Repeat([]byte(`{"pad":0}`), 40_000)
 			}
-			repo := fh.addRepo(testID, files)
-			size := int64(len(files[tc.file].data))
-			fh.cut[tc.file] = size * 2 / 5
-			fh.ignoreRange = tc.ignoreRange
+			repo := fh.AddRepo(testID, files)
+			size := int64(len(files[tc.file].Data))
+			fh.CutAfter(tc.file, size*2/5)
+			fh.IgnoreRange(tc.ignoreRange)
 			c := newClient(t, fh)
 			ctx := context.Background()
 
@@ -264,7 +266,7 @@ func TestPullResume(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(c.Home, "models", "acme", "clip-tiny", filepath.FromSlash(tc.file))); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("partial %s is in place: %v", tc.file, err)
 			}
-			fh.resetLog()
+			fh.ResetLog()
 
 			m, err := c.Pull(ctx, testID, "", CLIPFiles(false))
 			if err != nil {
@@ -272,17 +274,15 @@ func TestPullResume(t *testing.T) {
 			}
 			checkFiles(t, m, repo, CLIPFiles(false))
 			var ranges []string
-			for _, h := range fh.hits(tc.server, "file") {
-				if h.path == tc.file && h.rng != "" {
-					ranges = append(ranges, h.rng)
+			for _, h := range fh.Hits(tc.server, hubtest.File) {
+				if h.Path == tc.file && h.Range != "" {
+					ranges = append(ranges, h.Range)
 				}
 			}
 			if len(ranges) != 1 || ranges[0] == "bytes=0-" || !strings.HasPrefix(ranges[0], "bytes=") {
 				t.Fatalf("Range headers for %s = %q, want one bytes=N- with N > 0", tc.file, ranges)
 			}
-			fh.mu.Lock()
-			served := fh.served[tc.file]
-			fh.mu.Unlock()
+			served := fh.Served(tc.file)
 			if !tc.ignoreRange && served >= size {
 				t.Errorf("resumed transfer sent %d bytes of %d: not a resume", served, size)
 			}
@@ -295,12 +295,12 @@ func TestPullResume(t *testing.T) {
 
 func TestPullResumeTotal(t *testing.T) {
 	// Across both pulls, a resumed file costs less than two transfers.
-	fh := newFakeHub(t)
-	files := clipRepo(7)
-	fh.addRepo(testID, files)
+	fh := hubtest.New(t)
+	files := hubtest.CLIPRepo(7)
+	fh.AddRepo(testID, files)
 	p := "onnx/vision_model.onnx"
-	size := int64(len(files[p].data))
-	fh.cut[p] = size / 2
+	size := int64(len(files[p].Data))
+	fh.CutAfter(p, size/2)
 	c := newClient(t, fh)
 	if _, err := c.Pull(context.Background(), testID, "", CLIPFiles(false)); err == nil {
 		t.Fatal("first pull succeeded despite the cut")
@@ -308,9 +308,7 @@ func TestPullResumeTotal(t *testing.T) {
 	if _, err := c.Pull(context.Background(), testID, "", CLIPFiles(false)); err != nil {
 		t.Fatal(err)
 	}
-	fh.mu.Lock()
-	total := fh.served[p]
-	fh.mu.Unlock()
+	total := fh.Served(p)
 	if total < size || total >= 2*size {
 		t.Errorf("served %d bytes in all for a %d-byte file, want [size, 2×size)", total, size)
 	}
@@ -333,10 +331,10 @@ func TestPullIntegrity(t *testing.T) {
 		{"git blob mismatch", "preprocessor_config.json", func(d []byte) []byte { return bytes.ToUpper(d) }, "git blob id mismatch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fh := newFakeHub(t)
-			files := clipRepo(8)
-			files[tc.file].serve = tc.serve(files[tc.file].data)
-			fh.addRepo(testID, files)
+			fh := hubtest.New(t)
+			files := hubtest.CLIPRepo(8)
+			files[tc.file].Serve = tc.serve(files[tc.file].Data)
+			fh.AddRepo(testID, files)
 			c := newClient(t, fh)
 			_, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
 			if !errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.file) {
@@ -350,7 +348,7 @@ func TestPullIntegrity(t *testing.T) {
 			}
 			parts, _ := os.ReadDir(filepath.Join(dir, partialDir))
 			for _, e := range parts {
-				if st, _ := e.Info(); st != nil && st.Size() == int64(len(files[tc.file].serve)) {
+				if st, _ := e.Info(); st != nil && st.Size() == int64(len(files[tc.file].Serve)) {
 					t.Errorf("bad transfer kept as %s", e.Name())
 				}
 			}
@@ -371,9 +369,9 @@ func TestPullAuth(t *testing.T) {
 		{"right token", "hf_secret", false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fh := newFakeHub(t)
-			repo := fh.addRepo(testID, clipRepo(9))
-			fh.token, fh.gated = "hf_secret", tc.gated
+			fh := hubtest.New(t)
+			repo := fh.AddRepo(testID, hubtest.CLIPRepo(9))
+			fh.RequireToken("hf_secret", tc.gated)
 			c := newClient(t, fh)
 			c.Token = tc.token
 			m, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
@@ -392,18 +390,18 @@ func TestPullAuth(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkFiles(t, m, repo, CLIPFiles(false))
-			for _, h := range fh.hits("hub", "") {
-				if h.auth != "Bearer hf_secret" {
-					t.Errorf("hub request for %q had Authorization %q", h.path, h.auth)
+			for _, h := range fh.Hits(hubtest.Hub, "") {
+				if h.Auth != "Bearer hf_secret" {
+					t.Errorf("hub request for %q had Authorization %q", h.Path, h.Auth)
 				}
 			}
-			cdn := fh.hits("cdn", "")
+			cdn := fh.Hits(hubtest.CDN, "")
 			if len(cdn) == 0 {
 				t.Fatal("no CDN request: the test proves nothing")
 			}
 			for _, h := range cdn {
-				if h.auth != "" {
-					t.Errorf("token leaked to the CDN for %s: %q", h.path, h.auth)
+				if h.Auth != "" {
+					t.Errorf("token leaked to the CDN for %s: %q", h.Path, h.Auth)
 				}
 			}
 		})
@@ -413,10 +411,10 @@ func TestPullAuth(t *testing.T) {
 func TestPullRenamedRepo(t *testing.T) {
 	// The hub answers a renamed repository with a same-host 307; the token
 	// must follow it, and still never reach the CDN.
-	fh := newFakeHub(t)
-	repo := fh.addRepo("acme/clip-new", clipRepo(10))
-	fh.renames[testID] = "acme/clip-new"
-	fh.token = "hf_secret"
+	fh := hubtest.New(t)
+	repo := fh.AddRepo("acme/clip-new", hubtest.CLIPRepo(10))
+	fh.Rename(testID, "acme/clip-new")
+	fh.RequireToken("hf_secret", false)
 	c := newClient(t, fh)
 	c.Token = "hf_secret"
 	m, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
@@ -427,9 +425,9 @@ func TestPullRenamedRepo(t *testing.T) {
 	if m.ID != testID || !strings.HasSuffix(m.Dir, filepath.Join("acme", "clip-tiny")) {
 		t.Errorf("model stored as %s in %s, want under the id asked for", m.ID, m.Dir)
 	}
-	for _, h := range fh.hits("cdn", "") {
-		if h.auth != "" {
-			t.Errorf("token leaked to the CDN: %q", h.auth)
+	for _, h := range fh.Hits(hubtest.CDN, "") {
+		if h.Auth != "" {
+			t.Errorf("token leaked to the CDN: %q", h.Auth)
 		}
 	}
 }
@@ -445,12 +443,12 @@ func TestPullNotFound(t *testing.T) {
 		{"file vanished", testID, "", "onnx/vision_model.onnx", "no such file in the repository"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fh := newFakeHub(t)
-			files := clipRepo(11)
+			fh := hubtest.New(t)
+			files := hubtest.CLIPRepo(11)
 			if tc.gone != "" {
-				files[tc.gone].gone = true
+				files[tc.gone].Gone = true
 			}
-			fh.addRepo(testID, files)
+			fh.AddRepo(testID, files)
 			c := newClient(t, fh)
 			_, err := c.Pull(context.Background(), tc.id, tc.rev, CLIPFiles(false))
 			if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "repository or file not found") || !strings.Contains(err.Error(), tc.want) {
@@ -464,10 +462,10 @@ func TestPullNotFound(t *testing.T) {
 }
 
 func TestPullUnreachable(t *testing.T) {
-	fh := newFakeHub(t)
+	fh := hubtest.New(t)
 	c := newClient(t, fh)
-	url := fh.hub.URL
-	fh.hub.Close()
+	url := fh.URL()
+	fh.Close()
 	_, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
@@ -480,9 +478,9 @@ func TestPullUnreachable(t *testing.T) {
 }
 
 func TestPullCancel(t *testing.T) {
-	fh := newFakeHub(t)
-	fh.addRepo(testID, clipRepo(12))
-	fh.block = make(chan struct{})
+	fh := hubtest.New(t)
+	fh.AddRepo(testID, hubtest.CLIPRepo(12))
+	fh.Stall()
 	c := newClient(t, fh)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -514,9 +512,9 @@ func TestPullStalled(t *testing.T) {
 	old := stallTimeout
 	stallTimeout = 200 * time.Millisecond
 	defer func() { stallTimeout = old }()
-	fh := newFakeHub(t)
-	fh.addRepo(testID, clipRepo(13))
-	fh.block = make(chan struct{})
+	fh := hubtest.New(t)
+	fh.AddRepo(testID, hubtest.CLIPRepo(13))
+	fh.Stall()
 	c := newClient(t, fh)
 	_, err := c.Pull(context.Background(), testID, "", []string{"onnx/vision_model.onnx"})
 	if !errors.Is(err, errStalled) || !strings.Contains(err.Error(), "pull again to resume") {
@@ -535,19 +533,19 @@ func TestPullCLIPRequirements(t *testing.T) {
 		{"bpe files instead of tokenizer.json", []string{"tokenizer.json", "special_tokens_map.json"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fh := newFakeHub(t)
-			files := clipRepo(14)
+			fh := hubtest.New(t)
+			files := hubtest.CLIPRepo(14)
 			for _, p := range tc.drop {
 				delete(files, p)
 			}
-			repo := fh.addRepo(testID, files)
+			repo := fh.AddRepo(testID, files)
 			c := newClient(t, fh)
 			m, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
 			if tc.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "not a usable CLIP model") {
 					t.Fatalf("err = %v, want %q", err, tc.want)
 				}
-				if n := len(fh.hits("", "file")); n != 0 {
+				if n := len(fh.Hits("", hubtest.File)); n != 0 {
 					t.Errorf("%d files downloaded before the requirement check", n)
 				}
 				return
@@ -562,8 +560,8 @@ func TestPullCLIPRequirements(t *testing.T) {
 }
 
 func TestPullBadInput(t *testing.T) {
-	fh := newFakeHub(t)
-	fh.addRepo(testID, clipRepo(15))
+	fh := hubtest.New(t)
+	fh.AddRepo(testID, hubtest.CLIPRepo(15))
 	c := newClient(t, fh)
 	for _, tc := range []struct {
 		id    string
@@ -582,21 +580,21 @@ func TestPullBadInput(t *testing.T) {
 			t.Errorf("Pull(%q, %q): err = %v, want %q", tc.id, tc.files, err, tc.want)
 		}
 	}
-	if n := len(fh.hits("", "file")); n != 0 {
+	if n := len(fh.Hits("", hubtest.File)); n != 0 {
 		t.Errorf("bad input still downloaded %d files", n)
 	}
 }
 
 func TestPullAllFiles(t *testing.T) {
-	fh := newFakeHub(t)
-	repo := fh.addRepo(testID, clipRepo(16))
+	fh := hubtest.New(t)
+	repo := fh.AddRepo(testID, hubtest.CLIPRepo(16))
 	c := newClient(t, fh)
 	m, err := c.Pull(context.Background(), testID, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var all []string
-	for p := range repo.files {
+	for p := range repo.Files {
 		all = append(all, p)
 	}
 	checkFiles(t, m, repo, all)
@@ -605,15 +603,15 @@ func TestPullAllFiles(t *testing.T) {
 func TestEnvironment(t *testing.T) {
 	for _, tokenVar := range []string{"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"} {
 		t.Run(tokenVar, func(t *testing.T) {
-			fh := newFakeHub(t)
-			repo := fh.addRepo(testID, clipRepo(17))
-			fh.token = "hf_env"
+			fh := hubtest.New(t)
+			repo := fh.AddRepo(testID, hubtest.CLIPRepo(17))
+			fh.RequireToken("hf_env", false)
 			home := t.TempDir()
 			for _, k := range []string{"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"} {
 				t.Setenv(k, "")
 			}
 			t.Setenv(tokenVar, "hf_env")
-			t.Setenv("HF_ENDPOINT", fh.hub.URL+"/")
+			t.Setenv("HF_ENDPOINT", fh.URL()+"/")
 			t.Setenv("MMRAG_HOME", home)
 			var c Client
 			m, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
@@ -654,7 +652,7 @@ func TestResolve(t *testing.T) {
 	if err := os.MkdirAll(cached, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeManifest(cached, &Model{ID: "acme/done", Commit: commitFor("x")}); err != nil {
+	if err := writeManifest(cached, &Model{ID: "acme/done", Commit: strings.Repeat("ab", 20)}); err != nil {
 		t.Fatal(err)
 	}
 	half := filepath.Join(home, "models", "acme", "half")
@@ -705,9 +703,9 @@ func TestResolve(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	fh := newFakeHub(t)
-	a := fh.addRepo("zeta/clip", clipRepo(18))
-	b := fh.addRepo("alpha/clip", clipRepo(19))
+	fh := hubtest.New(t)
+	a := fh.AddRepo("zeta/clip", hubtest.CLIPRepo(18))
+	b := fh.AddRepo("alpha/clip", hubtest.CLIPRepo(19))
 	c := newClient(t, fh)
 	if models, err := List(c.Home); err != nil || len(models) != 0 {
 		t.Fatalf("empty home: List = %v, %v", models, err)
@@ -727,14 +725,14 @@ func TestList(t *testing.T) {
 	if len(models) != 2 || models[0].ID != "alpha/clip" || models[1].ID != "zeta/clip" {
 		t.Fatalf("List = %+v, want alpha/clip then zeta/clip", models)
 	}
-	for i, repo := range []*fakeRepo{b, a} {
+	for i, repo := range []*hubtest.Repo{b, a} {
 		m := models[i]
 		var size int64
 		for _, p := range CLIPFiles(true) {
-			size += int64(len(repo.files[p].data))
+			size += int64(len(repo.Files[p].Data))
 		}
-		if m.Size() != size || m.Commit != repo.commit || len(m.Files) != len(CLIPFiles(true)) || m.Pulled.IsZero() {
-			t.Errorf("%s: size %d commit %s files %d pulled %v; want size %d commit %s", m.ID, m.Size(), m.Commit, len(m.Files), m.Pulled, size, repo.commit)
+		if m.Size() != size || m.Commit != repo.Commit || len(m.Files) != len(CLIPFiles(true)) || m.Pulled.IsZero() {
+			t.Errorf("%s: size %d commit %s files %d pulled %v; want size %d commit %s", m.ID, m.Size(), m.Commit, len(m.Files), m.Pulled, size, repo.Commit)
 		}
 		if want := filepath.Join(c.Home, "models", filepath.FromSlash(m.ID)); m.Dir != want {
 			t.Errorf("dir = %s, want %s", m.Dir, want)
@@ -773,12 +771,12 @@ func TestParseContentRange(t *testing.T) {
 // BenchmarkPull measures a pull of one LFS file through the redirect to the
 // CDN (transfer, write, verification), from a local server.
 func BenchmarkPull(b *testing.B) {
-	fh := newFakeHub(b)
+	fh := hubtest.New(b)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB
-	fh.addRepo(testID, map[string]*fakeFile{"onnx/vision_model.onnx": {data: data, lfs: true}})
+	fh.AddRepo(testID, map[string]*hubtest.Blob{"onnx/vision_model.onnx": {Data: data, LFS: true}})
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		c := &Client{Endpoint: fh.hub.URL, Home: b.TempDir()}
+		c := &Client{Endpoint: fh.URL(), Home: b.TempDir()}
 		if _, err := c.Pull(context.Background(), testID, "", nil); err != nil {
 			b.Fatal(err)
 		}
@@ -787,10 +785,10 @@ func BenchmarkPull(b *testing.B) {
 
 // BenchmarkUpToDate measures a no-op pull, which re-hashes the cached file.
 func BenchmarkUpToDate(b *testing.B) {
-	fh := newFakeHub(b)
+	fh := hubtest.New(b)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<20)
-	fh.addRepo(testID, map[string]*fakeFile{"onnx/vision_model.onnx": {data: data, lfs: true}})
-	c := &Client{Endpoint: fh.hub.URL, Home: b.TempDir()}
+	fh.AddRepo(testID, map[string]*hubtest.Blob{"onnx/vision_model.onnx": {Data: data, LFS: true}})
+	c := &Client{Endpoint: fh.URL(), Home: b.TempDir()}
 	if _, err := c.Pull(context.Background(), testID, "", nil); err != nil {
 		b.Fatal(err)
 	}

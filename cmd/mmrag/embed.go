@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -64,6 +66,12 @@ func newEmbedCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(texts) == 0 && len(images) == 0 {
 				return errors.New("nothing to embed: give --text and/or --image")
+			}
+			// Bad input fails before the model is loaded, which takes seconds.
+			for i, t := range texts {
+				if strings.TrimSpace(t) == "" {
+					return fmt.Errorf("--text #%d (%q) is empty: nothing to embed", i+1, t)
+				}
 			}
 			imgs := make([]image.Image, len(images))
 			for i, p := range images {
@@ -145,12 +153,37 @@ func newEmbedCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// loadImage reads and decodes an image file, turned upright by its EXIF
+// orientation. Files over imageprep's byte limit are refused before they
+// are read, and images whose header declares too many pixels before any
+// pixel memory is allocated.
 func loadImage(path string) (image.Image, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read image: %w", err)
+		return nil, fmt.Errorf("image %s: %w", path, err)
 	}
-	img, _, err := imageprep.DefaultCLIP().Load(data, imageprep.Limits{}) // EXIF orientation applied
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", path, err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("image %s: is a directory", path)
+	}
+	const limit = imageprep.DefaultMaxBytes
+	if st.Size() > limit {
+		return nil, fmt.Errorf("image %s is too large: %d bytes is over the %d-byte limit", path, st.Size(), limit)
+	}
+	// The file can grow under us: read at most one byte past the limit and
+	// let the decoder refuse it.
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", path, err)
+	}
+	img, _, err := imageprep.DefaultCLIP().Load(data, imageprep.Limits{})
+	if errors.Is(err, imageprep.ErrTooLarge) {
+		return nil, fmt.Errorf("image %s is too large: %w", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", path, err)
 	}

@@ -95,6 +95,9 @@ func short(commit string) string {
 
 func humanBytes(n int64) string {
 	const unit = 1024
+	if n < 0 {
+		return "size unknown"
+	}
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}
@@ -127,10 +130,19 @@ func newBars(w io.Writer) *bars {
 func (b *bars) update(p hub.Progress) {
 	if p.File != b.cur {
 		b.finish()
+		if p.Total >= 0 && p.Done == p.Total {
+			// Already in the cache, or complete from an earlier pull: a
+			// no-op pull must not look like a download.
+			return
+		}
 		b.cur = p.File
 		if !b.tty {
 			// Logs get one line per file, not a redraw per chunk.
-			fmt.Fprintf(b.w, "downloading %s (%s)\n", p.File, humanBytes(p.Total))
+			if p.Done > 0 {
+				fmt.Fprintf(b.w, "resuming %s at %s of %s\n", p.File, humanBytes(p.Done), humanBytes(p.Total))
+			} else {
+				fmt.Fprintf(b.w, "downloading %s (%s)\n", p.File, humanBytes(p.Total))
+			}
 			return
 		}
 		b.bar = progressbar.NewOptions64(p.Total,
