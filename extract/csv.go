@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
+	xunicode "golang.org/x/text/encoding/unicode"
 )
 
 // CSV extracts delimited text tables (.csv, .tsv).
@@ -20,9 +21,11 @@ import (
 // text/tab-separated-values type, else the one that splits the first lines
 // into the most consistent number of fields. The first record is the
 // header, repeated at the top of every Table block as for XLSX. Rows with
-// the wrong number of fields are kept (padded or cut to the header) and
-// reported in Warnings, as are rows that cannot be parsed, which are
-// skipped; neither is fatal. Text that is not UTF-8 is read as Windows-1252.
+// the wrong number of fields are kept (padded to the header, or with the
+// surplus joined into the last column) and reported in Warnings, as are rows
+// that cannot be parsed, which are skipped; neither is fatal. Quotes inside unquoted fields are kept as text.
+// UTF-8 and UTF-16 with a byte-order mark are decoded; other text that is not
+// UTF-8 is read as Windows-1252.
 //
 // The zero value is ready to use.
 type CSV struct {
@@ -40,6 +43,14 @@ func (x CSV) Extract(ctx context.Context, src Source) (*Result, error) {
 	}
 	res := &Result{Type: "csv", Title: officeBaseTitle(src), Meta: map[string]string{}}
 	data := bytes.TrimPrefix(src.Data, []byte("\xef\xbb\xbf"))
+	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		// Excel's "Unicode Text" export: UTF-16 with a BOM, tab-separated.
+		dec, err := xunicode.UTF16(xunicode.LittleEndian, xunicode.ExpectBOM).NewDecoder().Bytes(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: decode UTF-16: %w", name, err)
+		}
+		data = dec
+	}
 	if bytes.IndexByte(data, 0) >= 0 {
 		return nil, fmt.Errorf("%s: not a text table: binary content", name)
 	}
@@ -59,8 +70,10 @@ func (x CSV) Extract(ctx context.Context, src Source) (*Result, error) {
 
 	r := csv.NewReader(bytes.NewReader(data))
 	r.Comma = comma
-	r.FieldsPerRecord = 0 // the header sets it; mismatches are reported
-	r.ReuseRecord = false
+	r.FieldsPerRecord = -1 // checked here against the header, to fit and report
+	// Unescaped quotes inside fields (12" pipe) are common in exports;
+	// keeping them beats dropping the row.
+	r.LazyQuotes = true
 	var rows [][]string
 	var warns []string
 	bad := 0
@@ -77,12 +90,6 @@ func (x CSV) Extract(ctx context.Context, src Source) (*Result, error) {
 		var pe *csv.ParseError
 		switch {
 		case err == nil:
-		case errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount):
-			bad++
-			if len(warns) < csvMaxWarnings {
-				warns = append(warns, fmt.Sprintf("line %d: %d fields, header has %d", pe.StartLine, len(rec), len(rows[0])))
-			}
-			rec = csvFit(rec, len(rows[0]))
 		case errors.As(err, &pe):
 			bad++
 			if len(warns) < csvMaxWarnings {
@@ -91,6 +98,14 @@ func (x CSV) Extract(ctx context.Context, src Source) (*Result, error) {
 			continue
 		default:
 			return nil, fmt.Errorf("%s: at byte %d: %w", name, r.InputOffset(), err)
+		}
+		if len(rows) > 0 && len(rec) != len(rows[0]) {
+			bad++
+			if len(warns) < csvMaxWarnings {
+				line, _ := r.FieldPos(0)
+				warns = append(warns, fmt.Sprintf("line %d: %d fields, header has %d", line, len(rec), len(rows[0])))
+			}
+			rec = csvFit(rec, len(rows[0]))
 		}
 		rows = append(rows, rec)
 	}

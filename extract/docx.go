@@ -134,9 +134,9 @@ func (w *docxWalker) loadStyles(part string) {
 	}
 	var doc struct {
 		Styles []struct {
-			ID      string `xml:"styleId,attr"`
-			Name    docxVal
-			BasedOn docxVal
+			ID      string  `xml:"styleId,attr"`
+			Name    docxVal `xml:"name"`
+			BasedOn docxVal `xml:"basedOn"`
 			PPr     struct {
 				Outline *docxVal `xml:"outlineLvl"`
 				NumPr   *struct {
@@ -453,6 +453,7 @@ func (w *docxWalker) paragraph(n *xmlNode) {
 
 func (w *docxWalker) heading(level int, text string) {
 	w.flushList()
+	text = strings.Join(strings.Fields(text), " ") // a line break in a heading is layout
 	w.uncaptioned, w.pendingCaption = nil, ""
 	if level == 0 && w.titlePara == "" {
 		w.titlePara = text
@@ -564,11 +565,16 @@ func (w *docxWalker) table(n *xmlNode) {
 	}
 	rows = officeTrimRows(rows)
 	w.res.Blocks = append(w.res.Blocks, officeTable{}.blocks(rows, w.place())...)
+	tableText := docxClip(strings.Join(cellText, " "), 500)
 	if len(imgs.images) > 0 {
-		imgs.text = docxClip(strings.Join(cellText, " "), 500)
+		imgs.text = tableText
 		w.addImages(imgs)
 	} else if len(rows) > 0 {
 		w.uncaptioned, w.pendingCaption = nil, ""
+	}
+	if tableText != "" {
+		// A picture right after a table is most likely about it.
+		w.lastText = tableText
 	}
 }
 

@@ -91,12 +91,6 @@ func openOOXML(name string, data []byte, lim ZipLimits) (*ooxmlPackage, error) {
 	return p, nil
 }
 
-// has reports whether the part exists.
-func (p *ooxmlPackage) has(part string) bool {
-	_, ok := p.files[strings.ToLower(strings.TrimPrefix(part, "/"))]
-	return ok
-}
-
 // readPart returns the uncompressed bytes of a part. A missing part yields an
 // error wrapping fs.ErrNotExist.
 func (p *ooxmlPackage) readPart(part string) ([]byte, error) {
@@ -445,39 +439,70 @@ func (t officeTable) blocks(rows [][]string, place Place) []Block {
 }
 
 func officeRow(cells []string) string {
-	parts := make([]string, len(cells))
+	var b strings.Builder
 	for i, c := range cells {
-		// A cell's own line breaks and pipes would break the row format.
-		c = strings.Join(strings.Fields(c), " ")
-		parts[i] = strings.ReplaceAll(c, "|", "/")
-	}
-	return strings.Join(parts, " | ")
-}
-
-// officeTrimRows drops empty rows and the empty columns at the right, so
-// that sparse sheets and tables do not render as rows of pipes.
-func officeTrimRows(rows [][]string) [][]string {
-	width := 0
-	out := rows[:0:0]
-	for _, r := range rows {
-		last := -1
-		for i, c := range r {
-			if strings.TrimSpace(c) != "" {
-				last = i
-			}
+		if i > 0 {
+			b.WriteString(" | ")
 		}
-		if last < 0 {
+		if officeCleanCell(c) {
+			b.WriteString(c)
 			continue
 		}
-		width = max(width, last+1)
+		// A cell's own line breaks and pipes would break the row format.
+		c = strings.Join(strings.Fields(c), " ")
+		b.WriteString(strings.ReplaceAll(c, "|", "/"))
+	}
+	return b.String()
+}
+
+// officeCleanCell reports a cell that officeRow can copy as it is: no pipe,
+// no white space other than single inner spaces. Most cells are.
+func officeCleanCell(c string) bool {
+	prev := byte(' ')
+	for i := 0; i < len(c); i++ {
+		switch ch := c[i]; {
+		case ch == '|', ch == '\t', ch == '\n', ch == '\r', ch == '\v', ch == '\f', ch >= 0x80:
+			return false // U+0085, U+00A0 and other Unicode spaces take the slow path
+		case ch == ' ' && prev == ' ':
+			return false
+		default:
+			prev = ch
+		}
+	}
+	return prev != ' ' || c == ""
+}
+
+// officeTrimRows drops empty rows and the empty columns at either side, so
+// that sparse sheets and tables (a sheet whose data starts in column C) do
+// not render as rows of pipes.
+func officeTrimRows(rows [][]string) [][]string {
+	first, width := -1, 0
+	out := rows[:0:0]
+	for _, r := range rows {
+		lo, hi := -1, -1
+		for i, c := range r {
+			if strings.TrimSpace(c) != "" {
+				if lo < 0 {
+					lo = i
+				}
+				hi = i
+			}
+		}
+		if hi < 0 {
+			continue
+		}
+		if first < 0 || lo < first {
+			first = lo
+		}
+		width = max(width, hi+1)
 		out = append(out, r)
 	}
 	for i, r := range out {
-		if len(r) > width {
-			out[i] = r[:width]
-		} else if len(r) < width {
-			out[i] = append(r[:len(r):len(r)], make([]string, width-len(r))...)
+		row := make([]string, width-first)
+		if len(r) > first {
+			copy(row, r[first:min(len(r), width)])
 		}
+		out[i] = row
 	}
 	return out
 }

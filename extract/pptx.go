@@ -144,7 +144,7 @@ func pptxSlide(pkg *ooxmlPackage, part string, num int, res *Result) (string, er
 	var title string
 	for _, s := range shapes {
 		if s.ph == "title" || s.ph == "ctrTitle" {
-			title = pptxJoin(s.paras, " ")
+			title = strings.Join(strings.Fields(pptxJoin(s.paras, " ")), " ")
 			if title != "" {
 				break
 			}

@@ -1,0 +1,287 @@
+package extract
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// Fixtures for the Office extractors are written part by part with
+// archive/zip: minimal packages that Word, PowerPoint and Excel open, so the
+// tests exercise the XML the applications really write.
+
+// officeTestPart is one member of a test package.
+type officeTestPart struct {
+	name string
+	data string
+}
+
+// officeTestZip writes the parts, in order, into a zip archive.
+func officeTestZip(t testing.TB, parts ...officeTestPart) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, p := range parts {
+		w, err := zw.Create(p.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(p.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// officeTestPNG encodes a w×h PNG of one colour.
+func officeTestPNG(t testing.TB, w, h int, c color.RGBA) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = c.R, c.G, c.B, c.A
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+const (
+	officeTestXMLDecl = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>` + "\n"
+	officeTestRelNS   = `http://schemas.openxmlformats.org/officeDocument/2006/relationships`
+	officeTestPkgRels = `http://schemas.openxmlformats.org/package/2006/relationships`
+	officeTestRelType = `http://schemas.openxmlformats.org/officeDocument/2006/relationships/`
+)
+
+// officeTestRels writes a relationships part; each rel is "Id Type Target"
+// with Type relative to the officeDocument relationship namespace.
+func officeTestRels(rels ...string) string {
+	var b strings.Builder
+	b.WriteString(officeTestXMLDecl + `<Relationships xmlns="` + officeTestPkgRels + `">`)
+	for _, r := range rels {
+		f := strings.Fields(r)
+		b.WriteString(`<Relationship Id="` + f[0] + `" Type="` + officeTestRelType + f[1] + `" Target="` + f[2] + `"/>`)
+	}
+	b.WriteString(`</Relationships>`)
+	return b.String()
+}
+
+// officeTestContentTypes writes [Content_Types].xml with the given
+// overrides ("/part content-type").
+func officeTestContentTypes(overrides ...string) string {
+	var b strings.Builder
+	b.WriteString(officeTestXMLDecl + `<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">` +
+		`<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>` +
+		`<Default Extension="xml" ContentType="application/xml"/>` +
+		`<Default Extension="png" ContentType="image/png"/>`)
+	for _, o := range overrides {
+		f := strings.Fields(o)
+		b.WriteString(`<Override PartName="` + f[0] + `" ContentType="` + f[1] + `"/>`)
+	}
+	b.WriteString(`</Types>`)
+	return b.String()
+}
+
+func officeTestCore(title string) string {
+	return officeTestXMLDecl + `<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" ` +
+		`xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" ` +
+		`xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
+		`<dc:title>` + title + `</dc:title><dc:creator>Ada Lovelace</dc:creator>` +
+		`<dcterms:created xsi:type="dcterms:W3CDTF">2024-03-01T10:00:00Z</dcterms:created>` +
+		`</cp:coreProperties>`
+}
+
+// officeBlk builds an expected block; section elements are separated by " > ".
+func officeBlk(kind BlockKind, text, section string) Block {
+	b := Block{Kind: kind, Text: text}
+	if section != "" {
+		b.Section = strings.Split(section, " > ")
+	}
+	return b
+}
+
+// officeTestBomb is a package whose document part declares 1 TiB.
+func officeTestBomb(t testing.TB, part string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateRaw(&zip.FileHeader{
+		Name:               part,
+		Method:             zip.Store,
+		CompressedSize64:   4,
+		UncompressedSize64: 1 << 40,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("<a/>"))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// officeTestDeflateBomb is a package whose part honestly inflates to n
+// zero bytes: small compressed, large expanded.
+func officeTestDeflateBomb(t testing.TB, part string, n int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(make([]byte, n))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// officeBadInputs are containers every OOXML extractor must refuse with an
+// error naming the file and the reason.
+func officeBadInputs(t *testing.T, good []byte, mainPart string) []struct {
+	name, want string
+	data       []byte
+	limits     ZipLimits
+	bomb       bool
+} {
+	t.Helper()
+	return []struct {
+		name, want string
+		data       []byte
+		limits     ZipLimits
+		bomb       bool
+	}{
+		{name: "not a zip", want: "not a zip container", data: []byte("Just some text that someone named .docx\n")},
+		{name: "empty", want: "not a zip container", data: nil},
+		{name: "truncated", want: "not a zip container", data: good[:len(good)/2]},
+		{name: "declared bomb", want: "zip bomb", data: officeTestBomb(t, mainPart), bomb: true},
+		{name: "inflating bomb", want: "zip bomb", data: officeTestDeflateBomb(t, mainPart, 3<<20),
+			limits: ZipLimits{MaxMember: 1 << 20}, bomb: true},
+		{name: "ratio bomb", want: "zip bomb", data: officeTestDeflateBomb(t, mainPart, 4<<20), bomb: true},
+		{name: "missing main part", want: "no " + mainPart,
+			data: officeTestZip(t, officeTestPart{"[Content_Types].xml", officeTestContentTypes()})},
+		{name: "main part not XML", want: mainPart,
+			data: officeTestZip(t, officeTestPart{mainPart, "\x00\x01 binary junk <<<"})},
+	}
+}
+
+func TestOfficeBadInput(t *testing.T) {
+	extractors := []struct {
+		name, file, main string
+		x                func(ZipLimits) Extractor
+		good             []byte
+	}{
+		{"DOCX", "bad.docx", "word/document.xml", func(l ZipLimits) Extractor { return DOCX{Limits: l} }, docxTestFile(t)},
+		{"PPTX", "bad.pptx", "ppt/presentation.xml", func(l ZipLimits) Extractor { return PPTX{Limits: l} }, pptxTestFile(t)},
+		{"XLSX", "bad.xlsx", "xl/workbook.xml", func(l ZipLimits) Extractor { return XLSX{Limits: l} }, xlsxTestFile(t)},
+	}
+	for _, x := range extractors {
+		for _, tt := range officeBadInputs(t, x.good, x.main) {
+			t.Run(x.name+"/"+tt.name, func(t *testing.T) {
+				res, err := x.x(tt.limits).Extract(context.Background(), Source{Path: x.file, Data: tt.data})
+				if err == nil {
+					t.Fatalf("no error; result %+v", res)
+				}
+				if res != nil {
+					t.Error("result returned with the error")
+				}
+				msg := err.Error()
+				if !strings.HasPrefix(msg, x.file+": ") || !strings.Contains(msg, tt.want) {
+					t.Errorf("error %q, want one naming %s and containing %q", msg, x.file, tt.want)
+				}
+				if tt.bomb != errors.Is(err, ErrZipBomb) {
+					t.Errorf("errors.Is(err, ErrZipBomb) = %v, want %v", !tt.bomb, tt.bomb)
+				}
+			})
+		}
+	}
+}
+
+func TestOfficeCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, x := range []Extractor{DOCX{}, PPTX{}, XLSX{}, CSV{}} {
+		_, err := x.Extract(ctx, Source{Path: "f", Data: docxTestFile(t)})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%T: error %v, want context.Canceled", x, err)
+		}
+	}
+}
+
+func TestOfficeTable(t *testing.T) {
+	rows := [][]string{{"h1", "h2"}}
+	for i := range 5 {
+		rows = append(rows, []string{"r" + string(rune('a'+i)), "x|y\nz"})
+	}
+	got := officeTable{MaxRows: 2}.blocks(rows, Place{Sheet: "S"})
+	want := []string{
+		"h1 | h2\nra | x/y z\nrb | x/y z",
+		"h1 | h2\nrc | x/y z\nrd | x/y z",
+		"h1 | h2\nre | x/y z",
+	}
+	var texts []string
+	for _, b := range got {
+		texts = append(texts, b.Text)
+		if b.Kind != Table || b.Sheet != "S" {
+			t.Errorf("block %+v: want a Table in sheet S", b)
+		}
+	}
+	if !reflect.DeepEqual(texts, want) {
+		t.Errorf("blocks\n%q\nwant\n%q", texts, want)
+	}
+	if got := (officeTable{}).blocks([][]string{{"only", "header"}}, Place{}); len(got) != 1 || got[0].Text != "only | header" {
+		t.Errorf("header-only table: %+v", got)
+	}
+}
+
+func TestOfficeTrimRows(t *testing.T) {
+	got := officeTrimRows([][]string{{"", "a", "", ""}, {"", "", " ", ""}, {"", "b", "c", "", ""}, {"", "d"}, {}})
+	want := [][]string{{"a", ""}, {"b", "c"}, {"d", ""}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestOfficeResolve(t *testing.T) {
+	tests := []struct{ dir, target, want string }{
+		{"word/", "media/a.png", "word/media/a.png"},
+		{"ppt/slides/", "../media/a.png", "ppt/media/a.png"},
+		{"xl/", "/xl/worksheets/sheet1.xml", "xl/worksheets/sheet1.xml"},
+		{"", "word/document.xml", "word/document.xml"},
+		{"word/", "../../../etc/passwd", "etc/passwd"},
+	}
+	for _, tt := range tests {
+		if got := ooxmlResolve(tt.dir, tt.target); got != tt.want {
+			t.Errorf("ooxmlResolve(%q, %q) = %q, want %q", tt.dir, tt.target, got, tt.want)
+		}
+	}
+}
+
+func TestOfficeRow(t *testing.T) {
+	tests := []struct {
+		cells []string
+		want  string
+	}{
+		{[]string{"a", "b c", ""}, "a | b c | "},
+		{[]string{" lead", "trail ", "in  ner", "x|y", "line\nbreak", "tab\tbed"}, "lead | trail | in ner | x/y | line break | tab bed"},
+		{[]string{"nbsp\u00a0here", "ünïcode", "  "}, "nbsp here | ünïcode | "},
+	}
+	for _, tt := range tests {
+		if got := officeRow(tt.cells); got != tt.want {
+			t.Errorf("officeRow(%q) = %q, want %q", tt.cells, got, tt.want)
+		}
+	}
+}
