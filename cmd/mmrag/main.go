@@ -65,7 +65,7 @@ func newRoot() *cobra.Command {
 	pf.IntVar(&g.threads, "threads", 0, "ONNX Runtime threads (0 = all cores)")
 	pf.BoolVar(&g.quantized, "quantized", false, "use the model's quantized ONNX graphs")
 	pf.StringVar(&g.store, "store", envOr("MMRAG_STORE", ""), "knowledge base directory ($MMRAG_STORE; default: $MMRAG_HOME/kb)")
-	root.AddCommand(newModelsCmd(g), newTokenizeCmd(g), newEmbedCmd(g), newVersionCmd())
+	root.AddCommand(newModelsCmd(g), newTokenizeCmd(g), newEmbedCmd(g), newIngestCmd(g), newLsCmd(g), newRmCmd(g), newStatsCmd(g), newVersionCmd())
 	return root
 }
 

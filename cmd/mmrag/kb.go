@@ -1,0 +1,387 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mmrag"
+	"mmrag/chunk"
+	"mmrag/extract"
+	"mmrag/ingest"
+	"mmrag/sqlite"
+)
+
+// This file holds the knowledge-base commands: ingest, ls, rm and stats.
+
+// extractors builds the extractor of every type key ingest.Detect returns.
+// Remote images in pages are fetched with the ingest fetcher, so that they
+// obey the same limits and address checks as the pages themselves.
+func extractors(f *ingest.Fetcher, warn io.Writer) map[string]extract.Extractor {
+	m := map[string]extract.Extractor{
+		ingest.TypeHTML:     extract.HTML{Fetch: f.Fetch},
+		ingest.TypeMarkdown: extract.Markdown{Fetch: f.Fetch},
+		ingest.TypeText:     extract.Text{},
+		ingest.TypePDF:      extract.PDF{}, // OCRs scanned pages when tesseract is installed
+		ingest.TypeDOCX:     extract.DOCX{},
+		ingest.TypePPTX:     extract.PPTX{},
+		ingest.TypeXLSX:     extract.XLSX{},
+		ingest.TypeCSV:      extract.CSV{},
+		ingest.TypeImage:    extract.Picture{}, // OCRs text in pictures when tesseract is installed
+	}
+	// Without ffmpeg every audio or video file would fail; leaving the type
+	// out makes a walk skip them instead.
+	if media := (extract.Media{}); media.Available() {
+		m[ingest.TypeMedia] = media
+	} else {
+		fmt.Fprintln(warn, "note: ffmpeg/ffprobe not found; audio and video files are skipped")
+	}
+	if _, err := exec.LookPath("tesseract"); err != nil {
+		fmt.Fprintln(warn, "note: tesseract not found; text in images and scanned pages is not recognised")
+	}
+	return m
+}
+
+func newIngestCmd(g *globals) *cobra.Command {
+	var (
+		walk       ingest.WalkOptions
+		fetch      ingest.FetchOptions
+		workers    int
+		gitignore  bool
+		maxFileMiB int64
+		verbose    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ingest PATH|URL|GLOB...",
+		Short: "Add files, folders, globs and web pages to the knowledge base",
+		Long: "Extracts text and images from each source, chunks and embeds them with CLIP and\n" +
+			"stores them. Folders are walked recursively (hidden entries and files matched by\n" +
+			".mmragignore are left out); globs may use ** (quote them). Sources already stored\n" +
+			"with the same content are skipped; changed ones are replaced, embedding only what\n" +
+			"changed. Progress goes to stderr. Exit status 1 when any source failed (the others\n" +
+			"are stored).",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			errw := cmd.ErrOrStderr()
+			s, err := g.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			clip, err := g.openCLIP()
+			if err != nil {
+				return err
+			}
+			defer clip.Close()
+
+			walk.Skip = append(walk.Skip, s.Dir())
+			if gitignore {
+				walk.IgnoreFiles = append(append([]string{}, ingest.DefaultIgnoreFiles...), ".gitignore")
+			}
+			walk.MaxFileBytes = maxFileMiB << 20
+			fetcher := ingest.NewFetcher(fetch)
+			p := &ingest.Pipeline{
+				Store:      s,
+				Embedder:   clip,
+				Extractors: extractors(fetcher, errw),
+				Chunk:      chunk.Options{Counter: clip.Tokenizer()},
+				Fetcher:    fetcher,
+				Workers:    workers,
+				Progress:   progressPrinter(errw, verbose),
+			}
+			rep, err := p.Add(ctx, args, walk)
+			printSummary(errw, rep)
+			if err != nil {
+				return err
+			}
+			if rep.Failed > 0 {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&walk.Include, "include", nil, "only files matching these globs (base name, or path under the folder with /; ** allowed)")
+	f.StringSliceVar(&walk.Exclude, "exclude", nil, "leave out files and folders matching these globs")
+	f.BoolVar(&gitignore, "gitignore", false, "also honour .gitignore files")
+	f.BoolVar(&walk.FollowSymlinks, "follow-symlinks", false, "follow symbolic links inside folders")
+	f.BoolVar(&walk.Prune, "prune", false, "remove stored documents whose file under a given folder is gone")
+	f.Int64Var(&maxFileMiB, "max-file-size", ingest.DefaultMaxFileBytes>>20, "largest file read, MiB")
+	f.BoolVar(&fetch.AllowPrivate, "allow-private", false, "let URLs reach private, loopback and link-local addresses")
+	f.Int64Var(&fetch.MaxBytes, "max-download", ingest.DefaultFetchMaxBytes, "largest download, bytes")
+	f.DurationVar(&fetch.Timeout, "fetch-timeout", ingest.DefaultFetchTimeout, "limit for one download")
+	f.IntVar(&workers, "workers", 2, "files extracted at once")
+	f.BoolVarP(&verbose, "verbose", "v", false, "also print skipped (unsupported) files and each file as it starts")
+	return cmd
+}
+
+// progressPrinter prints one line per source to w.
+func progressPrinter(w io.Writer, verbose bool) func(ingest.Event) {
+	return func(e ingest.Event) {
+		secs := e.Elapsed.Seconds()
+		switch e.Kind {
+		case ingest.Added, ingest.Updated:
+			fmt.Fprintf(w, "%-9s %-8s %4d items (%d embedded) %6.2fs  %s\n", e.Kind, e.Type, e.Items, e.Embedded, secs, e.Source)
+		case ingest.Unchanged:
+			fmt.Fprintf(w, "%-9s %-8s %4d items %20s  %s\n", e.Kind, e.Type, e.Items, "", e.Source)
+		case ingest.Failed:
+			fmt.Fprintf(w, "%-9s %s\n", e.Kind, ingest.FileError{Source: e.Source, Err: e.Err})
+		case ingest.Warning:
+			fmt.Fprintf(w, "%-9s %s: %s\n", e.Kind, e.Source, e.Message)
+		case ingest.Removed:
+			fmt.Fprintf(w, "%-9s %-8s %s\n", e.Kind, e.Type, e.Source)
+		case ingest.Skipped:
+			if verbose {
+				fmt.Fprintf(w, "%-9s %s: %s\n", e.Kind, e.Source, e.Message)
+			}
+		case ingest.Started:
+			if verbose {
+				fmt.Fprintf(w, "%-9s %-8s %s\n", e.Kind, e.Type, e.Source)
+			}
+		}
+	}
+}
+
+func printSummary(w io.Writer, r ingest.Report) {
+	secs := r.Elapsed.Seconds()
+	rate := func(n int) float64 {
+		if secs <= 0 {
+			return 0
+		}
+		return float64(n) / secs
+	}
+	fmt.Fprintf(w, "%d files in %.1fs (%.1f files/s): %d added, %d updated, %d unchanged, %d failed",
+		r.Files(), secs, rate(r.Files()), r.Added, r.Updated, r.Unchanged, r.Failed)
+	if r.Skipped > 0 {
+		fmt.Fprintf(w, ", %d skipped", r.Skipped)
+	}
+	if r.Removed > 0 {
+		fmt.Fprintf(w, ", %d removed", r.Removed)
+	}
+	fmt.Fprintf(w, "\n%d items stored (%.1f items/s), %d vectors computed, %d reused", r.Items, rate(r.Items), r.Embedded, r.Reused)
+	if r.Warnings > 0 {
+		fmt.Fprintf(w, ", %d warnings", r.Warnings)
+	}
+	fmt.Fprintln(w)
+	if len(r.Errors) > 0 {
+		fmt.Fprintf(w, "failed:\n")
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "  %v\n", e)
+		}
+	}
+}
+
+// docRow is one document of `mmrag ls --json`.
+type docRow struct {
+	ID         string            `json:"id"`
+	Source     string            `json:"source"`
+	Type       string            `json:"type"`
+	Title      string            `json:"title"`
+	Hash       string            `json:"hash"`
+	Size       int64             `json:"size"`
+	ModTime    *time.Time        `json:"mod_time,omitempty"`
+	Ingested   *time.Time        `json:"ingested,omitempty"`
+	TextItems  int               `json:"text_items"`
+	ImageItems int               `json:"image_items"`
+	Meta       map[string]string `json:"meta,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func newLsCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	var typ []string
+	var prefix string
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the documents in the knowledge base",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := g.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			docs, err := s.Documents(ctx, mmrag.Filter{Types: typ, SourcePrefix: prefix})
+			if err != nil {
+				return err
+			}
+			rows := make([]docRow, len(docs))
+			for i, d := range docs {
+				items, err := s.Items(ctx, d.ID)
+				if err != nil {
+					return err
+				}
+				rows[i] = docRow{ID: d.ID, Source: d.Source, Type: d.Type, Title: d.Title, Hash: d.Hash, Size: d.Size,
+					ModTime: timePtr(d.ModTime), Ingested: timePtr(d.Ingested), Meta: d.Meta}
+				for _, it := range items {
+					if it.Modality == mmrag.Image {
+						rows[i].ImageItems++
+					} else {
+						rows[i].TextItems++
+					}
+				}
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTYPE\tTEXT\tIMAGES\tTITLE\tSOURCE")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID[:min(12, len(r.ID))], r.Type, r.TextItems, r.ImageItems, cell(r.Title, 50), r.Source)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringSliceVar(&typ, "type", nil, "only documents of these types (html, pdf, …)")
+	cmd.Flags().StringVar(&prefix, "source-prefix", "", "only documents whose source starts with this")
+	return cmd
+}
+
+// cell shortens s to n runes for a table cell.
+func cell(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func newRmCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm ID|SOURCE|FOLDER...",
+		Short: "Remove documents (by id or unique id prefix, source path or URL, or every document under a folder)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := g.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			failed := false
+			for _, ref := range args {
+				removed, err := ingest.Remove(ctx, s, []string{ref})
+				for _, d := range removed {
+					fmt.Fprintf(cmd.OutOrStdout(), "removed %s  %s\n", d.ID[:min(12, len(d.ID))], d.Source)
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return err
+					}
+					fmt.Fprintln(cmd.ErrOrStderr(), "mmrag rm:", err)
+					failed = true
+				}
+			}
+			if failed {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+}
+
+// statsOut is `mmrag stats --json`.
+type statsOut struct {
+	Store     string         `json:"store"`
+	Documents int            `json:"documents"`
+	Items     map[string]int `json:"items"`
+	Blobs     int            `json:"blobs"`
+	BlobBytes int64          `json:"blob_bytes"`
+	Models    []modelOut     `json:"models"`
+	DBBytes   int64          `json:"db_bytes"`
+}
+
+type modelOut struct {
+	ID      string         `json:"id"`
+	Dim     int            `json:"dim"`
+	Vectors map[string]int `json:"vectors"`
+}
+
+func newStatsCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Count what the knowledge base holds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := g.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			o, err := collectStats(ctx, s)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(o)
+			}
+			fmt.Fprintf(out, "store      %s (database %.1f MB)\n", o.Store, float64(o.DBBytes)/1e6)
+			fmt.Fprintf(out, "documents  %d\n", o.Documents)
+			fmt.Fprintf(out, "items      %d text, %d image\n", o.Items[string(mmrag.Text)], o.Items[string(mmrag.Image)])
+			fmt.Fprintf(out, "images     %d distinct, %.1f MB\n", o.Blobs, float64(o.BlobBytes)/1e6)
+			for _, m := range o.Models {
+				fmt.Fprintf(out, "model      %s: %d dimensions, %d text + %d image vectors\n", m.ID, m.Dim, m.Vectors[string(mmrag.Text)], m.Vectors[string(mmrag.Image)])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func collectStats(ctx context.Context, s *sqlite.Store) (statsOut, error) {
+	st, err := s.Stats(ctx)
+	if err != nil {
+		return statsOut{}, err
+	}
+	models, err := s.Models(ctx)
+	if err != nil {
+		return statsOut{}, err
+	}
+	o := statsOut{Store: s.Dir(), Documents: st.Documents, Items: map[string]int{}, Blobs: st.Blobs, BlobBytes: st.BlobBytes, Models: []modelOut{}}
+	for m, n := range st.Items {
+		o.Items[string(m)] = n
+	}
+	for _, m := range models {
+		mo := modelOut{ID: m.ID, Dim: m.Dim, Vectors: map[string]int{}}
+		for k, n := range m.Vectors {
+			mo.Vectors[string(k)] = n
+		}
+		o.Models = append(o.Models, mo)
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(s.Dir() + string(os.PathSeparator) + sqlite.DBFile + suffix); err == nil {
+			o.DBBytes += fi.Size()
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return o, err
+		}
+	}
+	return o, nil
+}
