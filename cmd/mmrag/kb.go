@@ -83,6 +83,9 @@ func newIngestCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer clip.Close()
+			if err := checkModel(ctx, s, clip.ModelID()); err != nil {
+				return err
+			}
 
 			walk.Skip = append(walk.Skip, s.Dir())
 			if gitignore {
@@ -204,7 +207,7 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func newLsCmd(g *globals) *cobra.Command {
-	var asJSON bool
+	var asJSON, withItems bool
 	var typ []string
 	var prefix string
 	cmd := &cobra.Command{
@@ -221,6 +224,9 @@ func newLsCmd(g *globals) *cobra.Command {
 			docs, err := s.Documents(ctx, mmrag.Filter{Types: typ, SourcePrefix: prefix})
 			if err != nil {
 				return err
+			}
+			if withItems {
+				return listItems(ctx, s, docs, cmd.OutOrStdout(), asJSON)
 			}
 			rows := make([]docRow, len(docs))
 			for i, d := range docs {
@@ -255,6 +261,7 @@ func newLsCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringSliceVar(&typ, "type", nil, "only documents of these types (html, pdf, …)")
 	cmd.Flags().StringVar(&prefix, "source-prefix", "", "only documents whose source starts with this")
+	cmd.Flags().BoolVar(&withItems, "items", false, "list the documents' items instead: id, document, modality, section, page, text or caption")
 	return cmd
 }
 
@@ -269,7 +276,8 @@ func cell(s string, n int) string {
 }
 
 func newRmCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "rm ID|SOURCE|FOLDER...",
 		Short: "Remove documents (by id or unique id prefix, source path or URL, or every document under a folder)",
 		Args:  cobra.MinimumNArgs(1),
@@ -284,6 +292,10 @@ func newRmCmd(g *globals) *cobra.Command {
 			for _, ref := range args {
 				removed, err := ingest.Remove(ctx, s, []string{ref})
 				for _, d := range removed {
+					if asJSON {
+						json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]string{"removed": d.ID, "source": d.Source})
+						continue
+					}
 					fmt.Fprintf(cmd.OutOrStdout(), "removed %s  %s\n", d.ID[:min(12, len(d.ID))], d.Source)
 				}
 				if err != nil {
@@ -300,6 +312,8 @@ func newRmCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per removed document")
+	return cmd
 }
 
 // statsOut is `mmrag stats --json`.

@@ -65,7 +65,7 @@ func newRoot() *cobra.Command {
 	pf.IntVar(&g.threads, "threads", 0, "ONNX Runtime threads (0 = all cores)")
 	pf.BoolVar(&g.quantized, "quantized", false, "use the model's quantized ONNX graphs")
 	pf.StringVar(&g.store, "store", envOr("MMRAG_STORE", ""), "knowledge base directory ($MMRAG_STORE; default: $MMRAG_HOME/kb)")
-	root.AddCommand(newModelsCmd(g), newTokenizeCmd(g), newEmbedCmd(g), newIngestCmd(g), newLsCmd(g), newRmCmd(g), newStatsCmd(g), newVersionCmd())
+	root.AddCommand(newModelsCmd(g), newTokenizeCmd(g), newEmbedCmd(g), newIngestCmd(g), newLsCmd(g), newRmCmd(g), newStatsCmd(g), newImportCmd(g), newVersionCmd())
 	return root
 }
 
@@ -90,7 +90,18 @@ func (g *globals) openCLIP() (*embed.CLIP, error) {
 	if err := onnx.Init(g.ortLib); err != nil {
 		return nil, err
 	}
-	return embed.Load(dir, embed.Options{ID: g.model, Threads: g.threads, Quantized: g.quantized})
+	return embed.Load(dir, embed.Options{ID: g.modelID(), Threads: g.threads, Quantized: g.quantized})
+}
+
+// modelID names --model in stored vectors: the hub id, or a local folder's
+// absolute path, so "./m" and "m" are one model and never re-embed.
+func (g *globals) modelID() string {
+	if st, err := os.Stat(g.model); err == nil && st.IsDir() {
+		if abs, err := filepath.Abs(g.model); err == nil {
+			return abs
+		}
+	}
+	return g.model
 }
 
 // storeDir is the knowledge base folder --store names, or the default one.

@@ -1,0 +1,180 @@
+package ollama
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"mmrag/generate"
+)
+
+type chatMessage struct {
+	Role    string   `json:"role"`
+	Content string   `json:"content"`
+	Images  [][]byte `json:"images,omitempty"` // encoding/json writes []byte as base64, as Ollama wants
+}
+
+type chatRequest struct {
+	Model     string         `json:"model"`
+	Messages  []chatMessage  `json:"messages"`
+	Stream    bool           `json:"stream"`
+	Options   map[string]any `json:"options,omitempty"`
+	KeepAlive string         `json:"keep_alive,omitempty"`
+}
+
+// chatChunk is one line of /api/chat's NDJSON stream; the last has Done set
+// and the counts, and a failure mid-stream arrives as a line with Error.
+type chatChunk struct {
+	Model   string `json:"model"`
+	Message struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	} `json:"message"`
+	Done            bool   `json:"done"`
+	DoneReason      string `json:"done_reason"`
+	PromptEvalCount int    `json:"prompt_eval_count"`
+	EvalCount       int    `json:"eval_count"`
+	Error           string `json:"error"`
+}
+
+// Generate answers req through /api/chat, streaming tokens to onToken. When
+// the request carries images, the model's capabilities are read first
+// (/api/show, once per model): a model without vision gets none of them,
+// and a model that takes fewer (LLaMA 3.2 Vision: one) gets the first ones;
+// either way Notify says what was left out. Ollama itself would drop them
+// silently. On an error after the stream began, the Response holds the text
+// received so far.
+func (c *Client) Generate(ctx context.Context, req generate.Request, onToken func(string) error) (generate.Response, error) {
+	start := time.Now()
+	if c.Model == "" {
+		return generate.Response{}, errors.New("ollama chat: no model set")
+	}
+	if len(req.Messages) == 0 {
+		return generate.Response{}, errors.New("ollama chat: no messages")
+	}
+	msgs, err := c.messages(ctx, req.Messages)
+	if err != nil {
+		return generate.Response{}, err
+	}
+	opts := make(map[string]any, len(c.Options)+2)
+	for k, v := range c.Options {
+		opts[k] = v
+	}
+	if req.Temperature != nil {
+		if *req.Temperature < 0 {
+			return generate.Response{}, fmt.Errorf("ollama chat: temperature %v is negative", *req.Temperature)
+		}
+		opts["temperature"] = *req.Temperature
+	}
+	if req.MaxTokens < 0 {
+		return generate.Response{}, fmt.Errorf("ollama chat: max tokens %d is negative", req.MaxTokens)
+	}
+	if req.MaxTokens > 0 {
+		opts["num_predict"] = req.MaxTokens
+	}
+	body, done, err := c.call(ctx, http.MethodPost, "/api/chat", c.Model, chatRequest{
+		Model: c.Model, Messages: msgs, Stream: true, Options: opts, KeepAlive: c.keepAlive(),
+	})
+	if err != nil {
+		return generate.Response{}, fmt.Errorf("ollama chat with %s: %w", c.Model, err)
+	}
+	defer done()
+
+	resp := generate.Response{Model: c.Model}
+	var text strings.Builder
+	dec := json.NewDecoder(body)
+	for {
+		var ch chatChunk
+		if err := dec.Decode(&ch); err != nil {
+			resp.Text, resp.Duration = text.String(), time.Since(start)
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // a stream must end with done
+			}
+			return resp, c.readErr(ctx, "/api/chat", body, err)
+		}
+		if ch.Error != "" {
+			resp.Text, resp.Duration = text.String(), time.Since(start)
+			return resp, &APIError{Endpoint: "/api/chat", StatusCode: http.StatusOK, Message: ch.Error}
+		}
+		if ch.Message.Content != "" {
+			text.WriteString(ch.Message.Content)
+			if onToken != nil {
+				if err := onToken(ch.Message.Content); err != nil {
+					resp.Text, resp.Duration = text.String(), time.Since(start)
+					return resp, err
+				}
+			}
+		}
+		if ch.Done {
+			if ch.Model != "" {
+				resp.Model = ch.Model
+			}
+			resp.Text = text.String()
+			resp.PromptTokens, resp.OutputTokens = ch.PromptEvalCount, ch.EvalCount
+			resp.Duration = time.Since(start)
+			return resp, nil
+		}
+	}
+}
+
+// messages converts the request, leaving out the images the model cannot take.
+func (c *Client) messages(ctx context.Context, in []generate.Message) ([]chatMessage, error) {
+	n := 0
+	for i, m := range in {
+		switch m.Role {
+		case generate.System, generate.User, generate.Assistant:
+		default:
+			return nil, fmt.Errorf("ollama chat: message %d: unknown role %q", i, m.Role)
+		}
+		for j, img := range m.Images {
+			if err := checkImage(img); err != nil {
+				return nil, fmt.Errorf("ollama chat: message %d, image %d: %w", i, j, err)
+			}
+		}
+		n += len(m.Images)
+	}
+	keep := n
+	if n > 0 {
+		caps, err := c.Capabilities(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("ollama chat with %s: reading whether it takes images: %w", c.Model, err)
+		}
+		switch {
+		case !caps.Vision:
+			keep = 0
+			c.note(fmt.Sprintf("model %s has no vision capability (per /api/show): %d image(s) not sent; answering from text alone", c.Model, n))
+		case caps.MaxImages > 0 && n > caps.MaxImages:
+			keep = caps.MaxImages
+			c.note(fmt.Sprintf("model %s takes %d image(s) per request: sent the first %d of %d", c.Model, caps.MaxImages, keep, n))
+		}
+	}
+	out := make([]chatMessage, len(in))
+	for i, m := range in {
+		out[i] = chatMessage{Role: m.Role, Content: m.Content}
+		for _, img := range m.Images {
+			if keep == 0 {
+				break
+			}
+			out[i].Images = append(out[i].Images, img)
+			keep--
+		}
+	}
+	return out, nil
+}
+
+// checkImage rejects bytes that are no image a model could read, so the
+// error names the image instead of surfacing as a server-side decode error.
+func checkImage(b []byte) error {
+	if len(b) == 0 {
+		return errors.New("empty image")
+	}
+	if ct := http.DetectContentType(b); !strings.HasPrefix(ct, "image/") {
+		return fmt.Errorf("not an image (content looks like %s)", ct)
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package ollama
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+)
+
+// DefaultBatch is how many texts go in one /api/embed request when
+// Embedder.BatchSize is zero.
+const DefaultBatch = 32
+
+// Embedder embeds texts with an Ollama embedding model through /api/embed
+// ("nomic-embed-text", "all-minilm"…). It is the dedicated text embedder
+// beside CLIP: texts only. Vectors are L2-normalised here whatever the server
+// did. Safe for concurrent use; do not copy after first use.
+type Embedder struct {
+	// Client is the server; nil: a zero Client (OLLAMA_HOST or the default).
+	Client *Client
+	// Model names the embedding model; empty: Client.Model.
+	Model string
+	// BatchSize is the most texts per request; 0: DefaultBatch.
+	BatchSize int
+
+	mu  sync.Mutex
+	dim int
+}
+
+var defaultClient = &Client{}
+
+func (e *Embedder) client() *Client {
+	if e.Client != nil {
+		return e.Client
+	}
+	return defaultClient
+}
+
+func (e *Embedder) model() string {
+	if e.Model != "" {
+		return e.Model
+	}
+	return e.client().Model
+}
+
+// ModelID names the vectors' model: "ollama/" and the model's name, so that
+// they never mix with another server kind's or CLIP's.
+func (e *Embedder) ModelID() string { return "ollama/" + e.model() }
+
+// Dim is the vector length: 0 until Load or the first EmbedTexts has
+// learned it.
+func (e *Embedder) Dim() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dim
+}
+
+// Load learns Dim before any text is embedded: from /api/show's
+// embedding_length, or, where the server does not tell, by embedding one
+// word. It also fails early, with the fix in the message, when the server
+// is down or the model is missing.
+func (e *Embedder) Load(ctx context.Context) error {
+	if e.Dim() > 0 {
+		return nil
+	}
+	info, err := e.client().Show(ctx, e.model())
+	if err != nil {
+		return fmt.Errorf("ollama embedder: %w", err)
+	}
+	if info.EmbeddingLength > 0 {
+		e.mu.Lock()
+		if e.dim == 0 {
+			e.dim = info.EmbeddingLength
+		}
+		e.mu.Unlock()
+		return nil
+	}
+	_, err = e.EmbedTexts(ctx, []string{"dimension"})
+	return err
+}
+
+type embedRequest struct {
+	Model     string   `json:"model"`
+	Input     []string `json:"input"`
+	KeepAlive string   `json:"keep_alive,omitempty"`
+}
+
+type embedResponse struct {
+	Embeddings [][]float64 `json:"embeddings"`
+}
+
+// EmbedTexts returns one L2-normalised vector per text, in order. Texts
+// longer than the model's context are truncated by the server.
+func (e *Embedder) EmbedTexts(ctx context.Context, texts []string) ([][]float32, error) {
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	model := e.model()
+	if model == "" {
+		return nil, errors.New("ollama embed: no model set")
+	}
+	for i, t := range texts {
+		if t == "" { // Ollama would embed nothing into a meaningless vector; OpenAI refuses the batch
+			return nil, fmt.Errorf("ollama embed with %s: text %d is empty", model, i)
+		}
+	}
+	batch := e.BatchSize
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	c := e.client()
+	out := make([][]float32, 0, len(texts))
+	for lo := 0; lo < len(texts); lo += batch {
+		hi := min(lo+batch, len(texts))
+		var r embedResponse
+		err := c.getJSON(ctx, http.MethodPost, "/api/embed", model,
+			embedRequest{Model: model, Input: texts[lo:hi], KeepAlive: c.keepAlive()}, &r)
+		if err != nil {
+			return nil, fmt.Errorf("ollama embed with %s: %w", model, err)
+		}
+		if len(r.Embeddings) != hi-lo {
+			return nil, fmt.Errorf("ollama embed with %s: asked for %d vectors, got %d", model, hi-lo, len(r.Embeddings))
+		}
+		for i, v := range r.Embeddings {
+			f, err := normalise(v)
+			if err != nil {
+				return nil, fmt.Errorf("ollama embed with %s: text %d: %w", model, lo+i, err)
+			}
+			if err := e.setDim(len(f)); err != nil {
+				return nil, fmt.Errorf("ollama embed with %s: text %d: %w", model, lo+i, err)
+			}
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func (e *Embedder) setDim(n int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dim == 0 {
+		e.dim = n
+	}
+	if n != e.dim {
+		return fmt.Errorf("vector has %d dimensions, the model's earlier ones %d", n, e.dim)
+	}
+	return nil
+}
+
+// normalise scales v to unit length, refusing vectors that cannot be
+// (empty, zero, NaN or infinite components).
+func normalise(v []float64) ([]float32, error) {
+	if len(v) == 0 {
+		return nil, errors.New("empty vector")
+	}
+	var ss float64
+	for _, x := range v {
+		ss += x * x
+	}
+	n := math.Sqrt(ss)
+	if n == 0 || math.IsNaN(n) || math.IsInf(n, 0) {
+		return nil, fmt.Errorf("vector of norm %v cannot be normalised", n)
+	}
+	f := make([]float32, len(v))
+	for i, x := range v {
+		f[i] = float32(x / n)
+	}
+	return f, nil
+}

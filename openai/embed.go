@@ -1,0 +1,188 @@
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+)
+
+// DefaultBatch is how many texts go in one /v1/embeddings request when
+// Embedder.BatchSize is zero.
+const DefaultBatch = 32
+
+// Embedder embeds texts through /v1/embeddings: the dedicated text embedder
+// beside CLIP, on any OpenAI-compatible server. Vectors are L2-normalised
+// here whatever the server did. Safe for concurrent use; do not copy after
+// first use.
+type Embedder struct {
+	// Client is the server; nil: a zero Client ($OPENAI_BASE_URL…).
+	Client *Client
+	// Model names the embedding model; empty: Client.Model.
+	Model string
+	// Dimensions asks models that can shorten their vectors
+	// (text-embedding-3-*) for this many; 0: the model's own.
+	Dimensions int
+	// BatchSize is the most texts per request; 0: DefaultBatch.
+	BatchSize int
+
+	mu  sync.Mutex
+	dim int
+}
+
+var defaultClient = &Client{}
+
+func (e *Embedder) client() *Client {
+	if e.Client != nil {
+		return e.Client
+	}
+	return defaultClient
+}
+
+func (e *Embedder) model() string {
+	if e.Model != "" {
+		return e.Model
+	}
+	return e.client().Model
+}
+
+// ModelID names the vectors' model: "openai/" and the model's name, with
+// the dimensions asked for when set, so that they never mix with others.
+func (e *Embedder) ModelID() string {
+	if e.Dimensions > 0 {
+		return fmt.Sprintf("openai/%s@%d", e.model(), e.Dimensions)
+	}
+	return "openai/" + e.model()
+}
+
+// Dim is the vector length: Dimensions when set, else 0 until Load or the
+// first EmbedTexts has learned it.
+func (e *Embedder) Dim() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dim == 0 && e.Dimensions > 0 {
+		return e.Dimensions
+	}
+	return e.dim
+}
+
+// Load learns Dim by embedding one word (the API cannot tell it otherwise),
+// failing early when the server is down, refuses the key or lacks the model.
+func (e *Embedder) Load(ctx context.Context) error {
+	e.mu.Lock()
+	known := e.dim > 0
+	e.mu.Unlock()
+	if known {
+		return nil
+	}
+	_, err := e.EmbedTexts(ctx, []string{"dimension"})
+	return err
+}
+
+type embedRequest struct {
+	Model          string   `json:"model"`
+	Input          []string `json:"input"`
+	EncodingFormat string   `json:"encoding_format"`
+	Dimensions     int      `json:"dimensions,omitempty"`
+}
+
+type embedResponse struct {
+	Data []struct {
+		Index     int       `json:"index"`
+		Embedding []float64 `json:"embedding"`
+	} `json:"data"`
+}
+
+// EmbedTexts returns one L2-normalised vector per text, in order.
+func (e *Embedder) EmbedTexts(ctx context.Context, texts []string) ([][]float32, error) {
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	model := e.model()
+	if model == "" {
+		return nil, errors.New("openai embed: no model set")
+	}
+	for i, t := range texts {
+		if t == "" { // OpenAI refuses an empty input for the whole batch
+			return nil, fmt.Errorf("openai embed with %s: text %d is empty", model, i)
+		}
+	}
+	batch := e.BatchSize
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	c := e.client()
+	const endpoint = "/v1/embeddings"
+	out := make([][]float32, 0, len(texts))
+	for lo := 0; lo < len(texts); lo += batch {
+		hi := min(lo+batch, len(texts))
+		r, err := func() (embedResponse, error) {
+			body, done, err := c.call(ctx, endpoint, model, embedRequest{Model: model, Input: texts[lo:hi], EncodingFormat: "float", Dimensions: e.Dimensions})
+			if err != nil {
+				return embedResponse{}, err
+			}
+			defer done()
+			var r embedResponse
+			if err := json.NewDecoder(body).Decode(&r); err != nil {
+				return r, c.readErr(ctx, endpoint, body, err)
+			}
+			return r, nil
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("openai embed with %s: %w", model, err)
+		}
+		if len(r.Data) != hi-lo {
+			return nil, fmt.Errorf("openai embed with %s: asked for %d vectors, got %d", model, hi-lo, len(r.Data))
+		}
+		vs := make([][]float32, hi-lo)
+		for _, d := range r.Data { // the API gives each vector's index; order is not promised
+			if d.Index < 0 || d.Index >= len(vs) || vs[d.Index] != nil {
+				return nil, fmt.Errorf("openai embed with %s: vector index %d out of range or repeated", model, d.Index)
+			}
+			f, err := normalise(d.Embedding)
+			if err != nil {
+				return nil, fmt.Errorf("openai embed with %s: text %d: %w", model, lo+d.Index, err)
+			}
+			if err := e.setDim(len(f)); err != nil {
+				return nil, fmt.Errorf("openai embed with %s: text %d: %w", model, lo+d.Index, err)
+			}
+			vs[d.Index] = f
+		}
+		out = append(out, vs...)
+	}
+	return out, nil
+}
+
+func (e *Embedder) setDim(n int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dim == 0 {
+		e.dim = n
+	}
+	if n != e.dim {
+		return fmt.Errorf("vector has %d dimensions, the model's earlier ones %d", n, e.dim)
+	}
+	return nil
+}
+
+// normalise scales v to unit length, refusing vectors that cannot be.
+func normalise(v []float64) ([]float32, error) {
+	if len(v) == 0 {
+		return nil, errors.New("empty vector")
+	}
+	var ss float64
+	for _, x := range v {
+		ss += x * x
+	}
+	n := math.Sqrt(ss)
+	if n == 0 || math.IsNaN(n) || math.IsInf(n, 0) {
+		return nil, fmt.Errorf("vector of norm %v cannot be normalised", n)
+	}
+	f := make([]float32, len(v))
+	for i, x := range v {
+		f[i] = float32(x / n)
+	}
+	return f, nil
+}
