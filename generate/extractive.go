@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -60,6 +61,15 @@ func Extractive(question string, passages []Passage, maxSentences int) string {
 			continue
 		}
 		for i, s := range Sentences(p.Text) {
+			// The documents' own reference marks would read as ours; many
+			// of them make a reference list, not a statement.
+			if len(sourceMarks.FindAllStringIndex(s, 3)) >= 3 {
+				continue
+			}
+			s = strings.TrimSpace(sourceMarks.ReplaceAllString(s, ""))
+			if len(strings.Fields(s)) < minWords {
+				continue // a heading, a list of names
+			}
 			sents = append(sents, sentence{text: s, n: p.N, rank: rank, pos: i, terms: termSet(s)})
 		}
 		rank++
@@ -144,6 +154,12 @@ func Extractive(question string, passages []Passage, maxSentences int) string {
 	}
 	return b.String()
 }
+
+// sourceMarks are bracketed reference numbers in the documents' own text.
+var sourceMarks = regexp.MustCompile(`\s*\[\d{1,3}\]`)
+
+// minWords is the fewest words a quoted sentence has.
+const minWords = 4
 
 // abbreviations end with a period that ends no sentence.
 var abbreviations = map[string]bool{

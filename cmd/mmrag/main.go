@@ -30,6 +30,7 @@ type globals struct {
 	threads   int
 	quantized bool
 	store     string
+	llm       llmFlags
 }
 
 func main() {
@@ -65,6 +66,8 @@ func newRoot() *cobra.Command {
 	pf.IntVar(&g.threads, "threads", 0, "ONNX Runtime threads (0 = all cores)")
 	pf.BoolVar(&g.quantized, "quantized", false, "use the model's quantized ONNX graphs")
 	pf.StringVar(&g.store, "store", envOr("MMRAG_STORE", ""), "knowledge base directory ($MMRAG_STORE; default: $MMRAG_HOME/kb)")
+	g.llm.register(root)
+	root.AddCommand(newSearchCmd(g), newAskCmd(g), newChatCmd(g), newCaptionCmd(g))
 	root.AddCommand(newModelsCmd(g), newTokenizeCmd(g), newEmbedCmd(g), newIngestCmd(g), newLsCmd(g), newRmCmd(g), newStatsCmd(g), newImportCmd(g), newVersionCmd())
 	return root
 }
