@@ -113,7 +113,7 @@ type Answer struct {
 	GenErr error
 	// Retrieval and Took time the search and the whole answer.
 	Retrieval, Took time.Duration
-	Usage       generate.Response
+	Usage           generate.Response
 }
 
 // Ask answers req. onSources, when not nil, receives the answer with its
