@@ -159,18 +159,9 @@ func (c *Captioner) document(ctx context.Context, docID string, progress func(Ca
 		})
 		texts = append(texts, text)
 	}
-	var vectors []mmrag.Vector
-	for _, m := range c.Models {
-		for _, it := range keep {
-			v, err := c.Store.Vector(ctx, m, it.ID)
-			if errors.Is(err, mmrag.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return 0, fmt.Errorf("caption %s: read vectors: %w", doc.Source, err)
-			}
-			vectors = append(vectors, mmrag.Vector{ItemID: it.ID, Model: m, Values: v})
-		}
+	vectors, err := storedVectors(ctx, c.Store, c.Models, keep)
+	if err != nil {
+		return 0, fmt.Errorf("caption %s: %w", doc.Source, err)
 	}
 	vecs, err := c.Embed.EmbedTexts(ctx, texts)
 	if err != nil {

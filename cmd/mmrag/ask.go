@@ -34,6 +34,7 @@ type llmFlags struct {
 	llmKey       string
 	vision       bool   // openai: the model accepts images
 	textEmbedder string // "", "ollama:MODEL" or "openai:MODEL"
+	embedURL     string
 	timeout      time.Duration
 }
 
@@ -44,6 +45,7 @@ func (l *llmFlags) register(cmd *cobra.Command) {
 	pf.StringVar(&l.llmKey, "llm-key", "", "API key of an OpenAI-compatible server (default $OPENAI_API_KEY for api.openai.com)")
 	pf.BoolVar(&l.vision, "llm-vision", envOr("MMRAG_LLM_VISION", "1") != "0", "openai: the model accepts images ($MMRAG_LLM_VISION=0 to turn off)")
 	pf.StringVar(&l.textEmbedder, "text-embedder", envOr("MMRAG_TEXT_EMBEDDER", ""), "dedicated text embedder for text–text search: ollama:MODEL or openai:MODEL ($MMRAG_TEXT_EMBEDDER)")
+	pf.StringVar(&l.embedURL, "text-embedder-url", envOr("MMRAG_TEXT_EMBEDDER_URL", ""), "server of the text embedder (default: --llm-url) ($MMRAG_TEXT_EMBEDDER_URL)")
 	pf.DurationVar(&l.timeout, "llm-timeout", 2*time.Minute, "longest the model may stay silent")
 }
 
@@ -80,14 +82,14 @@ func (l *llmFlags) embedder() (retrieve.TextEmbedder, error) {
 	if err != nil {
 		return nil, err
 	}
+	url := l.embedURL
+	if url == "" {
+		url = l.llmURL
+	}
 	if kind == "ollama" {
-		url := l.llmURL
-		if !strings.HasPrefix(l.llm, "ollama:") {
-			url = ""
-		}
 		return &ollama.Embedder{Client: &ollama.Client{BaseURL: url, Timeout: l.timeout}, Model: model}, nil
 	}
-	return &openai.Embedder{Client: &openai.Client{BaseURL: l.llmURL, APIKey: l.llmKey, Timeout: l.timeout}, Model: model}, nil
+	return &openai.Embedder{Client: &openai.Client{BaseURL: url, APIKey: l.llmKey, Timeout: l.timeout}, Model: model}, nil
 }
 
 // searchFlags are the retrieval settings of search, ask and chat.

@@ -18,6 +18,7 @@ import (
 	"mmrag/chunk"
 	"mmrag/extract"
 	"mmrag/ingest"
+	"mmrag/rag"
 	"mmrag/sqlite"
 )
 
@@ -83,7 +84,15 @@ func newIngestCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer clip.Close()
-			if err := checkModel(ctx, s, clip.ModelID()); err != nil {
+			textEmb, err := g.llm.embedder()
+			if err != nil {
+				return err
+			}
+			var allowed []string
+			if textEmb != nil {
+				allowed = append(allowed, textEmb.ModelID())
+			}
+			if err := checkModel(ctx, s, clip.ModelID(), allowed...); err != nil {
 				return err
 			}
 
@@ -106,6 +115,14 @@ func newIngestCmd(g *globals) *cobra.Command {
 			printSummary(errw, rep)
 			if err != nil {
 				return err
+			}
+			if textEmb != nil {
+				// The dedicated text embedder's vectors sit beside CLIP's.
+				n, err := rag.IndexText(ctx, s, textEmb, []string{clip.ModelID()}, nil)
+				fmt.Fprintf(errw, "%d texts embedded with %s\n", n, textEmb.ModelID())
+				if err != nil {
+					return err
+				}
 			}
 			if rep.Failed > 0 {
 				return exitCode(1)

@@ -1,0 +1,392 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/spf13/cobra"
+
+	"mmrag"
+	"mmrag/chunk"
+	"mmrag/embed"
+	"mmrag/generate"
+	"mmrag/ingest"
+	"mmrag/rag"
+	"mmrag/retrieve"
+	"mmrag/server"
+)
+
+// This file holds `mmrag serve` and the adapters from the pipeline
+// packages (rag, retrieve, ingest) to the interfaces package server
+// declares.
+
+// serveOptions are the flags of `mmrag serve`.
+type serveOptions struct {
+	addr         string
+	token        string
+	maxUploadMiB int64
+	maxFiles     int
+	maxFileMiB   int64
+	allowPrivate bool
+	corsOrigins  []string
+	strategy     string
+	scoring      string
+	workers      int
+	logFormat    string
+	logLevel     string
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the web UI and the HTTP API (OpenAI-compatible chat included)",
+		Long: "Serves the chat UI at http://ADDR/ and the JSON API under /v1 (described at\n" +
+			"/openapi.json), with the same --store, --model and --llm settings as the other\n" +
+			"commands. Uploads are saved in the store folder (uploads/) and ingested in the\n" +
+			"background. With --token (or $MMRAG_API_TOKEN) every API call needs\n" +
+			"\"Authorization: Bearer TOKEN\" and the UI asks for the token once.\n" +
+			"Stops gracefully on Ctrl-C or SIGTERM.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log, err := newLogger(cmd.ErrOrStderr(), o.logFormat, o.logLevel)
+			if err != nil {
+				return err
+			}
+			if o.token == "" && !loopback(o.addr) {
+				log.Warn("serving on a non-loopback address without a token: anyone who can reach it can read and change the knowledge base; set --token or $MMRAG_API_TOKEN")
+			}
+			srv, closeAll, err := g.buildServer(ctx, o, log, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer closeAll()
+			return srv.ListenAndServe(ctx, o.addr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT; 127.0.0.1 keeps it to this machine)")
+	f.StringVar(&o.token, "token", os.Getenv("MMRAG_API_TOKEN"), "bearer token required by the API and the UI ($MMRAG_API_TOKEN)")
+	f.Int64Var(&o.maxUploadMiB, "max-upload", server.DefaultMaxUploadBytes>>20, "largest upload request, all files together, MiB")
+	f.IntVar(&o.maxFiles, "max-files", server.DefaultMaxUploadFiles, "most files (or URLs) in one upload request")
+	f.Int64Var(&o.maxFileMiB, "max-file-size", ingest.DefaultMaxFileBytes>>20, "largest file ingested, MiB")
+	f.BoolVar(&o.allowPrivate, "allow-private", false, "let URL ingests reach loopback, private and link-local addresses")
+	f.StringSliceVar(&o.corsOrigins, "cors-origin", nil, "origins allowed to call the API from a browser (https://app.example, or *); CORS is off without")
+	f.StringVar(&o.strategy, "strategy", string(rag.DefaultStrategy), "default answer strategy: text, text+images or multimodal")
+	f.StringVar(&o.scoring, "scoring", string(retrieve.DefaultMode), "default scoring: reference, cosine or hybrid")
+	f.IntVar(&o.workers, "workers", 2, "files extracted at once by an ingest job")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// loopback says whether addr listens on this machine only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// buildServer opens the knowledge base and the models and returns the
+// server over them; closeAll stops the server's worker and releases them.
+func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Logger, warn io.Writer) (*server.Server, func(), error) {
+	strategy := rag.Strategy(o.strategy)
+	if !slices.Contains(rag.Strategies(), strategy) {
+		return nil, nil, fmt.Errorf("--strategy %q: want one of %v", o.strategy, rag.Strategies())
+	}
+	mode := retrieve.Mode(o.scoring)
+	if !slices.Contains(retrieve.Modes(), mode) {
+		return nil, nil, fmt.Errorf("--scoring %q: want one of %v", o.scoring, retrieve.Modes())
+	}
+	if o.maxUploadMiB <= 0 || o.maxFiles <= 0 {
+		return nil, nil, fmt.Errorf("--max-upload %d MiB and --max-files %d must be positive", o.maxUploadMiB, o.maxFiles)
+	}
+	sess, err := g.openSession(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	// One counter for every embedding the server computes, ingest and
+	// queries alike: /metrics exports it.
+	var embedded atomic.Int64
+	clip := &countingCLIP{CLIP: sess.clip, n: &embedded}
+	sess.engine.Searcher.CLIP = clip
+	sess.engine.Strategy = strategy
+	sess.engine.Search = retrieve.DefaultOptions(mode)
+
+	fetcher := ingest.NewFetcher(ingest.FetchOptions{AllowPrivate: o.allowPrivate})
+	pipeline := &ingest.Pipeline{
+		Store:      sess.store,
+		Embedder:   clip,
+		Extractors: extractors(fetcher, warn),
+		Chunk:      chunk.Options{Counter: sess.clip.Tokenizer()},
+		Fetcher:    fetcher,
+		Workers:    o.workers,
+	}
+	generator := sess.engine.Model
+	if generator == "" {
+		generator = rag.Extractive
+	}
+	defaults := sess.engine.Search
+	srv, err := server.New(server.Config{
+		Store:          sess.store,
+		Engine:         &ragEngine{e: sess.engine},
+		Ingester:       &pipelineIngester{p: pipeline, walk: ingest.WalkOptions{MaxFileBytes: o.maxFileMiB << 20}},
+		Logger:         log,
+		Token:          o.token,
+		UploadDir:      filepath.Join(sess.store.Dir(), "uploads"),
+		MaxUploadBytes: o.maxUploadMiB << 20,
+		MaxUploadFiles: o.maxFiles,
+		AllowPrivate:   o.allowPrivate,
+		CORSOrigins:    o.corsOrigins,
+		Embeddings:     embedded.Load,
+		Version:        version,
+		Settings: server.Settings{
+			Strategy: string(strategy), Mode: string(mode),
+			TextK: defaults.Text.K, ImageK: defaults.Images.K,
+			TextThreshold: defaults.Text.Threshold, ImageThreshold: defaults.Images.Threshold,
+			Generator: generator, EmbeddingModel: sess.clip.ModelID(),
+		},
+	})
+	if err != nil {
+		sess.Close()
+		return nil, nil, err
+	}
+	return srv, func() {
+		srv.Close() // the ingest worker first: it uses the store and CLIP
+		sess.Close()
+	}, nil
+}
+
+// countingCLIP counts the embeddings computed through it.
+type countingCLIP struct {
+	*embed.CLIP
+	n *atomic.Int64
+}
+
+func (c *countingCLIP) EmbedTexts(ctx context.Context, texts []string) ([][]float32, error) {
+	v, err := c.CLIP.EmbedTexts(ctx, texts)
+	c.n.Add(int64(len(v)))
+	return v, err
+}
+
+func (c *countingCLIP) EmbedImages(ctx context.Context, imgs []image.Image) ([][]float32, error) {
+	v, err := c.CLIP.EmbedImages(ctx, imgs)
+	c.n.Add(int64(len(v)))
+	return v, err
+}
+
+func (c *countingCLIP) TextProjections(ctx context.Context, texts []string) ([][]float32, error) {
+	v, err := c.CLIP.TextProjections(ctx, texts)
+	c.n.Add(int64(len(v)))
+	return v, err
+}
+
+// ragEngine adapts rag.Engine to server.Engine.
+type ragEngine struct {
+	e *rag.Engine
+}
+
+// options turns the API's search options into retrieve's, starting from
+// the engine's defaults (or the requested mode's); nil when none is set,
+// so that the engine's own defaults apply.
+func (a *ragEngine) options(o server.SearchOptions) (*retrieve.Options, error) {
+	if o.Mode == "" && o.TextK == nil && o.ImageK == nil && o.TextThreshold == nil && o.ImageThreshold == nil &&
+		len(o.DocIDs) == 0 && len(o.Types) == 0 && o.SourcePrefix == "" {
+		return nil, nil
+	}
+	opt := a.e.Search
+	if o.Mode != "" && retrieve.Mode(o.Mode) != opt.Mode {
+		opt = retrieve.DefaultOptions(retrieve.Mode(o.Mode))
+	}
+	if opt.Mode == "" {
+		opt = retrieve.DefaultOptions(retrieve.DefaultMode)
+	}
+	opt.Modalities = nil
+	if o.TextK != nil {
+		if *o.TextK == 0 {
+			opt.Modalities = []mmrag.Modality{mmrag.Image}
+		} else {
+			opt.Text.K = *o.TextK
+		}
+	}
+	if o.ImageK != nil {
+		if *o.ImageK == 0 {
+			opt.Modalities = []mmrag.Modality{mmrag.Text}
+		} else {
+			opt.Images.K = *o.ImageK
+		}
+	}
+	if o.TextK != nil && o.ImageK != nil && *o.TextK == 0 && *o.ImageK == 0 {
+		return nil, fmt.Errorf("%w: text_k and image_k are both 0", server.ErrInvalid)
+	}
+	if o.TextThreshold != nil {
+		opt.Text.Threshold = *o.TextThreshold
+	}
+	if o.ImageThreshold != nil {
+		opt.Images.Threshold = *o.ImageThreshold
+	}
+	opt.Filter = mmrag.Filter{DocIDs: o.DocIDs, Types: o.Types, SourcePrefix: o.SourcePrefix}
+	return &opt, nil
+}
+
+func (a *ragEngine) Search(ctx context.Context, req server.SearchRequest) (*server.SearchResponse, error) {
+	opt, err := a.options(req.SearchOptions)
+	if err != nil {
+		return nil, err
+	}
+	if opt == nil {
+		opt = &a.e.Search
+	}
+	res, err := a.e.Searcher.Search(ctx, req.Query, *opt)
+	if err != nil {
+		return nil, err
+	}
+	out := &server.SearchResponse{Text: []server.Source{}, Images: []server.Source{}, TookMS: ms(res.Took)}
+	for _, r := range res.Text {
+		out.Text = append(out.Text, server.SourceFrom(r.Item, r.Doc, r.Score))
+	}
+	for _, r := range res.Images {
+		out.Images = append(out.Images, server.SourceFrom(r.Item, r.Doc, r.Score))
+	}
+	return out, nil
+}
+
+func (a *ragEngine) Ask(ctx context.Context, req server.AskRequest, onSources func(*server.SearchResponse) error, onToken func(string) error) (*server.Answer, error) {
+	if req.Model != "" && req.Model != a.e.Model && !(a.e.Generator == nil && req.Model == rag.Extractive) {
+		return nil, fmt.Errorf("%w: this server answers with %q; it cannot switch models per request", server.ErrInvalid, firstOf(a.e.Model, rag.Extractive))
+	}
+	opt, err := a.options(req.SearchOptions)
+	if err != nil {
+		return nil, err
+	}
+	rr := rag.Request{
+		Question: req.Question, Strategy: rag.Strategy(req.Strategy), Search: opt,
+		Temperature: req.Temperature, MaxTokens: req.MaxTokens,
+	}
+	for _, t := range req.History {
+		rr.History = append(rr.History, generate.Message{Role: t.Role, Content: t.Content})
+	}
+	var sent func(*rag.Answer) error
+	if onSources != nil {
+		sent = func(ans *rag.Answer) error { return onSources(citedSources(ans)) }
+	}
+	ans, err := a.e.Ask(ctx, rr, sent, onToken)
+	if err != nil {
+		return nil, err
+	}
+	out := &server.Answer{
+		Answer: ans.Text, Sources: *citedSources(ans), Model: ans.Model, Strategy: string(ans.Strategy),
+		Notes: ans.Notes, PromptTokens: ans.Usage.PromptTokens, OutputTokens: ans.Usage.OutputTokens, TookMS: ms(ans.Took),
+	}
+	return out, nil
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// citedSources lists the sources the answer can cite, numbered as the
+// prompt numbered them: retrieval results the token budget left out are
+// not shown, as the answer cannot refer to them.
+func citedSources(ans *rag.Answer) *server.SearchResponse {
+	out := &server.SearchResponse{Text: []server.Source{}, Images: []server.Source{}}
+	byID := map[string]retrieve.Result{}
+	if ans.Results != nil {
+		for _, r := range slices.Concat(ans.Results.Text, ans.Results.Images) {
+			byID[r.Item.ID] = r
+		}
+		out.TookMS = ms(ans.Results.Took)
+	}
+	for _, c := range ans.Citations {
+		var s server.Source
+		if r, ok := byID[c.ItemID]; ok {
+			s = server.SourceFrom(r.Item, r.Doc, r.Score)
+		} else {
+			s = server.Source{ItemID: c.ItemID, DocID: c.DocID, Modality: string(c.Modality), Title: c.Title,
+				Page: c.Page, Anchor: c.Anchor, Source: c.Source, Text: c.Text, Caption: c.Caption, Score: c.Score}
+			if c.Section != "" {
+				s.Section = strings.Split(c.Section, " > ")
+			}
+		}
+		s.N = c.N
+		if c.Modality == mmrag.Image {
+			out.Images = append(out.Images, s)
+		} else {
+			out.Text = append(out.Text, s)
+		}
+	}
+	return out
+}
+
+// pipelineIngester adapts ingest.Pipeline to server.Ingester. The server
+// runs one job at a time, as Pipeline.Add requires.
+type pipelineIngester struct {
+	p    *ingest.Pipeline
+	walk ingest.WalkOptions
+}
+
+func (pi *pipelineIngester) Ingest(ctx context.Context, sources []string, progress func(server.Progress)) ([]string, error) {
+	pr := server.Progress{Total: len(sources)}
+	started := map[string]bool{}
+	var ids []string
+	pi.p.Progress = func(e ingest.Event) {
+		switch e.Kind {
+		case ingest.Started:
+			pr.Current = e.Source
+			started[e.Source] = true
+			pr.Total = max(pr.Total, len(started))
+		case ingest.Added, ingest.Updated, ingest.Unchanged:
+			pr.Done++
+			ids = append(ids, ingest.DocID(e.Source))
+		case ingest.Failed:
+			pr.Failed++
+			pr.Errors = append(pr.Errors, server.JobError{Source: e.Source, Error: ingest.FileError{Source: e.Source, Err: e.Err}.Error()})
+		default:
+			return
+		}
+		if progress != nil {
+			progress(pr)
+		}
+	}
+	defer func() { pi.p.Progress = nil }()
+	_, err := pi.p.Add(ctx, sources, pi.walk)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("ingest: %w", err)
+	}
+	return ids, err
+}

@@ -1,0 +1,104 @@
+package rag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"mmrag"
+)
+
+// IndexText gives every text item of the documents docIDs (all when empty)
+// a vector of the dedicated text embedder emb, beside the vectors of models
+// it already has, so that text–text search can use a model made for it
+// while CLIP keeps serving queries against figures. Documents whose text
+// items all have one are left alone; it returns how many texts it embedded.
+func IndexText(ctx context.Context, store mmrag.Store, emb TextEmbedder, models []string, docIDs []string) (int, error) {
+	if len(docIDs) == 0 {
+		docs, err := store.Documents(ctx, mmrag.Filter{})
+		if err != nil {
+			return 0, err
+		}
+		for _, d := range docs {
+			docIDs = append(docIDs, d.ID)
+		}
+	}
+	total := 0
+	var errs []error
+	for _, id := range docIDs {
+		n, err := indexDoc(ctx, store, emb, models, id)
+		total += n
+		if err != nil {
+			if ctx.Err() != nil {
+				return total, ctx.Err()
+			}
+			errs = append(errs, err)
+		}
+	}
+	return total, errors.Join(errs...)
+}
+
+func indexDoc(ctx context.Context, store mmrag.Store, emb TextEmbedder, models []string, docID string) (int, error) {
+	doc, err := store.Document(ctx, docID)
+	if err != nil {
+		return 0, err
+	}
+	items, err := store.Items(ctx, docID)
+	if err != nil {
+		return 0, err
+	}
+	var missing []mmrag.Item
+	for _, it := range items {
+		if it.Modality != mmrag.Text {
+			continue
+		}
+		if _, err := store.Vector(ctx, emb.ModelID(), it.ID); errors.Is(err, mmrag.ErrNotFound) {
+			missing = append(missing, it)
+		} else if err != nil {
+			return 0, fmt.Errorf("index %s: %w", doc.Source, err)
+		}
+	}
+	if len(missing) == 0 {
+		return 0, nil
+	}
+	texts := make([]string, len(missing))
+	for i, it := range missing {
+		texts[i] = it.Text
+	}
+	vecs, err := emb.EmbedTexts(ctx, texts)
+	if err != nil {
+		return 0, fmt.Errorf("index %s with %s: %w", doc.Source, emb.ModelID(), err)
+	}
+	if len(vecs) != len(texts) {
+		return 0, fmt.Errorf("index %s: %s returned %d vectors for %d texts", doc.Source, emb.ModelID(), len(vecs), len(texts))
+	}
+	vectors, err := storedVectors(ctx, store, models, items)
+	if err != nil {
+		return 0, fmt.Errorf("index %s: %w", doc.Source, err)
+	}
+	for i, it := range missing {
+		vectors = append(vectors, mmrag.Vector{ItemID: it.ID, Model: emb.ModelID(), Values: vecs[i]})
+	}
+	if err := store.PutDocument(ctx, doc, items, vectors, nil); err != nil {
+		return 0, fmt.Errorf("index %s: %w", doc.Source, err)
+	}
+	return len(missing), nil
+}
+
+// storedVectors reads the vectors items have under models.
+func storedVectors(ctx context.Context, store mmrag.Store, models []string, items []mmrag.Item) ([]mmrag.Vector, error) {
+	var out []mmrag.Vector
+	for _, m := range models {
+		for _, it := range items {
+			v, err := store.Vector(ctx, m, it.ID)
+			if errors.Is(err, mmrag.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read vectors: %w", err)
+			}
+			out = append(out, mmrag.Vector{ItemID: it.ID, Model: m, Values: v})
+		}
+	}
+	return out, nil
+}
