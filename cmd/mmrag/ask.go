@@ -20,6 +20,7 @@ import (
 	"mmrag/ollama"
 	"mmrag/openai"
 	"mmrag/rag"
+	"mmrag/rerank"
 	"mmrag/retrieve"
 	"mmrag/sqlite"
 )
@@ -35,6 +36,7 @@ type llmFlags struct {
 	vision       bool   // openai: the model accepts images
 	textEmbedder string // "", "ollama:MODEL" or "openai:MODEL"
 	embedURL     string
+	rerank       string // "", "llm" or "cross-encoder:DIR"
 	timeout      time.Duration
 }
 
@@ -46,6 +48,7 @@ func (l *llmFlags) register(cmd *cobra.Command) {
 	pf.BoolVar(&l.vision, "llm-vision", envOr("MMRAG_LLM_VISION", "1") != "0", "openai: the model accepts images ($MMRAG_LLM_VISION=0 to turn off)")
 	pf.StringVar(&l.textEmbedder, "text-embedder", envOr("MMRAG_TEXT_EMBEDDER", ""), "dedicated text embedder for text–text search: ollama:MODEL or openai:MODEL ($MMRAG_TEXT_EMBEDDER)")
 	pf.StringVar(&l.embedURL, "text-embedder-url", envOr("MMRAG_TEXT_EMBEDDER_URL", ""), "server of the text embedder (default: --llm-url) ($MMRAG_TEXT_EMBEDDER_URL)")
+	pf.StringVar(&l.rerank, "rerank", envOr("MMRAG_RERANK", ""), "rerank retrieved passages: llm (the --llm model judges) or cross-encoder:DIR (an ONNX cross-encoder folder) ($MMRAG_RERANK)")
 	pf.DurationVar(&l.timeout, "llm-timeout", 2*time.Minute, "longest the model may stay silent")
 }
 
@@ -170,10 +173,14 @@ func (s *searchFlags) options() (retrieve.Options, error) {
 type session struct {
 	store  *sqlite.Store
 	clip   *embed.CLIP
+	rerank *rerank.CrossEncoder
 	engine *rag.Engine
 }
 
 func (s *session) Close() {
+	if s.rerank != nil {
+		s.rerank.Close()
+	}
 	if s.clip != nil {
 		s.clip.Close()
 	}
@@ -208,7 +215,59 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 		searcher.Text = text
 	}
 	s.engine = &rag.Engine{Store: s.store, Searcher: searcher, Generator: gen, Model: name}
+	switch spec := g.llm.rerank; {
+	case spec == "" || spec == "none":
+	case spec == "llm":
+		if gen == nil {
+			s.Close()
+			return nil, errors.New("--rerank llm needs --llm")
+		}
+		s.engine.Rerank = llmReranker{rerank.LLM{Gen: gen}}
+	case strings.HasPrefix(spec, "cross-encoder:"):
+		ce, err := rerank.LoadCrossEncoder(strings.TrimPrefix(spec, "cross-encoder:"), rerank.Options{Threads: g.threads})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.rerank = ce
+		s.engine.Rerank = crossReranker{ce}
+	default:
+		s.Close()
+		return nil, fmt.Errorf("--rerank %q: want llm or cross-encoder:DIR", spec)
+	}
 	return s, nil
+}
+
+// crossReranker and llmReranker adapt package rerank to rag.Reranker.
+type crossReranker struct{ ce *rerank.CrossEncoder }
+
+func (c crossReranker) Score(ctx context.Context, q string, texts []string) ([]float64, error) {
+	s, err := c.ce.Score(ctx, q, texts)
+	out := make([]float64, len(s))
+	for i, v := range s {
+		out[i] = float64(v)
+	}
+	return out, err
+}
+
+type llmReranker struct{ r rerank.LLM }
+
+func (l llmReranker) Score(ctx context.Context, q string, texts []string) ([]float64, error) {
+	cands := make([]rerank.Candidate, len(texts))
+	for i, t := range texts {
+		cands[i] = rerank.Candidate{ID: fmt.Sprint(i), Text: t, Score: float64(len(texts) - i)}
+	}
+	ranked, err := l.r.Rerank(ctx, q, cands)
+	if err != nil {
+		return nil, err // unparsed replies included: the retrieval order stays
+	}
+	out := make([]float64, len(texts))
+	for rank, c := range ranked {
+		var i int
+		fmt.Sscan(c.ID, &i)
+		out[i] = float64(len(texts) - rank)
+	}
+	return out, nil
 }
 
 // sourceOut is one source of --json output.
