@@ -2,6 +2,7 @@
 GO      ?= go
 BIN     ?= bin/mmrag
 MODEL   ?= Xenova/clip-vit-base-patch16
+DATA    ?= ../shared/fixtures/seed-blog/local
 export MMRAG_REQUIRE_ORT ?=
 
 .PHONY: setup build test test-short bench run fuzz vet clean
@@ -31,7 +32,7 @@ bench: setup
 
 ## run: setup, build, fetch the model and embed a text and an image
 run: setup build
-	scripts/demo.sh "$(MODEL)"
+	scripts/demo.sh "$(MODEL)" "$(DATA)"
 
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzEncode -fuzztime 30s ./tokenizer/
