@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
@@ -161,7 +162,7 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 	defaults := sess.engine.Search
 	srv, err := server.New(server.Config{
 		Store:          sess.store,
-		Engine:         &ragEngine{e: sess.engine},
+		Engine:         &ragEngine{e: sess.engine, llm: g.llm},
 		Ingester:       &pipelineIngester{p: pipeline, walk: ingest.WalkOptions{MaxFileBytes: o.maxFileMiB << 20}},
 		Logger:         log,
 		Token:          o.token,
@@ -216,6 +217,57 @@ func (c *countingCLIP) TextProjections(ctx context.Context, texts []string) ([][
 // ragEngine adapts rag.Engine to server.Engine.
 type ragEngine struct {
 	e *rag.Engine
+	// llm builds the generators of models asked for per request, on the
+	// LLM server the flags name.
+	llm  llmFlags
+	mu   sync.Mutex
+	gens map[string]*rag.Engine
+}
+
+// engine returns the engine answering with model: the default for "",
+// the extractive answer for "extractive" or "none", else a generator of
+// model ("ollama:NAME", "openai:NAME", the "ollama/NAME" form answers
+// name, or a bare NAME on the default LLM's server).
+func (a *ragEngine) engine(model string) (*rag.Engine, error) {
+	if model == "" || model == a.e.Model || model == rag.Extractive && a.e.Generator == nil {
+		return a.e, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e, ok := a.gens[model]; ok {
+		return e, nil
+	}
+	e := *a.e
+	switch {
+	case model == rag.Extractive || model == "none":
+		e.Generator, e.Model = nil, ""
+	default:
+		spec := model
+		if kind, name, ok := strings.Cut(model, "/"); ok && (kind == "ollama" || kind == "openai") {
+			spec = kind + ":" + name
+		}
+		if !strings.Contains(spec, ":") {
+			kind, _, ok := strings.Cut(a.e.Model, "/")
+			if !ok {
+				return nil, fmt.Errorf("%w: model %q: say ollama:%s or openai:%s (this server has no LLM to take the kind from)", server.ErrInvalid, model, model, model)
+			}
+			spec = kind + ":" + model
+		}
+		l := a.llm
+		l.llm = spec
+		gen, name, err := l.generator()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", server.ErrInvalid, err)
+		}
+		e.Generator, e.Model = gen, name
+	}
+	if a.gens == nil {
+		a.gens = map[string]*rag.Engine{}
+	}
+	if len(a.gens) < 16 { // a bound on what clients can make the server keep
+		a.gens[model] = &e
+	}
+	return &e, nil
 }
 
 // options turns the API's search options into retrieve's, starting from
@@ -284,8 +336,9 @@ func (a *ragEngine) Search(ctx context.Context, req server.SearchRequest) (*serv
 }
 
 func (a *ragEngine) Ask(ctx context.Context, req server.AskRequest, onSources func(*server.SearchResponse) error, onToken func(string) error) (*server.Answer, error) {
-	if req.Model != "" && req.Model != a.e.Model && !(a.e.Generator == nil && req.Model == rag.Extractive) {
-		return nil, fmt.Errorf("%w: this server answers with %q; it cannot switch models per request", server.ErrInvalid, firstOf(a.e.Model, rag.Extractive))
+	eng, err := a.engine(req.Model)
+	if err != nil {
+		return nil, err
 	}
 	opt, err := a.options(req.SearchOptions)
 	if err != nil {
@@ -302,7 +355,7 @@ func (a *ragEngine) Ask(ctx context.Context, req server.AskRequest, onSources fu
 	if onSources != nil {
 		sent = func(ans *rag.Answer) error { return onSources(citedSources(ans)) }
 	}
-	ans, err := a.e.Ask(ctx, rr, sent, onToken)
+	ans, err := eng.Ask(ctx, rr, sent, onToken)
 	if err != nil {
 		return nil, err
 	}
@@ -311,13 +364,6 @@ func (a *ragEngine) Ask(ctx context.Context, req server.AskRequest, onSources fu
 		Notes: ans.Notes, PromptTokens: ans.Usage.PromptTokens, OutputTokens: ans.Usage.OutputTokens, TookMS: ms(ans.Took),
 	}
 	return out, nil
-}
-
-func firstOf(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // citedSources lists the sources the answer can cite, numbered as the

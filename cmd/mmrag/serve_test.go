@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"mmrag/onnx/onnxgraph"
+	"mmrag/onnx/onnxtest"
+	"mmrag/rag"
+	"mmrag/server"
+)
+
+// serveSeedBlog is the seed-blog fixture, from this package's folder.
+var serveSeedBlog = filepath.Join("..", "..", "..", "shared", "fixtures", "seed-blog")
+
+// serveKB starts `mmrag serve`'s server over the real pipeline: a tiny
+// CLIP model (random weights, the real tokenizer), the SQLite store,
+// ingest with the real extractors, retrieval and the extractive answer.
+func serveKB(t *testing.T, o serveOptions) (base string, logs *bytes.Buffer) {
+	t.Helper()
+	tok := filepath.Join("..", "..", "..", "shared", "fixtures", "clip-tokenizer")
+	if _, err := os.Stat(filepath.Join(tok, "vocab.json")); err != nil {
+		t.Skipf("no CLIP tokenizer fixture at %s", tok)
+	}
+	onnxtest.Init(t)
+	home := cliEnv(t, cliOffline)
+	g := &globals{model: cliTinyModel(t, onnxgraph.FolderOptions{TokenizerDir: tok}), store: filepath.Join(home, "kb"), threads: 1}
+	logs = &bytes.Buffer{}
+	log := slog.New(slog.NewTextHandler(&serveLockedWriter{w: logs}, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, closeAll, err := g.buildServer(ctx, o, log, &serveLockedWriter{w: logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		closeAll()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs)
+		}
+	})
+	return "http://" + ln.Addr().String(), logs
+}
+
+type serveLockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *serveLockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func defaultServeOptions() serveOptions {
+	return serveOptions{strategy: "multimodal", scoring: "hybrid", maxUploadMiB: 64, maxFiles: 8, maxFileMiB: 64, workers: 1}
+}
+
+// TestServeCommandFlags: bad settings are refused, naming the flag,
+// before anything is opened.
+func TestServeCommandFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--strategy", "telepathy"}, "--strategy"},
+		{[]string{"--scoring", "magic"}, "--scoring"},
+		{[]string{"--max-upload", "0"}, "--max-upload"},
+		{[]string{"--log-format", "xml"}, "--log-format"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"extra"}, "unknown command"},
+	} {
+		cmd := newServeCmd(&globals{model: t.TempDir(), store: t.TempDir()})
+		cmd.SetArgs(tc.args)
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		err := cmd.ExecuteContext(t.Context())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("serve %v: %v, want an error about %s", tc.args, err, tc.want)
+		}
+	}
+	if !loopback("127.0.0.1:8080") || !loopback("localhost:1") || !loopback("[::1]:80") || loopback("0.0.0.0:8080") || loopback(":8080") {
+		t.Error("loopback misjudges an address")
+	}
+}
+
+// TestServeAPI runs the real pipeline through the HTTP API: ingest a
+// seed-blog post by URL, search, ask, and read the metrics.
+func TestServeAPI(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(serveSeedBlog, "local")); err != nil {
+		t.Skipf("no seed-blog fixture at %s", serveSeedBlog)
+	}
+	o := defaultServeOptions()
+	o.allowPrivate = true
+	base, _ := serveKB(t, o)
+	files := httptest.NewServer(http.FileServer(http.Dir(serveSeedBlog)))
+	defer files.Close()
+
+	post := files.URL + "/local/2024-11-29_Multimodal-Embeddings--An-Introduction-5dc36975966f.html"
+	var job server.Job
+	serveCall(t, "POST", base+"/v1/documents", `{"urls":["`+post+`"]}`, 202, &job)
+	for job.State != server.JobDone && job.State != server.JobFailed {
+		serveCall(t, "GET", base+"/v1/jobs/"+job.ID, "", 200, &job)
+	}
+	if job.State != server.JobDone || job.Done != 1 || len(job.Documents) != 1 {
+		t.Fatalf("job %+v", job)
+	}
+	var doc struct {
+		Document server.DocumentView
+		Items    []server.ItemView
+	}
+	serveCall(t, "GET", base+"/v1/documents/"+job.Documents[0], "", 200, &doc)
+	images := 0
+	for _, it := range doc.Items {
+		if it.Modality == "image" {
+			images++
+		}
+	}
+	if !strings.Contains(doc.Document.Title, "Multimodal Embeddings") || images == 0 || len(doc.Items) < 20 {
+		t.Fatalf("document %+v with %d items, %d images", doc.Document, len(doc.Items), images)
+	}
+
+	var res server.SearchResponse
+	serveCall(t, "POST", base+"/v1/search", `{"query":"contrastive learning of text and image encoders","image_threshold":0}`, 200, &res)
+	if len(res.Text) == 0 || len(res.Images) == 0 || res.Images[0].ThumbURL == "" {
+		t.Fatalf("search: %d text, %d images", len(res.Text), len(res.Images))
+	}
+	var ans server.Answer
+	serveCall(t, "POST", base+"/v1/ask", `{"question":"What is contrastive learning?","image_threshold":0}`, 200, &ans)
+	if ans.Model != "extractive" || !strings.Contains(ans.Answer, "[") || len(ans.Sources.Text) == 0 || ans.Sources.Text[0].N != 1 {
+		t.Errorf("answer %+v", ans)
+	}
+	var chat struct {
+		Choices []struct {
+			Message struct{ Content string }
+		}
+	}
+	serveCall(t, "POST", base+"/v1/chat/completions", `{"model":"mmrag-text","messages":[{"role":"user","content":"What is contrastive learning?"}]}`, 200, &chat)
+	if len(chat.Choices) != 1 || !strings.Contains(chat.Choices[0].Message.Content, "\n\nSources:\n[1] Multimodal Embeddings") {
+		t.Errorf("chat completion %+v", chat)
+	}
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	mres, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mres.Body.Close()
+	var metrics bytes.Buffer
+	metrics.ReadFrom(mres.Body)
+	for _, want := range []string{`mmrag_documents 1`, `mmrag_jobs{state="done"} 1`, `mmrag_embeddings_total `} {
+		if !strings.Contains(metrics.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(metrics.String(), "mmrag_embeddings_total 0\n") {
+		t.Error("no embedding was counted")
+	}
+}
+
+func serveCall(t *testing.T, method, url, body string, status int, v any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(res.Body)
+	if res.StatusCode != status {
+		t.Fatalf("%s %s: %d, want %d: %s", method, url, res.StatusCode, status, buf.String())
+	}
+	if v != nil {
+		if err := json.Unmarshal(buf.Bytes(), v); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, url, err, buf.String())
+		}
+	}
+}
+
+// TestServeBrowser is the end-to-end test of the issue: in Chromium,
+// upload a seed-blog post, add the other by URL, watch the jobs finish,
+// ask a question, see the streamed extractive answer with its sources and
+// a figure thumbnail, and open a citation at its section in the reader.
+func TestServeBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	chrome := serveChromium(t)
+	if _, err := os.Stat(filepath.Join(serveSeedBlog, "local")); err != nil {
+		t.Skipf("no seed-blog fixture at %s", serveSeedBlog)
+	}
+	o := defaultServeOptions()
+	o.allowPrivate = true // the second post comes from a local test server
+	base, _ := serveKB(t, o)
+	files := httptest.NewServer(http.FileServer(http.Dir(serveSeedBlog)))
+	defer files.Close()
+	b := newServeBrowser(t, chrome)
+
+	// The first post through the file input: its pictures are relative
+	// links that an upload cannot carry, so it brings text only.
+	upload, _ := filepath.Abs(filepath.Join(serveSeedBlog, "local", "2024-11-19_Multimodal-Models---LLMs-that-can-see-and-hear-5c6737c981d3.html"))
+	b.do("upload a post",
+		chromedp.Navigate(base+"/#/library"),
+		chromedp.WaitVisible(chromedp.ID("drop")),
+		chromedp.SetUploadFiles(chromedp.ID("upload-input"), []string{upload}),
+	)
+	b.until("the upload job", `document.querySelector("#jobs .job.done, #jobs .job.failed")`)
+	if state := serveEval[string](b, `document.querySelector("#jobs .job").className + " " + document.querySelector("#jobs .job").textContent`); !strings.Contains(state, "done (1/1)") {
+		t.Fatalf("upload job: %s", state)
+	}
+	// The second post by URL, with its figures.
+	post := files.URL + "/local/2024-11-29_Multimodal-Embeddings--An-Introduction-5dc36975966f.html"
+	b.do("add a post by URL",
+		chromedp.SetValue(chromedp.ID("url-input"), post),
+		chromedp.Click(chromedp.CSS("#url-form button")),
+	)
+	b.until("the URL job", `document.querySelectorAll("#jobs .job.done, #jobs .job.failed").length === 2`)
+	if state := serveEval[string](b, `document.querySelector("#jobs .job").className + " " + document.querySelector("#jobs .job").textContent`); !strings.Contains(state, "done (1/1)") {
+		t.Fatalf("URL job: %s", state)
+	}
+	b.until("both posts in the library", `document.querySelectorAll("#library tr").length === 2`)
+	b.shot("library")
+
+	// Random CLIP weights give figures arbitrary scores: let them all
+	// through, as a user would in the settings.
+	b.do("settings",
+		chromedp.Click(chromedp.ID("tab-settings")),
+		chromedp.WaitVisible(chromedp.CSS(`#settings input[name=image_threshold]`)),
+		chromedp.SetValue(chromedp.CSS(`#settings input[name=image_threshold]`), "0"),
+		chromedp.Click(chromedp.CSS(`#settings button[type=submit]`)),
+	)
+
+	b.do("ask",
+		chromedp.Click(chromedp.ID("tab-chat")),
+		chromedp.WaitVisible(chromedp.ID("question")),
+		chromedp.SetValue(chromedp.ID("question"), "How does contrastive learning align text and image embeddings?"),
+		chromedp.Click(chromedp.ID("send")),
+	)
+	b.until("the answer", `document.querySelector(".msg.assistant .meta") || document.querySelector(".msg.assistant.error")`)
+	answer := serveEval[string](b, `document.querySelector(".msg.assistant .body").textContent`)
+	meta := serveEval[string](b, `document.querySelector(".msg.assistant .meta").textContent`)
+	if !strings.HasPrefix(meta, "extractive") || len(answer) < 40 || serveEval[int](b, `document.querySelectorAll(".msg.assistant a.cite").length`) == 0 {
+		t.Fatalf("answer %q (%s) without citation links", answer, meta)
+	}
+	b.until("a figure thumbnail", `[...document.querySelectorAll("#figures img")].some((i) => i.complete && i.naturalWidth > 0)`)
+	if src := serveEval[string](b, `document.querySelector("#figures img").getAttribute("src")`); !strings.Contains(src, "thumb=") {
+		t.Errorf("figure src %q is not a thumbnail", src)
+	}
+	b.shot("answer")
+
+	// The first text source's link opens the reader at that passage, under
+	// the source's section.
+	where := serveEval[string](b, `document.querySelector("#sources li a.open").textContent`)
+	href := serveEval[string](b, `document.querySelector("#sources li a.open").getAttribute("href")`)
+	b.do("open a citation", chromedp.Click(chromedp.CSS("#sources li a.open")))
+	b.until("the reader at the cited passage", `!document.querySelector("#view-reader").hidden && document.querySelector("#view-reader .reader-item.hl")`)
+	hlID := serveEval[string](b, `document.querySelector(".reader-item.hl").id`)
+	if !strings.HasSuffix(href, "/"+strings.TrimPrefix(hlID, "item-")) {
+		t.Errorf("highlighted %s, the link was %s", hlID, href)
+	}
+	// The section heading shown last before the passage.
+	section := serveEval[string](b, `(() => {
+		for (let n = document.querySelector(".reader-item.hl"); n; n = n.previousElementSibling) {
+			const s = n.querySelector(".sec");
+			if (s) return s.textContent;
+		}
+		return "";
+	})()`)
+	last := section
+	if i := strings.LastIndex(section, " › "); i >= 0 {
+		last = section[i+len(" › "):]
+	}
+	if section == "" || !strings.Contains(where, last) {
+		t.Errorf("the passage sits under %q; the source said %q", section, where)
+	}
+	b.shot("reader")
+	t.Logf("answer: %s", answer)
+}
+
+func serveChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("MMRAG_REQUIRE_TOOLS") != "" {
+		t.Fatal("chromium not found and MMRAG_REQUIRE_TOOLS is set (apt-get install chromium)")
+	}
+	t.Skip("chromium not found (apt-get install chromium)")
+	return ""
+}
+
+// serveBrowser is headless Chromium with the flags CI uses.
+type serveBrowser struct {
+	t   *testing.T
+	ctx context.Context
+	mu  sync.Mutex
+	js  []string
+}
+
+const serveWait = 3 * time.Minute // a guard against hangs, not a speed check
+
+func newServeBrowser(t *testing.T, path string) *serveBrowser {
+	t.Helper()
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	b := &serveBrowser{t: t, ctx: ctx}
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium %s: %v", path, err)
+	}
+	go func() {
+		for ev, err := range chromedp.Events(ctx, runtime.ExceptionThrown) {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.js = append(b.js, (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
+			b.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, e := range b.js {
+			t.Errorf("uncaught exception in the page: %s", e)
+		}
+	})
+	return b
+}
+
+func (b *serveBrowser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, serveWait)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (b *serveBrowser) until(what, predicate string) {
+	b.t.Helper()
+	b.do("wait for "+what, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(serveWait), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, t)
+		return err
+	}))
+}
+
+func serveEval[T any](b *serveBrowser, expr string) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// shot saves a screenshot under $MMRAG_ARTIFACTS (else a temporary
+// folder) and prints its path.
+func (b *serveBrowser) shot(name string) {
+	b.t.Helper()
+	dir := os.Getenv("MMRAG_ARTIFACTS")
+	if dir == "" {
+		dir = b.t.TempDir()
+	} else {
+		dir = filepath.Join(dir, b.t.Name())
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err == nil {
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+		}
+	}
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	b.t.Logf("screenshot: %s", filepath.Join(dir, name+".png"))
+}
+
+// TestServeModelPerRequest: the model a request names picks the generator.
+func TestServeModelPerRequest(t *testing.T) {
+	base := &rag.Engine{}
+	a := &ragEngine{e: base}
+	for _, tc := range []struct {
+		model, want string
+		err         bool
+	}{
+		{"", "", false},
+		{"extractive", "", false},
+		{"none", "", false},
+		{"ollama:llava", "ollama/llava", false},
+		{"ollama/llava", "ollama/llava", false},
+		{"openai:gpt-4o", "openai/gpt-4o", false},
+		{"llava", "", true}, // no default LLM to take the kind from
+		{"mystery:x", "", true},
+	} {
+		e, err := a.engine(tc.model)
+		if (err != nil) != tc.err || err != nil && !errors.Is(err, server.ErrInvalid) {
+			t.Errorf("engine(%q): %v", tc.model, err)
+			continue
+		}
+		if err == nil && e.Model != tc.want {
+			t.Errorf("engine(%q) answers with %q, want %q", tc.model, e.Model, tc.want)
+		}
+	}
+	if e, _ := a.engine(""); e != base {
+		t.Error("the default model does not use the default engine")
+	}
+	a = &ragEngine{e: &rag.Engine{Model: "ollama/llama3.2-vision"}}
+	if e, err := a.engine("qwen2.5vl"); err != nil || e.Model != "ollama/qwen2.5vl" {
+		t.Errorf("a bare name on an Ollama server: %v %v", e, err)
+	}
+}

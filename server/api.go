@@ -1,0 +1,278 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strconv"
+	"time"
+
+	"mmrag"
+)
+
+// Engine answers searches and questions. cmd/mmrag adapts the retrieve,
+// prompt and generate packages to it; the server only adds transport.
+type Engine interface {
+	// Search returns the ranked items of each modality.
+	Search(ctx context.Context, req SearchRequest) (*SearchResponse, error)
+	// Ask retrieves sources for req.Question and answers it. onSources,
+	// when not nil, is called once with the sources before generation
+	// starts (a UI shows them while the answer streams); onToken, when not
+	// nil, receives the answer as it is generated. An error from either
+	// stops the answer and is returned.
+	Ask(ctx context.Context, req AskRequest, onSources func(*SearchResponse) error, onToken func(string) error) (*Answer, error)
+}
+
+// Ingester adds sources (absolute file paths or http(s) URLs) to the
+// knowledge base. progress, when not nil, is called as sources finish, with
+// running totals; calls are serialised. Per-source failures are reported in
+// Progress.Errors, not as the returned error, which is for failures of the
+// whole run (a closed store, a cancelled context). It returns the ids of
+// the documents stored or found unchanged.
+type Ingester interface {
+	Ingest(ctx context.Context, sources []string, progress func(Progress)) ([]string, error)
+}
+
+// Progress is an ingest's running totals.
+type Progress struct {
+	Total   int // sources known so far (folders expand while walking)
+	Done    int // stored, updated or unchanged
+	Failed  int
+	Current string // source being worked on, when known
+	Errors  []JobError
+}
+
+// JobError is why one source of a job failed.
+type JobError struct {
+	Source string `json:"source"`
+	Error  string `json:"error"`
+}
+
+// Errors an Engine or Ingester wraps to choose the HTTP status.
+var (
+	// ErrInvalid marks a request the engine refuses as malformed (400).
+	ErrInvalid = errors.New("invalid request")
+	// ErrUnavailable marks a dependency that is down, such as the LLM
+	// server (503).
+	ErrUnavailable = errors.New("service unavailable")
+)
+
+// SearchOptions tune retrieval; zero fields take the server's defaults.
+type SearchOptions struct {
+	Mode string `json:"mode,omitempty"` // reference, cosine or hybrid
+	// TextK and ImageK cap each list; 0 leaves that modality out.
+	TextK          *int     `json:"text_k,omitempty"`
+	ImageK         *int     `json:"image_k,omitempty"`
+	TextThreshold  *float64 `json:"text_threshold,omitempty"`
+	ImageThreshold *float64 `json:"image_threshold,omitempty"`
+	DocIDs         []string `json:"doc_ids,omitempty"`
+	Types          []string `json:"types,omitempty"`
+	SourcePrefix   string   `json:"source_prefix,omitempty"`
+}
+
+// SearchRequest is the body of POST /v1/search.
+type SearchRequest struct {
+	SearchOptions
+	Query string `json:"query"`
+}
+
+// Turn is one earlier message of a conversation.
+type Turn struct {
+	Role    string `json:"role"` // user or assistant
+	Content string `json:"content"`
+}
+
+// AskRequest is the body of POST /v1/ask.
+type AskRequest struct {
+	SearchOptions
+	Question string `json:"question"`
+	History  []Turn `json:"history,omitempty"`
+	// Strategy is text, text+images or multimodal; "" is the default.
+	Strategy    string   `json:"strategy,omitempty"`
+	Temperature *float64 `json:"temperature,omitempty"`
+	MaxTokens   int      `json:"max_tokens,omitempty"`
+	// Model asks for a generator model other than the default; an engine
+	// that cannot switch refuses with ErrInvalid.
+	Model  string `json:"model,omitempty"`
+	Stream bool   `json:"stream,omitempty"`
+}
+
+// Source is one retrieved item as the API shows it. N is its citation
+// number: the answer cites it as [N].
+type Source struct {
+	N        int      `json:"n"`
+	ItemID   string   `json:"item_id"`
+	DocID    string   `json:"doc_id"`
+	Modality string   `json:"modality"`
+	Kind     string   `json:"kind,omitempty"`
+	Title    string   `json:"title,omitempty"`
+	Section  []string `json:"section,omitempty"`
+	Page     int      `json:"page,omitempty"`
+	Anchor   string   `json:"anchor,omitempty"`
+	Source   string   `json:"source,omitempty"`
+	Text     string   `json:"text,omitempty"`
+	Caption  string   `json:"caption,omitempty"`
+	Score    float64  `json:"score"`
+	ImageURL string   `json:"image_url,omitempty"`
+	ThumbURL string   `json:"thumb_url,omitempty"`
+}
+
+// SourceFrom makes the Source of a retrieved item; adapters use it so that
+// every route shows items alike. The citation number is left 0: the server
+// numbers text sources first, then images, unless the engine set them.
+func SourceFrom(it mmrag.Item, doc mmrag.Document, score float64) Source {
+	s := Source{
+		ItemID:   it.ID,
+		DocID:    it.DocID,
+		Modality: string(it.Modality),
+		Kind:     it.Kind,
+		Title:    doc.Title,
+		Section:  it.Section,
+		Page:     it.Page,
+		Anchor:   it.Anchor,
+		Source:   doc.Source,
+		Text:     itemText(it),
+		Caption:  it.Caption,
+		Score:    score,
+	}
+	if s.Caption == "" && it.Modality == mmrag.Image {
+		s.Caption = it.Alt
+	}
+	return s
+}
+
+// itemText is the chunk as written: ingest stores the text without its
+// section prefix in Meta["text"] when the two differ.
+func itemText(it mmrag.Item) string {
+	if t := it.Meta["text"]; t != "" {
+		return t
+	}
+	return it.Text
+}
+
+// SearchResponse holds the ranked sources of each modality.
+type SearchResponse struct {
+	Text   []Source `json:"text"`
+	Images []Source `json:"images"`
+	TookMS float64  `json:"took_ms,omitempty"`
+}
+
+// Answer is the result of POST /v1/ask.
+type Answer struct {
+	Answer       string         `json:"answer"`
+	Sources      SearchResponse `json:"sources"`
+	Model        string         `json:"model,omitempty"` // "extractive" without an LLM
+	Strategy     string         `json:"strategy,omitempty"`
+	Notes        []string       `json:"notes,omitempty"`
+	PromptTokens int            `json:"prompt_tokens,omitempty"`
+	OutputTokens int            `json:"output_tokens,omitempty"`
+	TookMS       float64        `json:"took_ms,omitempty"`
+}
+
+// Settings are the defaults the UI starts from (GET /v1/settings).
+type Settings struct {
+	Strategy       string   `json:"strategy,omitempty"`
+	Mode           string   `json:"mode,omitempty"`
+	TextK          int      `json:"text_k,omitempty"`
+	ImageK         int      `json:"image_k,omitempty"`
+	TextThreshold  float64  `json:"text_threshold,omitempty"`
+	ImageThreshold float64  `json:"image_threshold,omitempty"`
+	Temperature    *float64 `json:"temperature,omitempty"`
+	Generator      string   `json:"generator,omitempty"`
+	EmbeddingModel string   `json:"embedding_model,omitempty"`
+	MaxUploadBytes int64    `json:"max_upload_bytes,omitempty"`
+	MaxUploadFiles int      `json:"max_upload_files,omitempty"`
+}
+
+// DocumentView is a document as the API shows it.
+type DocumentView struct {
+	ID       string     `json:"id"`
+	Source   string     `json:"source"`
+	Type     string     `json:"type,omitempty"`
+	Title    string     `json:"title,omitempty"`
+	Items    *int       `json:"items,omitempty"`
+	Size     int64      `json:"size,omitempty"`
+	Ingested *time.Time `json:"ingested,omitempty"`
+	// Uploaded says the source is a file uploaded to the server (kept in
+	// its upload folder), not a path or URL the user named.
+	Uploaded bool `json:"uploaded,omitempty"`
+}
+
+func (s *Server) documentView(d mmrag.Document, items int) DocumentView {
+	v := DocumentView{ID: d.ID, Source: d.Source, Type: d.Type, Title: d.Title, Size: d.Size, Uploaded: s.uploadPath(d.Source)}
+	if items >= 0 {
+		v.Items = &items
+	}
+	if !d.Ingested.IsZero() {
+		t := d.Ingested.UTC()
+		v.Ingested = &t
+	}
+	return v
+}
+
+// ItemView is an item as the API shows it.
+type ItemView struct {
+	ID       string   `json:"id"`
+	DocID    string   `json:"doc_id"`
+	Modality string   `json:"modality"`
+	Kind     string   `json:"kind,omitempty"`
+	Text     string   `json:"text,omitempty"`
+	Section  []string `json:"section,omitempty"`
+	Page     int      `json:"page,omitempty"`
+	Anchor   string   `json:"anchor,omitempty"`
+	TimeMS   int64    `json:"time_ms,omitempty"`
+	Position int      `json:"position"`
+	Caption  string   `json:"caption,omitempty"`
+	Alt      string   `json:"alt,omitempty"`
+	Width    int      `json:"width,omitempty"`
+	Height   int      `json:"height,omitempty"`
+	ImageURL string   `json:"image_url,omitempty"`
+	ThumbURL string   `json:"thumb_url,omitempty"`
+}
+
+func itemView(it mmrag.Item) ItemView {
+	v := ItemView{
+		ID: it.ID, DocID: it.DocID, Modality: string(it.Modality), Kind: it.Kind,
+		Text: itemText(it), Section: it.Section, Page: it.Page, Anchor: it.Anchor,
+		TimeMS: it.Time.Milliseconds(), Position: it.Position,
+		Caption: it.Caption, Alt: it.Alt, Width: it.Width, Height: it.Height,
+	}
+	if it.Modality == mmrag.Image && it.BlobHash != "" {
+		v.ImageURL, v.ThumbURL = imageURLs(it.ID)
+	}
+	return v
+}
+
+// ThumbSize is the longest edge of the thumbnails the API links to.
+const ThumbSize = 256
+
+func imageURLs(itemID string) (orig, thumb string) {
+	orig = "/v1/items/" + url.PathEscape(itemID) + "/image"
+	return orig, orig + "?thumb=" + strconv.Itoa(ThumbSize)
+}
+
+// decorate numbers sources the engine left unnumbered and adds the image
+// links, so that every route shows sources alike.
+func decorate(r *SearchResponse) {
+	if r == nil {
+		return
+	}
+	if r.Text == nil {
+		r.Text = []Source{}
+	}
+	if r.Images == nil {
+		r.Images = []Source{}
+	}
+	n := 0
+	for _, list := range [][]Source{r.Text, r.Images} {
+		for i := range list {
+			n++
+			if list[i].N == 0 {
+				list[i].N = n
+			}
+			if list[i].Modality == string(mmrag.Image) && list[i].ImageURL == "" {
+				list[i].ImageURL, list[i].ThumbURL = imageURLs(list[i].ItemID)
+			}
+		}
+	}
+}

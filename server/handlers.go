@@ -1,0 +1,365 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"mmrag"
+)
+
+// decode reads a JSON body into v. strict refuses unknown fields, so that
+// a misspelt option is an error instead of silently ignored. It answers
+// the request itself when it returns false.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, strict bool) bool {
+	status, err := decodeBody(w, r, v, strict)
+	if err != nil {
+		s.fail(w, r, status, err.Error())
+		return false
+	}
+	return true
+}
+
+// decodeBody reads a JSON body into v, returning the status and reason of
+// a refusal.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, strict bool) (int, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, DefaultMaxJSONBytes)
+	dec := json.NewDecoder(r.Body)
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	err := dec.Decode(v)
+	if err == nil {
+		// One value only: trailing data means the client sent something else.
+		var extra json.RawMessage
+		if dec.Decode(&extra) != io.EOF {
+			err = errors.New("unexpected data after the JSON value")
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes", tooBig.Limit)
+	case errors.Is(err, io.EOF):
+		return http.StatusBadRequest, errors.New("empty request body: want a JSON object")
+	}
+	return http.StatusBadRequest, fmt.Errorf("bad JSON: %w", err)
+}
+
+// Valid values of the request enums.
+var (
+	modes      = []string{"reference", "cosine", "hybrid"}
+	strategies = []string{"text", "text+images", "multimodal"}
+)
+
+// check validates the options as openapi.json describes them; engines
+// check the finer points (a threshold a mode cannot reach).
+func (o SearchOptions) check() error {
+	if o.Mode != "" && !slices.Contains(modes, o.Mode) {
+		return fmt.Errorf("mode %q: want one of %s", o.Mode, strings.Join(modes, ", "))
+	}
+	if o.TextK != nil && (*o.TextK < 0 || *o.TextK > 100) {
+		return fmt.Errorf("text_k %d: want 0 to 100", *o.TextK)
+	}
+	if o.ImageK != nil && (*o.ImageK < 0 || *o.ImageK > 50) {
+		return fmt.Errorf("image_k %d: want 0 to 50", *o.ImageK)
+	}
+	if o.TextK != nil && o.ImageK != nil && *o.TextK == 0 && *o.ImageK == 0 {
+		return errors.New("text_k and image_k are both 0: nothing to search")
+	}
+	for name, t := range map[string]*float64{"text_threshold": o.TextThreshold, "image_threshold": o.ImageThreshold} {
+		if t != nil && (math.IsNaN(*t) || math.IsInf(*t, 0) || *t > 1 || *t < -1) {
+			return fmt.Errorf("%s %v: want a number from -1 to 1", name, *t)
+		}
+	}
+	return nil
+}
+
+func (q *AskRequest) check() error {
+	q.Question = strings.TrimSpace(q.Question)
+	if q.Question == "" {
+		return errors.New("missing question")
+	}
+	if err := q.SearchOptions.check(); err != nil {
+		return err
+	}
+	if q.Strategy != "" && !slices.Contains(strategies, q.Strategy) {
+		return fmt.Errorf("strategy %q: want one of %s", q.Strategy, strings.Join(strategies, ", "))
+	}
+	if t := q.Temperature; t != nil && (math.IsNaN(*t) || *t < 0 || *t > 2) {
+		return fmt.Errorf("temperature %v: want 0 to 2", *t)
+	}
+	if q.MaxTokens < 0 {
+		return fmt.Errorf("max_tokens %d is negative", q.MaxTokens)
+	}
+	for i, t := range q.History {
+		if t.Role != "user" && t.Role != "assistant" {
+			return fmt.Errorf("history[%d]: role %q: want user or assistant", i, t.Role)
+		}
+	}
+	return nil
+}
+
+func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
+	var req SearchRequest
+	if !s.decode(w, r, &req, true) {
+		return
+	}
+	req.Query = strings.TrimSpace(req.Query)
+	if req.Query == "" {
+		s.fail(w, r, http.StatusBadRequest, "missing query")
+		return
+	}
+	if err := req.check(); err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	start := time.Now()
+	res, err := s.cfg.Engine.Search(r.Context(), req)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	decorate(res)
+	if res.TookMS == 0 {
+		res.TookMS = ms(time.Since(start))
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
+	var req AskRequest
+	if !s.decode(w, r, &req, true) {
+		return
+	}
+	if err := req.check(); err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	if req.Stream || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		s.streamAsk(w, r, req)
+		return
+	}
+	start := time.Now()
+	ans, err := s.cfg.Engine.Ask(r.Context(), req, nil, nil)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	decorate(&ans.Sources)
+	if ans.TookMS == 0 {
+		ans.TookMS = ms(time.Since(start))
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// streamAsk answers with Server-Sent Events: sources, token…, done; or
+// error, once the stream has started.
+func (s *Server) streamAsk(w http.ResponseWriter, r *http.Request, req AskRequest) {
+	ctx, cancel := s.streamContext(r)
+	defer cancel()
+	start := time.Now()
+	es := newEventStream(w)
+	defer es.stop()
+	ans, err := s.cfg.Engine.Ask(ctx, req,
+		func(src *SearchResponse) error {
+			decorate(src)
+			return es.send("sources", src)
+		},
+		func(tok string) error {
+			return es.send("token", map[string]string{"text": tok})
+		})
+	if err != nil {
+		status := statusOf(r, err)
+		if status >= 500 && status != 499 {
+			s.log.Error("ask failed", "request_id", RequestID(r.Context()), "err", err)
+		}
+		_ = es.send("error", errorBody{Error: err.Error(), RequestID: RequestID(r.Context())})
+		return
+	}
+	decorate(&ans.Sources)
+	if ans.TookMS == 0 {
+		ans.TookMS = ms(time.Since(start))
+	}
+	_ = es.send("done", ans)
+}
+
+// itemCounter is implemented by stores that count every document's items
+// in one query.
+type itemCounter interface {
+	ItemCounts(ctx context.Context) (map[string]int, error)
+}
+
+// maxCountedDocuments bounds the per-document item queries of a listing
+// on stores without itemCounter.
+const maxCountedDocuments = 500
+
+func (s *Server) handleDocuments(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	docs, err := s.cfg.Store.Documents(ctx, mmrag.Filter{})
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	var counts map[string]int
+	if c, ok := s.cfg.Store.(itemCounter); ok {
+		if counts, err = c.ItemCounts(ctx); err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+	} else if len(docs) <= maxCountedDocuments {
+		counts = make(map[string]int, len(docs))
+		for _, d := range docs {
+			items, err := s.cfg.Store.Items(ctx, d.ID)
+			if errors.Is(err, mmrag.ErrNotFound) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				s.failErr(w, r, err)
+				return
+			}
+			counts[d.ID] = len(items)
+		}
+	}
+	out := make([]DocumentView, 0, len(docs))
+	for _, d := range docs {
+		n, ok := counts[d.ID]
+		if !ok {
+			n = -1
+		}
+		out = append(out, s.documentView(d, n))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"documents": out})
+}
+
+func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	doc, err := s.cfg.Store.Document(r.Context(), id)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	items, err := s.cfg.Store.Items(r.Context(), id)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	views := make([]ItemView, len(items))
+	for i, it := range items {
+		views[i] = itemView(it)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"document": s.documentView(doc, len(items)), "items": views})
+}
+
+func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	doc, err := s.cfg.Store.Document(r.Context(), id)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if err := s.cfg.Store.DeleteDocument(r.Context(), id); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	s.removeUpload(doc.Source)
+	s.log.Info("document deleted", "request_id", RequestID(r.Context()), "doc", id, "source", doc.Source)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
+	it, err := s.cfg.Store.Item(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, itemView(it))
+}
+
+func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.cfg.Settings)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":   "ok",
+		"version":  s.cfg.Version,
+		"uptime_s": math.Round(time.Since(s.started).Seconds()),
+	})
+}
+
+// static serves an embedded file with an ETag; browsers revalidate, so a
+// new binary's UI shows at once.
+func (s *Server) static(name, contentType string) http.HandlerFunc {
+	data, err := assets.ReadFile(name)
+	sum := sha256.Sum256(data)
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err != nil { // cannot happen: the files are embedded at build time
+			s.failErr(w, r, fmt.Errorf("embedded %s: %w", name, err))
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("ETag", etag)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}
+}
+
+// loginPage asks a browser for the token once; the answer is a session
+// cookie, so that the UI's page and pictures load like any page.
+var loginPage = template.Must(template.ParseFS(assets, "web/login.html"))
+
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	s.renderLogin(w, http.StatusOK, "")
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = loginPage.Execute(w, map[string]any{"Error": msg, "NoToken": s.cfg.Token == ""})
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := r.ParseForm(); err != nil {
+		s.renderLogin(w, http.StatusBadRequest, "Could not read the form.")
+		return
+	}
+	if s.cfg.Token == "" {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if !equal(r.PostForm.Get("token"), s.cfg.Token) {
+		s.log.Warn("login with a wrong token", "request_id", RequestID(r.Context()), "remote", r.RemoteAddr)
+		s.renderLogin(w, http.StatusUnauthorized, "Wrong token.")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: s.sessionValue(), Path: "/",
+		MaxAge: 30 * 24 * 3600, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

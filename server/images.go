@@ -1,0 +1,210 @@
+package server
+
+import (
+	"bytes"
+	"container/list"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/image/draw"
+
+	"mmrag"
+	"mmrag/imageprep"
+)
+
+// Thumbnail limits: the smallest and largest edge asked for, and the
+// largest picture decoded to make one.
+const (
+	minThumb       = 16
+	maxThumb       = 2048
+	maxThumbPixels = 50_000_000
+)
+
+// imageCSP replaces the page policy on pictures: an SVG opened on its own
+// must not run script or load anything.
+const imageCSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+
+// handleImage serves an image item's picture: the stored bytes, or with
+// ?thumb=N a thumbnail whose longest edge is at most N pixels.
+func (s *Server) handleImage(w http.ResponseWriter, r *http.Request) {
+	thumb := 0
+	if v := r.URL.Query().Get("thumb"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < minThumb || n > maxThumb {
+			s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("thumb %q: want a size from %d to %d pixels", v, minThumb, maxThumb))
+			return
+		}
+		thumb = n
+	}
+	it, err := s.cfg.Store.Item(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if it.Modality != mmrag.Image || it.BlobHash == "" {
+		s.fail(w, r, http.StatusNotFound, "item "+it.ID+" has no picture")
+		return
+	}
+	etag := `"` + it.BlobHash + `"`
+	if thumb > 0 {
+		etag = `"` + it.BlobHash + "-" + strconv.Itoa(thumb) + `"`
+	}
+	h := w.Header()
+	h.Set("ETag", etag)
+	// Content-addressed: the bytes under a hash never change.
+	h.Set("Cache-Control", "private, max-age=86400")
+	h.Set("Content-Security-Policy", imageCSP)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	var (
+		data []byte
+		mime string
+	)
+	if thumb > 0 {
+		data, mime, err = s.thumbnail(r, it, thumb)
+	} else {
+		data, err = s.cfg.Store.Blob(r.Context(), it.BlobHash)
+		mime = imageMIME(it.MIME, data)
+	}
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	h.Set("Content-Type", mime)
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(data)
+	}
+}
+
+// imageMIME trusts the stored type when it names an image and sniffs
+// otherwise, so that a stored type can never make a picture into a page.
+func imageMIME(stored string, data []byte) string {
+	if strings.HasPrefix(stored, "image/") {
+		return stored
+	}
+	if m := http.DetectContentType(data); strings.HasPrefix(m, "image/") {
+		return m
+	}
+	return "application/octet-stream"
+}
+
+// thumbnail returns the cached thumbnail of it, making it when missing.
+// Pictures already small enough, and those that cannot be decoded (SVG),
+// are served as stored.
+func (s *Server) thumbnail(r *http.Request, it mmrag.Item, size int) ([]byte, string, error) {
+	key := it.BlobHash + "/" + strconv.Itoa(size)
+	if t, ok := s.thumbs.get(key); ok {
+		return t.data, t.mime, nil
+	}
+	data, err := s.cfg.Store.Blob(r.Context(), it.BlobHash)
+	if err != nil {
+		return nil, "", err
+	}
+	t, err := makeThumb(data, size)
+	if err != nil {
+		s.log.Debug("no thumbnail: serving the picture as stored", "request_id", RequestID(r.Context()), "item", it.ID, "err", err)
+		t = thumb{data: data, mime: imageMIME(it.MIME, data)}
+	}
+	s.thumbs.put(key, t)
+	return t.data, t.mime, nil
+}
+
+// webFormat says whether browsers show the format.
+func webFormat(f string) bool {
+	return f == "png" || f == "jpeg" || f == "gif" || f == "webp"
+}
+
+type thumb struct {
+	data []byte
+	mime string
+}
+
+// makeThumb scales data so that its longest edge is size, upright
+// (EXIF orientation applied), as JPEG or, with transparency, PNG.
+func makeThumb(data []byte, size int) (thumb, error) {
+	img, info, err := imageprep.Decode(data, imageprep.Limits{MaxPixels: maxThumbPixels})
+	if err != nil {
+		return thumb{}, err
+	}
+	img = imageprep.Orient(img, info.Orientation)
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= size && h <= size && info.Orientation <= 1 && webFormat(info.Format) {
+		return thumb{data: data, mime: "image/" + info.Format}, nil
+	}
+	switch {
+	case w <= size && h <= size: // re-encoded only to turn it upright or into a web format
+	case w >= h:
+		w, h = size, max(1, h*size/w)
+	default:
+		w, h = max(1, w*size/h), size
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.CatmullRom.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
+	var buf bytes.Buffer
+	if dst.Opaque() {
+		err = jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 85})
+		return thumb{data: buf.Bytes(), mime: "image/jpeg"}, err
+	}
+	err = png.Encode(&buf, dst)
+	return thumb{data: buf.Bytes(), mime: "image/png"}, err
+}
+
+// thumbCache keeps recent thumbnails in memory, least recently used
+// evicted first once they pass a byte budget.
+type thumbCache struct {
+	mu     sync.Mutex
+	budget int
+	size   int
+	lru    *list.List // of *thumbEntry, most recent first
+	byKey  map[string]*list.Element
+}
+
+type thumbEntry struct {
+	key string
+	thumb
+}
+
+func newThumbCache(budget int) *thumbCache {
+	return &thumbCache{budget: budget, lru: list.New(), byKey: map[string]*list.Element{}}
+}
+
+func (c *thumbCache) get(key string) (thumb, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byKey[key]
+	if !ok {
+		return thumb{}, false
+	}
+	c.lru.MoveToFront(e)
+	return e.Value.(*thumbEntry).thumb, true
+}
+
+func (c *thumbCache) put(key string, t thumb) {
+	if len(t.data) > c.budget/8 {
+		return // one huge picture would flush everything else
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byKey[key]; ok {
+		return
+	}
+	c.byKey[key] = c.lru.PushFront(&thumbEntry{key: key, thumb: t})
+	c.size += len(t.data)
+	for c.size > c.budget {
+		e := c.lru.Back()
+		te := e.Value.(*thumbEntry)
+		c.lru.Remove(e)
+		delete(c.byKey, te.key)
+		c.size -= len(te.data)
+	}
+}
