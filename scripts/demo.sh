@@ -10,7 +10,6 @@ model="${1:-Xenova/clip-vit-base-patch16}"
 data="${2:-../shared/fixtures/seed-blog/local}"
 bin=bin/mmrag
 home="${MMRAG_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/mmrag}"
-export MMRAG_STORE="${MMRAG_STORE:-$home/demo-kb}"
 
 if ! $bin models pull "$model"; then
   if [[ -d "$model" ]]; then
@@ -47,7 +46,7 @@ else
 fi
 
 if $bin help ingest >/dev/null 2>&1 && [[ -e $data ]]; then
-  echo "== ingest $data into $MMRAG_STORE"
+  echo "== ingest $data"
   $bin ingest "$data" || echo "(some files failed; see above)" >&2
   $bin stats
 fi
@@ -55,4 +54,6 @@ if $bin help ask >/dev/null 2>&1 && [[ -e $data ]]; then
   echo "== ask"
   $bin ask "What is CLIP and how is it trained?"
 fi
-echo "== done. Next: $bin serve   (then open http://127.0.0.1:8080)"
+serve="$bin serve"
+[[ $model != "${1:-Xenova/clip-vit-base-patch16}" ]] && serve="$bin --model $model serve"
+echo "== done. Next: $serve   (then open http://127.0.0.1:8080)"
