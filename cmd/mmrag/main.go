@@ -67,7 +67,7 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&g.quantized, "quantized", false, "use the model's quantized ONNX graphs")
 	pf.StringVar(&g.store, "store", envOr("MMRAG_STORE", ""), "knowledge base directory ($MMRAG_STORE; default: $MMRAG_HOME/kb)")
 	g.llm.register(root)
-	root.AddCommand(newSearchCmd(g), newAskCmd(g), newChatCmd(g), newCaptionCmd(g), newServeCmd(g))
+	root.AddCommand(newSearchCmd(g), newAskCmd(g), newChatCmd(g), newCaptionCmd(g), newServeCmd(g), newEvalCmd(g))
 	root.AddCommand(newModelsCmd(g), newTokenizeCmd(g), newEmbedCmd(g), newIngestCmd(g), newLsCmd(g), newRmCmd(g), newStatsCmd(g), newImportCmd(g), newVersionCmd())
 	return root
 }
