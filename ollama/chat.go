@@ -102,6 +102,12 @@ func (c *Client) Generate(ctx context.Context, req generate.Request, onToken fun
 			return resp, &APIError{Endpoint: "/api/chat", StatusCode: http.StatusOK, Message: ch.Error}
 		}
 		if ch.Message.Content != "" {
+			// Chunks already buffered must not reach a caller that has
+			// cancelled.
+			if err := ctx.Err(); err != nil {
+				resp.Text, resp.Duration = text.String(), time.Since(start)
+				return resp, err
+			}
 			text.WriteString(ch.Message.Content)
 			if onToken != nil {
 				if err := onToken(ch.Message.Content); err != nil {

@@ -141,6 +141,9 @@ func (c *Client) Generate(ctx context.Context, req generate.Request, onToken fun
 		}
 		for _, choice := range ch.Choices {
 			if s := choice.Delta.Content; s != "" {
+				if err := ctx.Err(); err != nil {
+					return fail(err) // buffered chunks must not reach a caller that cancelled
+				}
 				text.WriteString(s)
 				if onToken != nil {
 					if err := onToken(s); err != nil {

@@ -22,7 +22,6 @@ import (
 	"mmrag/rag"
 	"mmrag/rerank"
 	"mmrag/retrieve"
-	"mmrag/sqlite"
 )
 
 // This file holds the question-answering commands: search, ask, chat and
@@ -171,7 +170,7 @@ func (s *searchFlags) options() (retrieve.Options, error) {
 
 // session is an open knowledge base with its models.
 type session struct {
-	store  *sqlite.Store
+	store  mmrag.Store
 	clip   *embed.CLIP
 	rerank *rerank.CrossEncoder
 	engine *rag.Engine
@@ -193,7 +192,7 @@ func (s *session) Close() {
 func (g *globals) openSession(ctx context.Context) (*session, error) {
 	s := &session{}
 	var err error
-	if s.store, err = g.openStore(ctx); err != nil {
+	if s.store, err = g.openBackend(ctx); err != nil {
 		return nil, err
 	}
 	if s.clip, err = g.openCLIP(); err != nil {

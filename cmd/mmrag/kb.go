@@ -74,7 +74,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			errw := cmd.ErrOrStderr()
-			s, err := g.openStore(ctx)
+			s, err := g.openBackend(ctx)
 			if err != nil {
 				return err
 			}
@@ -92,11 +92,12 @@ func newIngestCmd(g *globals) *cobra.Command {
 			if textEmb != nil {
 				allowed = append(allowed, textEmb.ModelID())
 			}
-			if err := checkModel(ctx, s, clip.ModelID(), allowed...); err != nil {
-				return err
+			if emb, ok := s.(*sqlite.Store); ok {
+				if err := checkModel(ctx, emb, clip.ModelID(), allowed...); err != nil {
+					return err
+				}
+				walk.Skip = append(walk.Skip, emb.Dir())
 			}
-
-			walk.Skip = append(walk.Skip, s.Dir())
 			if gitignore {
 				walk.IgnoreFiles = append(append([]string{}, ingest.DefaultIgnoreFiles...), ".gitignore")
 			}
@@ -233,7 +234,7 @@ func newLsCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := g.openStore(ctx)
+			s, err := g.openBackend(ctx)
 			if err != nil {
 				return err
 			}
@@ -300,7 +301,7 @@ func newRmCmd(g *globals) *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openStore(ctx)
+			s, err := g.openBackend(ctx)
 			if err != nil {
 				return err
 			}

@@ -31,6 +31,7 @@ type globals struct {
 	quantized bool
 	store     string
 	llm       llmFlags
+	weaviate  weaviateFlags
 }
 
 func main() {
@@ -67,7 +68,8 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&g.quantized, "quantized", false, "use the model's quantized ONNX graphs")
 	pf.StringVar(&g.store, "store", envOr("MMRAG_STORE", ""), "knowledge base directory ($MMRAG_STORE; default: $MMRAG_HOME/kb)")
 	g.llm.register(root)
-	root.AddCommand(newSearchCmd(g), newAskCmd(g), newChatCmd(g), newCaptionCmd(g), newServeCmd(g), newEvalCmd(g))
+	g.weaviate.register(root)
+	root.AddCommand(newSearchCmd(g), newAskCmd(g), newChatCmd(g), newCaptionCmd(g), newServeCmd(g), newEvalCmd(g), newMigrateCmd(g))
 	root.AddCommand(newModelsCmd(g), newTokenizeCmd(g), newEmbedCmd(g), newIngestCmd(g), newLsCmd(g), newRmCmd(g), newStatsCmd(g), newImportCmd(g), newVersionCmd())
 	return root
 }

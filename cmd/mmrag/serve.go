@@ -166,7 +166,7 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 		Ingester:       &pipelineIngester{p: pipeline, walk: ingest.WalkOptions{MaxFileBytes: o.maxFileMiB << 20}},
 		Logger:         log,
 		Token:          o.token,
-		UploadDir:      filepath.Join(sess.store.Dir(), "uploads"),
+		UploadDir:      filepath.Join(g.storeDir(), "uploads"),
 		MaxUploadBytes: o.maxUploadMiB << 20,
 		MaxUploadFiles: o.maxFiles,
 		AllowPrivate:   o.allowPrivate,
