@@ -60,6 +60,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 		gitignore  bool
 		maxFileMiB int64
 		verbose    bool
+		asJSON     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest PATH|URL|GLOB...",
@@ -114,6 +115,11 @@ func newIngestCmd(g *globals) *cobra.Command {
 			}
 			rep, err := p.Add(ctx, args, walk)
 			printSummary(errw, rep)
+			if asJSON {
+				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(reportJSON(rep)); err != nil {
+					return err
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -142,6 +148,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 	f.Int64Var(&fetch.MaxBytes, "max-download", ingest.DefaultFetchMaxBytes, "largest download, bytes")
 	f.DurationVar(&fetch.Timeout, "fetch-timeout", ingest.DefaultFetchTimeout, "limit for one download")
 	f.IntVar(&workers, "workers", 2, "files extracted at once")
+	f.BoolVar(&asJSON, "json", false, "print the summary as JSON on stdout (progress stays on stderr)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "also print skipped (unsupported) files and each file as it starts")
 	return cmd
 }
@@ -416,4 +423,18 @@ func collectStats(ctx context.Context, s *sqlite.Store) (statsOut, error) {
 		}
 	}
 	return o, nil
+}
+
+// reportJSON is `mmrag ingest --json`.
+func reportJSON(r ingest.Report) map[string]any {
+	errs := []map[string]string{}
+	for _, e := range r.Errors {
+		errs = append(errs, map[string]string{"source": e.Source, "error": e.Err.Error()})
+	}
+	return map[string]any{
+		"added": r.Added, "updated": r.Updated, "unchanged": r.Unchanged, "skipped": r.Skipped,
+		"failed": r.Failed, "removed": r.Removed, "items": r.Items, "embedded": r.Embedded,
+		"reused": r.Reused, "bytes": r.Bytes, "warnings": r.Warnings, "errors": errs,
+		"seconds": r.Elapsed.Seconds(),
+	}
 }
