@@ -9,9 +9,10 @@
 //	dir/blobs/ab/cdef….png  image bytes, named by the sha256 of their content
 //
 // The package owns the schema and its migrations, the blob files, the
-// in-memory vector matrices used by SearchVectors and the translation of user
-// queries into FTS5 syntax. One process writes to a store directory at a time;
-// within it, Store is safe for concurrent use.
+// in-memory vector matrices used by SearchVectors, the translation of user
+// queries into FTS5 syntax and the pruning that keeps SearchText from
+// scoring every row a frequent word matches. One process writes to a store
+// directory at a time; within it, Store is safe for concurrent use.
 package sqlite
 
 import (
@@ -47,6 +48,15 @@ type Store struct {
 	writeMu sync.Mutex
 
 	vec vectorCache
+
+	// ftsStats caches the document frequencies SearchText prunes by;
+	// pruneMinRows is the number of matching rows below which it does not
+	// prune (tests lower it).
+	ftsStats     ftsStats
+	pruneMinRows int
+	// traceText, when set, learns how each SearchText with K > 0 ended
+	// (tests and benchmarks).
+	traceText func(textTrace)
 
 	closeOnce sync.Once
 }
@@ -137,7 +147,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	}
 	dbPath := filepath.Join(abs, DBFile)
 
-	s := &Store{dir: abs, blobDir: blobDir, workers: cfg.workers}
+	s := &Store{dir: abs, blobDir: blobDir, workers: cfg.workers, pruneMinRows: pruneMinRows}
 	s.vec.init()
 	if s.w, err = openDB(dbPath, cfg.busyTimeout, cfg.cacheKiB); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
