@@ -164,6 +164,12 @@ func (s *Store) classModel(c classSpec) *models.Class {
 			Bm25:      &models.BM25Config{K1: 1.2, B: 0.75},
 			Stopwords: &models.StopwordConfig{Preset: "none"},
 		},
+		// One shard, replicated: BM25 statistics are per shard, so
+		// spreading a knowledge base over shards would rank full-text
+		// hits by whichever shard holds them (and differently from the
+		// embedded store). Replication, not sharding, is what serves
+		// availability here; Config.Shards raises it for write-heavy use.
+		ShardingConfig: map[string]any{"desiredCount": s.cfg.Shards},
 		ReplicationConfig: &models.ReplicationConfig{
 			Factor: r,
 			// A node that missed writes while down catches up in the

@@ -121,6 +121,10 @@ type Config struct {
 	// existing knowledge base must have been created with the same one.
 	// Default 1.
 	Replication int
+	// Shards is the shard count of new collections. Default 1: BM25 ranks
+	// within a shard, so one shard keeps full-text ranking exact; more
+	// spread writes over nodes at that cost.
+	Shards int
 	// Consistency is the consistency level of reads and writes: ONE,
 	// QUORUM or ALL. Default QUORUM.
 	Consistency string
@@ -218,6 +222,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Replication < 1 {
 		return fmt.Errorf("replication factor %d: want at least 1", c.Replication)
+	}
+	if c.Shards == 0 {
+		c.Shards = 1
+	}
+	if c.Shards < 1 {
+		return fmt.Errorf("shard count %d: want at least 1", c.Shards)
 	}
 	c.Consistency = strings.ToUpper(c.Consistency)
 	switch c.Consistency {
