@@ -404,3 +404,33 @@ func TestPictureReadsAsText(t *testing.T) {
 		}
 	}
 }
+
+func FuzzPicture(f *testing.F) {
+	grad := pictureTestGradient(8, 6)
+	for _, format := range []string{"png", "jpeg", "gif", "bmp", "tiff"} {
+		f.Add(pictureTestEncode(f, grad, format))
+	}
+	f.Add(pictureTestWebP)
+	f.Add(pictureTestEXIFJPEG(f, grad, 6))
+	const maxPixels = 1 << 20
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := Picture{NoOCR: true, Limits: imageprep.Limits{MaxPixels: maxPixels}}.Extract(context.Background(), Source{Path: "f.img", Data: data})
+		if err != nil {
+			if res != nil {
+				t.Fatal("result with error")
+			}
+			if !strings.HasPrefix(err.Error(), "f.img: ") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		if res.Type != "image" || len(res.Blocks) != 0 || len(res.Images) != 1 {
+			t.Fatalf("type %q, %d blocks, %d images", res.Type, len(res.Blocks), len(res.Images))
+		}
+		im := res.Images[0]
+		if !bytes.Equal(im.Data, data) || im.Meta["format"] == "" || im.MIME != "image/"+im.Meta["format"] ||
+			im.Width <= 0 || im.Height <= 0 || int64(im.Width)*int64(im.Height) > maxPixels {
+			t.Fatalf("image: mime %q %d×%d meta %v, same bytes %v", im.MIME, im.Width, im.Height, im.Meta, bytes.Equal(im.Data, data))
+		}
+	})
+}

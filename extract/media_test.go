@@ -413,3 +413,17 @@ func TestMediaTimeout(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+func FuzzParseSRT(f *testing.F) {
+	f.Add("\ufeff1\r\n00:00:01,000 --> 00:00:02,500\r\n<font color=\"red\">Red</font> text\r\nsecond line\r\n\r\n" +
+		"2\r\n00:01:02.5 --> 00:01:04,000 X1:0 X2:0\r\n{\\an8}42\r\n")
+	f.Add("1\n00:00:00,000 --> 00:00:01,000\n\n2\n00:00:01,000 --> 00:00:02,000\n3\n00:00:02,000 --> 00:00:03,000\nx\n")
+	f.Add("garbage without timing\n\n<i>\n{\\b1}\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, seg := range ParseSRT(s) {
+			if seg.Text == "" || seg.Text != strings.TrimSpace(seg.Text) || strings.Contains(seg.Text, "\n") {
+				t.Fatalf("bad segment %+v", seg)
+			}
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 const pptxTestNS = `xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" ` +
@@ -166,4 +167,36 @@ func TestPPTXBrokenSlide(t *testing.T) {
 	if !strings.Contains(w, "slide 1") || !strings.Contains(w, "slide 2") || res.Title != "b" {
 		t.Errorf("warnings %q title %q: want slides 1 and 2 reported, title from the file name", res.Warnings, res.Title)
 	}
+}
+
+func FuzzPPTX(f *testing.F) {
+	f.Add(pptxTestFile(f))
+	f.Add(officeTestZip(f,
+		officeTestPart{"ppt/presentation.xml", `<p:presentation ` + pptxTestNS + `><p:sldIdLst><p:sldId id="256" r:id="rId1"/></p:sldIdLst></p:presentation>`},
+		officeTestPart{"ppt/_rels/presentation.xml.rels", officeTestRels("rId1 slide slides/slide1.xml")},
+		officeTestPart{"ppt/slides/slide1.xml", pptxTestSlide(pptxTestSp("2", "title", "T"),
+			pptxTestTable([]string{"a", "b"}, []string{"1"}), pptxTestPic("rId9", "missing"))},
+	))
+	f.Add(officeTestBomb(f, "ppt/presentation.xml"))
+	f.Add([]byte("PK\x03\x04"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := PPTX{Limits: ZipLimits{MaxTotal: 8 << 20}}.Extract(context.Background(), Source{Path: "f.pptx", Data: data})
+		if err != nil {
+			if res != nil {
+				t.Fatal("result with error")
+			}
+			if !strings.HasPrefix(err.Error(), "f.pptx: ") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		if res.Type != "pptx" {
+			t.Fatalf("type %q", res.Type)
+		}
+		for _, b := range res.Blocks {
+			if strings.TrimSpace(b.Text) == "" || !utf8.ValidString(b.Text) || b.Page < 1 {
+				t.Fatalf("bad block %+v", b)
+			}
+		}
+	})
 }

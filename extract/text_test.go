@@ -119,3 +119,32 @@ func TestText(t *testing.T) {
 		})
 	}
 }
+
+func FuzzText(f *testing.F) {
+	f.Add([]byte("My Notes\r\n\r\nFirst paragraph\r\nwraps here.\r\n  \t \r\nSecond\fThird   part.\n\n\n"))
+	f.Add([]byte("Shopping\n\n- eggs\n-   milk\n* tea\n\n1. one\n2) two\n"))
+	f.Add([]byte("\xff\xfeT\x00i\x00\n\x00\n\x00B\x00"))
+	f.Add([]byte("R\xe9sum\xe9\n\nna\xefve \x80 sign"))
+	f.Add([]byte("\x7fELF\x02\x01\x01\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := Text{}.Extract(context.Background(), Source{Path: "f.txt", Data: data})
+		if err != nil {
+			if res != nil {
+				t.Fatal("result with error")
+			}
+			if !strings.HasPrefix(err.Error(), "f.txt: ") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		if res.Type != "text" || !utf8.ValidString(res.Title) || strings.Contains(res.Title, "\n") {
+			t.Fatalf("type %q title %q", res.Type, res.Title)
+		}
+		for _, b := range res.Blocks {
+			if b.Text == "" || b.Text != strings.TrimSpace(b.Text) || !utf8.ValidString(b.Text) ||
+				(b.Kind == Paragraph && strings.Contains(b.Text, "\n")) || (b.Kind != Paragraph && b.Kind != List) {
+				t.Fatalf("bad block %+v", b)
+			}
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 const xlsxTestNS = `xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="` + officeTestRelNS + `"`
@@ -170,4 +171,38 @@ func BenchmarkXLSX(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func FuzzXLSX(f *testing.F) {
+	f.Add(xlsxTestFile(f))
+	f.Add(officeTestZip(f,
+		officeTestPart{"xl/workbook.xml", `<workbook ` + xlsxTestNS + `><workbookPr date1904="1"/><sheets><sheet name="S" r:id="rId1"/></sheets></workbook>`},
+		officeTestPart{"xl/_rels/workbook.xml.rels", officeTestRels("rId1 worksheet worksheets/sheet1.xml", "rId2 styles styles.xml")},
+		officeTestPart{"xl/styles.xml", xlsxTestStyles},
+		officeTestPart{"xl/worksheets/sheet1.xml", xlsxTestSheet(
+			`<row r="1"><c r="A1" t="inlineStr"><is><t>h</t></is></c><c r="B1" s="2"><v>1.5</v></c></row>` +
+				`<row><c r="XFD2"><v>1</v></c><c t="s"><v>7</v></c></row>`)},
+	))
+	f.Add(officeTestBomb(f, "xl/workbook.xml"))
+	f.Add([]byte("PK\x03\x04"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := XLSX{Limits: ZipLimits{MaxTotal: 8 << 20}}.Extract(context.Background(), Source{Path: "f.xlsx", Data: data})
+		if err != nil {
+			if res != nil {
+				t.Fatal("result with error")
+			}
+			if !strings.HasPrefix(err.Error(), "f.xlsx: ") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		if res.Type != "xlsx" {
+			t.Fatalf("type %q", res.Type)
+		}
+		for _, b := range res.Blocks {
+			if strings.TrimSpace(b.Text) == "" || !utf8.ValidString(b.Text) || b.Kind != Table || b.Page < 1 {
+				t.Fatalf("bad block %+v", b)
+			}
+		}
+	})
 }
