@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"mmrag"
 )
@@ -60,17 +61,30 @@ func (s *Store) ensureModel(ctx context.Context, model string, dim int) (modelIn
 		m = modelInfo{id: model, vector: vectorName(model), dim: dim}
 		// Create, not upsert: of two writers registering a model at once,
 		// the first wins and the second reads its dimension.
-		_, err := s.client.Data().Creator().WithClassName(s.names.model).WithID(modelUUID(model)).
-			WithProperties(map[string]any{pModel: model, pVector: m.vector, pDim: dim, pIndex: s.cfg.Index}).
-			WithConsistencyLevel(s.cl).Do(ctx)
+		var err error
+		// A node that just went down can fail the first attempts until
+		// the cluster notices; retry what may pass.
+		for attempt := range 4 {
+			_, err = s.client.Data().Creator().WithClassName(s.names.model).WithID(modelUUID(model)).
+				WithProperties(map[string]any{pModel: model, pVector: m.vector, pDim: dim, pIndex: s.cfg.Index}).
+				WithConsistencyLevel(s.cl).Do(ctx)
+			if err == nil || !transient(ctx, err) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+			}
+		}
 		if err != nil {
+			createErr := err
 			var ok2 bool
 			m, ok2, err = s.lookupModel(ctx, model)
 			if err != nil {
 				return m, err
 			}
 			if !ok2 {
-				return m, fmt.Errorf("register model %s: %w", model, err)
+				return m, fmt.Errorf("register model %s: %w", model, createErr)
 			}
 		}
 	}
