@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -32,7 +33,7 @@ func checkModel(ctx context.Context, s *sqlite.Store, id string, allowed ...stri
 		for _, c := range m.Vectors {
 			n += c
 		}
-		if n == 0 || contains(allowed, m.ID) {
+		if n == 0 || slices.Contains(allowed, m.ID) {
 			continue
 		}
 		return fmt.Errorf("knowledge base %s holds %d vectors of model %q; refusing to add vectors of %q to it "+
@@ -40,15 +41,6 @@ func checkModel(ctx context.Context, s *sqlite.Store, id string, allowed ...stri
 			s.Dir(), n, m.ID, id, m.ID)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func newImportCmd(g *globals) *cobra.Command {
