@@ -452,8 +452,9 @@ func printCitations(w io.Writer, a *rag.Answer) {
 	fmt.Fprintln(w, "\nSources:")
 	for _, c := range a.Citations {
 		where := c.Title
-		if c.Section != "" {
-			where += " › " + c.Section
+		// Pages often repeat their title as the first heading.
+		if sec := strings.TrimPrefix(strings.TrimPrefix(c.Section, c.Title), " > "); sec != "" && sec != c.Title {
+			where += " › " + sec
 		}
 		if c.Page > 0 {
 			where += fmt.Sprintf(" (p. %d)", c.Page)
