@@ -453,7 +453,11 @@ func printCitations(w io.Writer, a *rag.Answer) {
 	for _, c := range a.Citations {
 		where := c.Title
 		// Pages often repeat their title as the first heading.
-		if sec := strings.TrimPrefix(strings.TrimPrefix(c.Section, c.Title), " > "); sec != "" && sec != c.Title {
+		parts := strings.Split(c.Section, " > ")
+		if strings.EqualFold(parts[0], c.Title) {
+			parts = parts[1:]
+		}
+		if sec := strings.Join(parts, " › "); sec != "" {
 			where += " › " + sec
 		}
 		if c.Page > 0 {
