@@ -503,6 +503,9 @@ func ParseSRT(s string) []Segment {
 
 func mediaSRTDuration(f []string) time.Duration {
 	h, _ := strconv.Atoi(f[0])
+	// time.Duration overflows past ~2.5 million hours: no real cue is
+	// that late, so clamp rather than wrap to a negative time.
+	h = min(max(h, 0), 1_000_000)
 	m, _ := strconv.Atoi(f[1])
 	s, _ := strconv.Atoi(f[2])
 	ms := f[3]
