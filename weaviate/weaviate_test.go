@@ -49,6 +49,12 @@ func serverConfig(t testing.TB) Config {
 		}
 		cfg.GRPCPort = n
 	}
+	// Searches read one replica: on a cluster, the conformance suite's
+	// read-your-writes checks need writes at ALL (QUORUM writes become
+	// visible to every replica's searches eventually, not at once).
+	if c := os.Getenv("MMRAG_WEAVIATE_CONSISTENCY"); c != "" {
+		cfg.Consistency = c
+	}
 	// The conformance suite may run replicated on a cluster.
 	if r := os.Getenv("MMRAG_WEAVIATE_REPLICATION"); r != "" {
 		n, err := strconv.Atoi(r)
