@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -113,11 +114,33 @@ func Load(dir string, opts Options) (*CLIP, error) {
 		return nil, fmt.Errorf("load CLIP model %s: %w", dir, err)
 	}
 	for _, f := range []string{c.graph(TextGraph, TextGraphQuant), c.graph(VisionGraph, VisionGraphQuant)} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			return nil, fmt.Errorf("load CLIP model %s: missing %s", dir, f)
+		if err := checkGraph(filepath.Join(dir, f)); err != nil {
+			return nil, fmt.Errorf("load CLIP model %s: %s: %w", dir, f, err)
 		}
 	}
 	return c, nil
+}
+
+// checkGraph checks, before the graphs are loaded on first use, that a
+// graph file is there and can be read: a permission problem is reported as
+// such, not later as an invalid model.
+func checkGraph(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errors.New("missing")
+	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot read the file: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return errors.New("is a directory, not a model file")
+	}
+	return nil
 }
 
 func (c *CLIP) graph(plain, quant string) string {

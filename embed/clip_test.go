@@ -288,6 +288,33 @@ func TestBadInput(t *testing.T) {
 			wantErr: []string{"missing", embed.VisionGraph},
 		},
 		{
+			name: "unreadable text graph",
+			mutate: func(t *testing.T, dir string) {
+				p := filepath.Join(dir, embed.TextGraph)
+				if err := os.Chmod(p, 0); err != nil {
+					t.Fatal(err)
+				}
+				if f, err := os.Open(p); err == nil {
+					f.Close()
+					t.Skip("file modes do not stop this user (root): see the folder case and onnx's TestUnreadable")
+				}
+			},
+			wantErr: []string{embed.TextGraph, "cannot read the file", "permission denied"},
+		},
+		{
+			name: "folder as vision graph",
+			mutate: func(t *testing.T, dir string) {
+				p := filepath.Join(dir, embed.VisionGraph)
+				if err := os.Remove(p); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Mkdir(p, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantErr: []string{embed.VisionGraph, "is a directory"},
+		},
+		{
 			name: "missing tokenizer",
 			mutate: func(t *testing.T, dir string) {
 				os.Remove(filepath.Join(dir, "vocab.json"))

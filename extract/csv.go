@@ -77,6 +77,7 @@ func (x CSV) Extract(ctx context.Context, src Source) (*Result, error) {
 	var rows [][]string
 	var warns []string
 	bad := 0
+	budget := textBudget{limit: src.MaxText}
 	for i := 0; ; i++ {
 		if i%4096 == 0 {
 			if err := officeCtx(ctx, name); err != nil {
@@ -106,6 +107,10 @@ func (x CSV) Extract(ctx context.Context, src Source) (*Result, error) {
 				warns = append(warns, fmt.Sprintf("line %d: %d fields, header has %d", line, len(rec), len(rows[0])))
 			}
 			rec = csvFit(rec, len(rows[0]))
+		}
+		if !budget.addRow(rec) {
+			line, _ := r.FieldPos(0)
+			return nil, fmt.Errorf("%s: %w", name, budget.err(fmt.Sprintf("line %d", line)))
 		}
 		rows = append(rows, rec)
 	}

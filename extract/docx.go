@@ -364,6 +364,9 @@ func (w *docxWalker) picture(n *xmlNode) (Image, bool) {
 			if rid == "" {
 				rid = k.relAttr("embed")
 			}
+			if rid == "" {
+				rid = k.relAttr("link") // a linked picture: refused below
+			}
 		case "imagedata":
 			if rid == "" {
 				rid = k.relAttr("id")
@@ -379,7 +382,11 @@ func (w *docxWalker) picture(n *xmlNode) (Image, bool) {
 		return Image{}, false
 	}
 	rel, ok := w.rels[rid]
-	if !ok || rel.External {
+	if !ok {
+		return Image{}, false
+	}
+	if rel.External {
+		w.warn("linked image %q refused: files outside the document are never read", rel.Target)
 		return Image{}, false
 	}
 	if w.images[rel.Target] {

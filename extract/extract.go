@@ -68,8 +68,18 @@ type Source struct {
 	Path string // local path, or the URL it was fetched from
 	Data []byte
 	MIME string // detected content type, may be empty
+	// MaxText, when > 0, bounds the bytes of text extracted: the CSV and
+	// XLSX extractors stop reading with a *TextLimitError once past it.
+	MaxText int64
 	// Base is the folder or URL that relative links in the source resolve against.
 	Base string
+	// Root is the folder that the local files a document references (its
+	// images) must stay inside; "" means the document's own folder (a local
+	// Base, else the folder of Path). References that leave it — by "..",
+	// an absolute path or a symbolic link — are refused with a warning, and
+	// file: URLs are never read. Documents from the web never read local
+	// files, whatever Root says.
+	Root string
 }
 
 // Extractor reads one kind of source.

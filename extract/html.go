@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -41,15 +42,20 @@ import (
 // Images are read from the largest srcset/data-srcset candidate, then
 // data-src, data-original and similar lazy-loading attributes, then src; the
 // first candidate that loads wins. Relative references resolve against
-// Source.Base, or the folder of Source.Path when Base is empty, so a saved
-// page's ../images/x.png works; <base href> is honoured. A document from the
-// web never reads local files (file: URLs, drive paths). Bytes must sniff as
+// Source.Base, or the folder of Source.Path when Base is empty; <base href>
+// is honoured. Local files are read only inside Source.Root (by default the
+// page's own folder; a saved page's ../images/x.png needs the folder above
+// as Root): a reference leading out of it by "..", an absolute path or a
+// symbolic link is refused with a warning, and file: URLs are never read. A
+// document from the web never reads local files. Bytes must sniff as
 // an image. Spacer and tracking pixels (2×2 or smaller) are skipped silently;
 // every other image that cannot be loaded is skipped with a Warning naming its
 // src and the reason.
 //
 // An empty or whitespace-only file is not an error: the Result is empty and
-// carries a warning. Binary content is an error.
+// carries a warning. Binary content is an error. A page nested deeper than
+// the parser's limit (512 open elements) is not rejected: the tags below
+// depth htmlFlattenDepth are dropped, their text kept, with a warning.
 //
 // The zero value is ready to use and never touches the network.
 type HTML struct {
@@ -78,9 +84,14 @@ func (h HTML) Extract(ctx context.Context, src Source) (*Result, error) {
 		res.Warnings = append(res.Warnings, "empty document")
 		return res, nil
 	}
-	doc, err := goquery.NewDocumentFromReader(strings.NewReader(text))
+	doc, warn, err := htmlParseDeep(text, func(r io.Reader) (*goquery.Document, error) {
+		return goquery.NewDocumentFromReader(r)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: parse HTML: %w", name, err)
+	}
+	if warn != "" {
+		res.Warnings = append(res.Warnings, warn)
 	}
 
 	imgs := newMarkupImages(h.Fetch, h.MaxImageBytes, src)
@@ -721,4 +732,136 @@ func htmlCode(n *html.Node) string {
 	}
 	rec(n)
 	return markupTrimCode(sb.String())
+}
+
+// htmlFlattenDepth is how deep elements may nest in a page read again after
+// it overflowed the parser's limit of 512 open elements: start and end tags
+// deeper than this are dropped and their text kept. It leaves room for the
+// elements the parser adds on its own (tbody, tr, html, body).
+const htmlFlattenDepth = 128
+
+// htmlParseDeep parses text with parse; a page nested too deep for the
+// parser is parsed again with its deeper tags dropped, and as plain text
+// when even that is too deep (the parser opens elements that the markup
+// does not name). The warning is "" when the page parsed as it is.
+func htmlParseDeep[T any](text string, parse func(io.Reader) (T, error)) (T, string, error) {
+	doc, err := parse(strings.NewReader(text))
+	if err == nil || !htmlTooDeep(err) {
+		return doc, "", err
+	}
+	flat, dropped := htmlFlatten(text, htmlFlattenDepth)
+	warn := fmt.Sprintf("nesting deeper than the parser's 512 elements: %d tags below depth %d dropped, their text kept", dropped, htmlFlattenDepth)
+	doc, err = parse(strings.NewReader(flat))
+	if err != nil && htmlTooDeep(err) {
+		warn = "nesting too deep even when flattened: read as plain text, structure dropped"
+		doc, err = parse(strings.NewReader(htmlPlainText(text)))
+	}
+	return doc, warn, err
+}
+
+// htmlTooDeep recognises the parser's error for a page nested too deep;
+// golang.org/x/net/html does not export it.
+func htmlTooDeep(err error) bool {
+	return strings.Contains(err.Error(), "open stack of elements exceeds")
+}
+
+// htmlFlatten re-serialises a page with the start and end tags nested
+// deeper than limit dropped; it returns the page and how many tags went.
+// Depth is counted from the markup: every non-void start tag opens, an end
+// tag closes up to its element. The count errs on the deep side (implied
+// end tags such as a second <p> are not seen), which only flattens more.
+func htmlFlatten(text string, limit int) (string, int) {
+	z := html.NewTokenizer(strings.NewReader(text))
+	var out strings.Builder
+	out.Grow(len(text))
+	var open []string
+	deep := map[string]int{} // dropped start tags not yet closed, by name
+	dropped := 0
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			return out.String(), dropped
+		}
+		name, _ := z.TagName()
+		tag := string(name)
+		keep := true
+		switch tt {
+		case html.StartTagToken, html.SelfClosingTagToken:
+			// <div/> opens a div in HTML; only void elements stay empty.
+			// Raw-text elements are kept: without their start tag their
+			// contents (scripts, styles) would read as text.
+			if htmlVoid[tag] || htmlRawText[tag] {
+				break
+			}
+			if len(open) >= limit {
+				keep = false
+				deep[tag]++
+				break
+			}
+			open = append(open, tag)
+		case html.EndTagToken:
+			if deep[tag] > 0 {
+				keep = false
+				deep[tag]--
+				break
+			}
+			for i := len(open) - 1; i >= 0; i-- {
+				if open[i] == tag {
+					open = open[:i]
+					break
+				}
+			}
+		}
+		if !keep {
+			dropped++
+			if htmlIsBlock(atom.Lookup(name)) {
+				out.WriteByte('\n')
+			}
+			continue
+		}
+		out.Write(z.Raw())
+	}
+}
+
+// htmlPlainText keeps only the text of a page, escaped, a line per block
+// boundary: the last resort for a page that cannot be parsed as a tree.
+func htmlPlainText(text string) string {
+	z := html.NewTokenizer(strings.NewReader(text))
+	var out strings.Builder
+	skip := ""
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return out.String()
+		case html.TextToken:
+			if skip == "" {
+				out.WriteString(html.EscapeString(string(z.Text())))
+			}
+		case html.StartTagToken:
+			name, _ := z.TagName()
+			if htmlRawText[string(name)] {
+				skip = string(name)
+			} else if htmlIsBlock(atom.Lookup(name)) {
+				out.WriteString("<br>")
+			}
+		case html.EndTagToken:
+			if name, _ := z.TagName(); string(name) == skip {
+				skip = ""
+			}
+		}
+	}
+}
+
+// htmlVoid are the elements that never have content or an end tag.
+var htmlVoid = map[string]bool{
+	"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true, "img": true,
+	"input": true, "keygen": true, "link": true, "meta": true, "param": true, "source": true,
+	"track": true, "wbr": true,
+}
+
+// htmlRawText are the elements whose content the tokenizer reads as text up
+// to their end tag.
+var htmlRawText = map[string]bool{
+	"script": true, "style": true, "textarea": true, "title": true, "xmp": true,
+	"iframe": true, "noembed": true, "noframes": true, "noscript": true, "plaintext": true,
 }

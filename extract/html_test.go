@@ -355,7 +355,8 @@ func TestHTMLImages(t *testing.T) {
 			fetched = nil
 			src := tt.src
 			if src.Path == "" {
-				src.Path = filepath.Join(page, "index.html")
+				// The page's assets sit in ../images: the site is its root.
+				src.Path, src.Root = filepath.Join(page, "index.html"), filepath.Join(dir, "site")
 			}
 			src.Data = []byte(tt.html)
 			res, err := tt.h.Extract(context.Background(), src)
@@ -579,7 +580,7 @@ func TestHTMLSeedBlog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := HTML{}.Extract(context.Background(), Source{Path: f, Data: data})
+		res, err := HTML{}.Extract(context.Background(), Source{Path: f, Data: data, Root: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -677,7 +678,7 @@ func BenchmarkHTML(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		srcs[i] = Source{Path: f, Data: data}
+		srcs[i] = Source{Path: f, Data: data, Root: dir}
 	}
 	n := 0
 	for b.Loop() {

@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,7 +30,8 @@ import (
 // code block and quote is one block. Images (![alt](src "title"), and <img>
 // in raw HTML) get Caption = title, else the text of the paragraph around
 // them; they load like HTML images (see HTML), relative to Source.Base or the
-// file's folder. Raw HTML blocks are read with the HTML rules.
+// file's folder and only from inside Source.Root. Raw HTML blocks are read
+// with the HTML rules.
 //
 // Encoding is handled as for Text; binary content is an error and an empty
 // file gives an empty Result with a warning. The zero value is ready to use
@@ -336,10 +338,15 @@ func (w *mdWalker) rawInline(raw string, sb *strings.Builder, imgs *[]mdImageRef
 // document's sections and output.
 func (w *mdWalker) htmlBlock(raw string) {
 	body := &html.Node{Type: html.ElementNode, Data: "body", DataAtom: atom.Body}
-	nodes, err := html.ParseFragment(strings.NewReader(raw), body)
+	nodes, warn, err := htmlParseDeep(raw, func(r io.Reader) ([]*html.Node, error) {
+		return html.ParseFragment(r, body)
+	})
 	if err != nil {
 		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("raw HTML block skipped: %v", err))
 		return
+	}
+	if warn != "" {
+		w.res.Warnings = append(w.res.Warnings, "raw HTML block: "+warn)
 	}
 	hw := &htmlWalker{markupOut: w.markupOut}
 	for _, n := range nodes {

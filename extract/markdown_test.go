@@ -155,7 +155,7 @@ func TestMarkdownImages(t *testing.T) {
 		"<img src=\"data:image/png;base64," + base64.StdEncoding.EncodeToString(pngB) + "\" alt=\"raw\" title=\"Raw caption\">\n\n" +
 		"Text with <img src=\"img/a.png\" alt=\"inline raw\"> tag.\n\n" +
 		"- item ![in list](img/a.png)\n"
-	res, err := Markdown{}.Extract(context.Background(), Source{Path: filepath.Join(docs, "g.md"), Data: []byte(md)})
+	res, err := Markdown{}.Extract(context.Background(), Source{Path: filepath.Join(docs, "g.md"), Data: []byte(md), Root: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -315,10 +316,22 @@ func markupCut(s string, n int, fromEnd bool) string {
 type markupImages struct {
 	fetch   func(ctx context.Context, url string) ([]byte, string, error)
 	max     int64
-	dir     string   // local folder relative references resolve against
+	dir     string   // local folder relative references resolve against (absolute)
+	root    string   // local files are read only inside this folder (absolute)
 	baseURL *url.URL // set when they resolve against a web address instead
 	cache   map[string]markupLoaded
+	refused []string // warnings for refused references, not yet reported
 }
+
+// markupRefused is why a local reference is not read at all: it leads
+// outside the folder the document may read from, or it is a file: URL.
+type markupRefused struct{ reason string }
+
+func (e *markupRefused) Error() string { return e.reason }
+
+// errMarkupAllRefused is returned by first when every candidate was
+// refused; the refusals themselves are already warnings.
+var errMarkupAllRefused = errors.New("every candidate refused")
 
 type markupLoaded struct {
 	img Image
@@ -348,7 +361,23 @@ func newMarkupImages(fetch func(context.Context, string) ([]byte, string, error)
 	default:
 		m.dir = base
 	}
+	if m.dir != "" {
+		m.dir = markupAbs(m.dir)
+		m.root = m.dir
+		if src.Root != "" {
+			m.root = markupAbs(src.Root)
+		}
+	}
 	return m
+}
+
+// markupAbs is the absolute, clean form of a local path; it stays as given
+// when the working folder is unknown.
+func markupAbs(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return filepath.Clean(p)
 }
 
 func markupIsWebURL(s string) bool {
@@ -370,15 +399,23 @@ func (m *markupImages) setBaseHref(href string) {
 	case m.baseURL != nil:
 		m.baseURL = m.baseURL.ResolveReference(u)
 	case m.dir != "" && u.Path != "":
+		// The base may point anywhere; what is read from it is still
+		// checked against the root, reference by reference.
 		p := filepath.FromSlash(u.Path)
 		if !strings.HasSuffix(u.Path, "/") {
 			p = filepath.Dir(p)
 		}
-		m.dir = filepath.Join(m.dir, p)
+		if filepath.IsAbs(p) {
+			m.dir = filepath.Clean(p)
+		} else {
+			m.dir = filepath.Join(m.dir, p)
+		}
 	}
 }
 
-// first returns the first candidate that loads as an image.
+// first returns the first candidate that loads as an image. Refused
+// candidates are left to takeRefused; when every candidate was refused the
+// error is errMarkupAllRefused.
 func (m *markupImages) first(ctx context.Context, refs []string) (Image, error) {
 	var errs []string
 	for i, ref := range refs {
@@ -389,13 +426,27 @@ func (m *markupImages) first(ctx context.Context, refs []string) (Image, error) 
 		if ctx.Err() != nil {
 			return Image{}, ctx.Err()
 		}
-		if i == 0 {
+		var refused *markupRefused
+		switch {
+		case errors.As(err, &refused):
+		case i == 0:
 			errs = append(errs, err.Error())
-		} else {
+		default:
 			errs = append(errs, fmt.Sprintf("fallback %q: %v", markupShortRef(ref), err))
 		}
 	}
+	if len(errs) == 0 {
+		return Image{}, errMarkupAllRefused
+	}
 	return Image{}, errors.New(strings.Join(errs, "; "))
+}
+
+// takeRefused returns the warnings of the references refused since the
+// last call, one per distinct reference.
+func (m *markupImages) takeRefused() []string {
+	out := m.refused
+	m.refused = nil
+	return out
 }
 
 func (m *markupImages) load(ctx context.Context, ref string) (Image, error) {
@@ -405,6 +456,10 @@ func (m *markupImages) load(ctx context.Context, ref string) (Image, error) {
 	img, err := m.loadNew(ctx, ref)
 	if ctx.Err() == nil { // a cancelled load may succeed another time
 		m.cache[ref] = markupLoaded{img, err}
+	}
+	var refused *markupRefused
+	if errors.As(err, &refused) {
+		m.refused = append(m.refused, fmt.Sprintf("image %q refused: %v", markupShortRef(ref), err))
 	}
 	return img, err
 }
@@ -468,9 +523,11 @@ func (m *markupImages) read(ctx context.Context, ref string) ([]byte, error) {
 		// A web page must not pull files from this machine.
 		return nil, errors.New("local file referenced from a web document")
 	case scheme == "file":
-		return m.readFile(ctx, filepath.FromSlash(u.Path))
-	case len(scheme) == 1: // a Windows drive letter
-		return m.readFile(ctx, ref)
+		// An absolute URL names any file of this machine; a document's
+		// own assets are referenced by relative paths.
+		return nil, &markupRefused{"file: URLs are never read (reference the file by a path relative to the document)"}
+	case len(scheme) == 1 && m.dir != "": // a Windows drive letter, or a name with a colon
+		return m.readLocal(ctx, filepath.FromSlash(ref))
 	case scheme != "":
 		return nil, fmt.Errorf("unsupported URL scheme %q", u.Scheme)
 	case u.Host != "": // protocol-relative //host/path
@@ -486,25 +543,61 @@ func (m *markupImages) read(ctx context.Context, ref string) ([]byte, error) {
 	case m.dir == "":
 		return nil, errors.New("relative src and no base folder to resolve it against")
 	}
-	// Saved pages reference their assets with ../ paths, so the joined path
-	// may leave the base folder; only image content is accepted from it.
-	return m.readFile(ctx, filepath.Join(m.dir, filepath.FromSlash(u.Path)))
+	return m.readLocal(ctx, filepath.FromSlash(u.Path))
 }
 
-func (m *markupImages) readFile(ctx context.Context, path string) ([]byte, error) {
+// readLocal reads a local file named by a path relative to m.dir, or by an
+// absolute one. Saved pages reference their assets with ../ paths, so
+// leaving the document's folder is legitimate as far as the root reaches
+// (Source.Root) and refused beyond it; symbolic links are followed only
+// while they stay inside the root (os.Root enforces it).
+func (m *markupImages) readLocal(ctx context.Context, p string) ([]byte, error) {
+	full := p
+	if !filepath.IsAbs(p) {
+		full = filepath.Join(m.dir, p)
+	}
+	rel, err := filepath.Rel(m.root, filepath.Clean(full))
+	if err != nil || !filepath.IsLocal(rel) {
+		return nil, &markupRefused{m.outsideReason("outside")}
+	}
+	return m.readFile(ctx, rel)
+}
+
+// outsideReason says which folder a refused reference left and how an
+// operator allows more.
+func (m *markupImages) outsideReason(how string) string {
+	return fmt.Sprintf("%s %s, the folder this document may read from (ingest with --asset-root to allow a wider folder)", how, m.root)
+}
+
+// readFile reads rel, a path inside m.root, through an os.Root so that
+// neither ".." nor a symbolic link can lead out of it.
+func (m *markupImages) readFile(ctx context.Context, rel string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
+	path := filepath.Join(m.root, rel) // for messages
+	root, err := os.OpenRoot(m.root)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	defer root.Close()
+	// Stat before opening: opening a named pipe would block.
+	st, err := root.Stat(rel)
 	if err != nil {
-		return nil, err
+		return nil, m.openError(path, err)
 	}
 	if !st.Mode().IsRegular() { // folders, devices, pipes
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := root.Open(rel)
+	if err != nil {
+		return nil, m.openError(path, err)
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() { // replaced since the Stat above
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	if st.Size() > m.max {
@@ -520,6 +613,20 @@ func (m *markupImages) readFile(ctx context.Context, path string) ([]byte, error
 		return nil, fmt.Errorf("%s: over the %d-byte limit", path, m.max)
 	}
 	return data, nil
+}
+
+// openError words a failure to open path inside the root: a symbolic link
+// leading out is a refusal, anything else an ordinary error.
+func (m *markupImages) openError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	// os.Root's error for an escape is not exported; its text is stable.
+	if err.Error() == "path escapes from parent" {
+		return &markupRefused{m.outsideReason("a symbolic link on the way is absolute or leads outside")}
+	}
+	return fmt.Errorf("open %s: %w", path, err)
 }
 
 func (m *markupImages) remote(ctx context.Context, u string) ([]byte, error) {
@@ -655,12 +762,15 @@ func (o *markupOut) addImage(cands []string, alt, caption, attrW, attrH string) 
 		return
 	}
 	img, err := o.imgs.first(o.ctx, cands)
+	o.res.Warnings = append(o.res.Warnings, o.imgs.takeRefused()...)
 	if err != nil {
 		if o.ctx.Err() != nil {
 			o.err = o.ctx.Err()
 			return
 		}
-		o.res.Warnings = append(o.res.Warnings, fmt.Sprintf("image %q skipped: %v", markupShortRef(cands[0]), err))
+		if !errors.Is(err, errMarkupAllRefused) {
+			o.res.Warnings = append(o.res.Warnings, fmt.Sprintf("image %q skipped: %v", markupShortRef(cands[0]), err))
+		}
 		return
 	}
 	if img.Width > 0 && img.Height > 0 && img.Width <= 2 && img.Height <= 2 {

@@ -193,9 +193,17 @@ func pptxSlide(pkg *ooxmlPackage, part string, num int, res *Result) (string, er
 	slideCtx := docxClip(strings.Join(slideText, " "), 500)
 	for _, pic := range pics {
 		nv := pic.path("nvPicPr", "cNvPr")
-		rid := pic.path("blipFill", "blip").relAttr("embed")
+		blip := pic.path("blipFill", "blip")
+		rid := blip.relAttr("embed")
+		if rid == "" {
+			rid = blip.relAttr("link") // a linked picture: refused below
+		}
 		rel, ok := rels[rid]
-		if !ok || rel.External {
+		if !ok {
+			continue
+		}
+		if rel.External {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("slide %d: linked image %q refused: files outside the document are never read", num, rel.Target))
 			continue
 		}
 		img, err := pkg.image(rel.Target)

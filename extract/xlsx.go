@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"cmp"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -69,7 +70,7 @@ func (x XLSX) Extract(ctx context.Context, src Source) (*Result, error) {
 	}
 	res := &Result{Type: "xlsx", Meta: map[string]string{}}
 	res.Title = pkg.core(res.Meta)
-	w := &xlsxWalker{pkg: pkg, res: res, date1904: wb.date1904, maxCols: x.MaxColumns}
+	w := &xlsxWalker{pkg: pkg, res: res, date1904: wb.date1904, maxCols: x.MaxColumns, budget: textBudget{limit: src.MaxText}}
 	if w.maxCols <= 0 {
 		w.maxCols = 256
 	}
@@ -101,6 +102,10 @@ func (x XLSX) Extract(ctx context.Context, src Source) (*Result, error) {
 		names = append(names, sh.name)
 		rows, err := w.sheet(ctx, rel.Target, sh.name)
 		if err != nil {
+			var tl *TextLimitError
+			if errors.As(err, &tl) {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
 			if errors.Is(err, ErrZipBomb) || ctx.Err() != nil {
 				return nil, err
 			}
@@ -162,6 +167,7 @@ type xlsxWalker struct {
 	custom   map[int]string // numFmtId → format code
 	date1904 bool
 	maxCols  int
+	budget   textBudget // text of the rows read, over every sheet
 }
 
 func (w *xlsxWalker) loadStrings(part string) error {
@@ -298,6 +304,9 @@ func (w *xlsxWalker) sheet(ctx context.Context, part, sheetName string) ([][]str
 			row[col] = v
 		}
 		if len(row) > 0 {
+			if !w.budget.addRow(row) {
+				return nil, w.budget.err(fmt.Sprintf("sheet %q row %s", sheetName, cmp.Or(n.attr("r"), strconv.Itoa(len(rows)+1))))
+			}
 			rows = append(rows, row)
 		}
 	}

@@ -54,6 +54,9 @@ type Pipeline struct {
 	TextBatch, ImageBatch int
 	// ImageLimits bound the decoding of one image (pixels, bytes).
 	ImageLimits imageprep.Limits
+	// Limits bound what one file may become (text, chunks, images); a file
+	// over one fails with a *LimitError and the others go on.
+	Limits Limits
 	// Progress, when set, is told what happens to each file. Calls are
 	// serialised; it should return quickly.
 	Progress func(Event)
@@ -64,6 +67,9 @@ type EventKind string
 
 const (
 	Started   EventKind = "started"   // extraction begins
+	Extracted EventKind = "extracted" // read: TextBytes of text, Images images
+	Chunked   EventKind = "chunked"   // Items items made; Total of them need a vector, Reused carried over
+	Embedding EventKind = "embedding" // Done of Total vectors computed; Added or Updated follows once stored
 	Unchanged EventKind = "unchanged" // same bytes, settings and model: nothing done
 	Skipped   EventKind = "skipped"   // a walked file of no supported type
 	Added     EventKind = "added"     // stored for the first time
@@ -85,6 +91,22 @@ type Event struct {
 	Message  string // Warning, Skipped
 	Err      error  // Failed
 	Elapsed  time.Duration
+
+	// Progress inside one file, between Started and Added/Updated.
+	TextBytes int64 // Extracted: bytes of text
+	Images    int   // Extracted: images found
+	Done      int   // Embedding: vectors computed so far
+	Total     int   // Chunked, Embedding: vectors to compute
+}
+
+// InFile reports whether the event is progress inside one file (Started,
+// Extracted, Chunked, Embedding, Warning) rather than its outcome.
+func (k EventKind) InFile() bool {
+	switch k {
+	case Started, Extracted, Chunked, Embedding, Warning:
+		return true
+	}
+	return false
 }
 
 // Report sums up one Add.
@@ -95,7 +117,8 @@ type Report struct {
 	Reused                                              int   // items whose vector was carried over from the previous version
 	Bytes                                               int64 // bytes of the sources read
 	Warnings                                            int
-	Errors                                              []FileError // one per failed source, in the order they failed
+	WarningList                                         []FileWarning // the first MaxReportWarnings warnings, in order
+	Errors                                              []FileError   // one per failed source, in the order they failed
 	Elapsed                                             time.Duration
 }
 
@@ -121,6 +144,19 @@ func (e FileError) Error() string {
 	return e.Source + ": " + msg
 }
 func (e FileError) Unwrap() error { return e.Err }
+
+// FileWarning is a recoverable problem of one source: the source was stored
+// (or failed for another reason) all the same.
+type FileWarning struct {
+	Source  string
+	Message string
+}
+
+// String is "source: message".
+func (w FileWarning) String() string { return w.Source + ": " + w.Message }
+
+// MaxReportWarnings caps Report.WarningList; Report.Warnings counts all.
+const MaxReportWarnings = 1000
 
 // ErrUnsupported is wrapped by the error of a file named directly whose
 // type no extractor reads.
@@ -230,10 +266,13 @@ func (r *recorder) event(e Event) {
 		r.rep.Errors = append(r.rep.Errors, FileError{Source: e.Source, Err: e.Err})
 	case Warning:
 		r.rep.Warnings++
+		if len(r.rep.WarningList) < MaxReportWarnings {
+			r.rep.WarningList = append(r.rep.WarningList, FileWarning{Source: e.Source, Message: e.Message})
+		}
 	case Removed:
 		r.rep.Removed++
 	}
-	if e.Kind != Started && e.Kind != Warning {
+	if !e.Kind.InFile() {
 		r.rep.Bytes += e.Bytes
 	}
 	if r.progress != nil {
@@ -301,6 +340,7 @@ func (p *Pipeline) Add(ctx context.Context, targets []string, opts WalkOptions) 
 			}
 		}
 		w.fail = rec.fail
+		w.warn = rec.warn
 		for _, t := range targets {
 			if ctx.Err() != nil {
 				return

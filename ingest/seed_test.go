@@ -75,7 +75,8 @@ func TestSeedBlog(t *testing.T) {
 	dir := seedBlog(t)
 	emb := newFake()
 	p := newPipeline(t, emb)
-	rep, err := p.Add(t.Context(), []string{dir}, WalkOptions{})
+	// The posts' figures are in ../images: the seed-blog folder is the root.
+	rep, err := p.Add(t.Context(), []string{dir}, WalkOptions{AssetRoot: filepath.Dir(dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,11 @@ func TestCLIP(t *testing.T) {
 			targets = append(targets, blog)
 		}
 	}
-	rep, err := p.Add(ctx, targets, WalkOptions{})
+	walk := WalkOptions{}
+	if blog != "" {
+		walk.AssetRoot = filepath.Dir(blog) // the posts' figures are in ../images
+	}
+	rep, err := p.Add(ctx, targets, walk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +160,7 @@ func TestCLIP(t *testing.T) {
 		}
 	}
 	// And nothing is embedded again.
-	rep, err = p.Add(ctx, targets, WalkOptions{})
+	rep, err = p.Add(ctx, targets, walk)
 	if err != nil || rep.Embedded != 0 || rep.Unchanged != rep.Files() {
 		t.Errorf("second run: %v %+v", err, rep)
 	}

@@ -48,6 +48,7 @@ type work struct {
 	reused  map[string]bool      // keys (text, or blob hash) whose vector was carried over
 	size    map[string]image.Point
 	embeds  int // vectors computed
+	done    int // vectors computed so far, for Embedding events
 	err     error
 }
 
@@ -102,15 +103,25 @@ func (r *run) prepare(ctx context.Context, j job) *work {
 	}
 
 	r.rec.event(Event{Kind: Started, Source: j.source, Type: src.typ, Bytes: int64(len(src.data))})
-	res, err := r.extract(ctx, src.typ, extract.Source{Path: j.source, Data: src.data, MIME: src.mime, Base: src.base})
+	res, err := r.extract(ctx, src.typ, extract.Source{Path: j.source, Data: src.data, MIME: src.mime, Base: src.base, Root: j.root, MaxText: r.p.Limits.textBytes()})
 	if err != nil {
-		return fail(err)
+		return fail(extractError(err))
 	}
 	for _, w := range res.Warnings {
 		r.rec.warn(j.source, w)
 	}
+	if err := r.p.Limits.checkText(res); err != nil {
+		return fail(err)
+	}
+	if err := r.p.Limits.checkImages(res); err != nil {
+		return fail(err)
+	}
+	r.rec.event(Event{Kind: Extracted, Source: j.source, Type: src.typ, TextBytes: textBytes(res), Images: len(res.Images), Elapsed: time.Since(start)})
 	chunks, err := split(res, r.p.Chunk)
 	if err != nil {
+		return fail(err)
+	}
+	if err := r.p.Limits.checkChunks(len(chunks)); err != nil {
 		return fail(err)
 	}
 
@@ -145,7 +156,31 @@ func (r *run) prepare(ctx context.Context, j job) *work {
 	if err := r.reuse(ctx, wk, oldItems); err != nil {
 		return fail(err)
 	}
+	r.rec.event(Event{Kind: Chunked, Source: j.source, Type: src.typ, Items: len(wk.items), Reused: len(wk.reused),
+		Total: wk.toEmbed(), Elapsed: time.Since(start)})
 	return wk
+}
+
+// textBytes is the size of the text of res.
+func textBytes(res *extract.Result) int64 {
+	var n int64
+	for _, b := range res.Blocks {
+		n += int64(len(b.Text))
+	}
+	return n
+}
+
+// toEmbed is how many vectors the document needs computed.
+func (wk *work) toEmbed() int { return len(wk.texts) + len(wk.images) }
+
+// progress records that n more vectors of the document were computed and
+// tells Progress.
+func (r *run) progress(wk *work, n int) {
+	if n <= 0 {
+		return
+	}
+	wk.done = min(wk.done+n, wk.toEmbed())
+	r.rec.event(Event{Kind: Embedding, Source: wk.job.source, Type: wk.typ, Done: wk.done, Total: wk.toEmbed(), Elapsed: time.Since(wk.start)})
 }
 
 // load reads a file or downloads a URL and detects its type. skip is set
@@ -338,13 +373,17 @@ func (r *run) embedStage(ctx context.Context, in <-chan *work, out chan<- *work)
 // each document is tried alone, so that one bad document fails alone.
 func (r *run) embedTexts(ctx context.Context, batch []*work) {
 	var all []string
+	var owners []*work // the document of each text of all
 	for _, wk := range batch {
 		all = append(all, wk.texts...)
+		for range wk.texts {
+			owners = append(owners, wk)
+		}
 	}
 	if len(all) == 0 {
 		return
 	}
-	vecs, err := r.textVectors(ctx, all)
+	vecs, err := r.textVectors(ctx, all, func(from, to int) { r.credit(owners[from:to]) })
 	if err == nil {
 		for _, wk := range batch {
 			for _, t := range wk.texts {
@@ -363,7 +402,8 @@ func (r *run) embedTexts(ctx context.Context, batch []*work) {
 			wk.err = err
 			continue
 		}
-		vecs, err := r.textVectors(ctx, wk.texts)
+		wk.done = 0 // its vectors of the failed run are gone: count again
+		vecs, err := r.textVectors(ctx, wk.texts, func(from, to int) { r.progress(wk, to-from) })
 		if err != nil {
 			wk.err = err
 			continue
@@ -375,9 +415,22 @@ func (r *run) embedTexts(ctx context.Context, batch []*work) {
 	}
 }
 
+// credit tells Progress about vectors computed, given the document of each
+// (consecutive vectors of one document make one event).
+func (r *run) credit(owners []*work) {
+	for len(owners) > 0 {
+		n := 1
+		for n < len(owners) && owners[n] == owners[0] {
+			n++
+		}
+		r.progress(owners[0], n)
+		owners = owners[n:]
+	}
+}
+
 // textVectors calls the embedder TextBatch texts at a time and checks what
-// it returns.
-func (r *run) textVectors(ctx context.Context, texts []string) ([][]float32, error) {
+// it returns; done is told the range of texts of each call that succeeded.
+func (r *run) textVectors(ctx context.Context, texts []string, done func(from, to int)) ([][]float32, error) {
 	out := make([][]float32, 0, len(texts))
 	for start := 0; start < len(texts); start += r.p.textBatch() {
 		part := texts[start:min(start+r.p.textBatch(), len(texts))]
@@ -389,6 +442,7 @@ func (r *run) textVectors(ctx context.Context, texts []string) ([][]float32, err
 			return nil, fmt.Errorf("embed texts: %w", err)
 		}
 		out = append(out, vecs...)
+		done(start, start+len(part))
 	}
 	return out, nil
 }
@@ -462,27 +516,42 @@ func (r *run) embedImages(ctx context.Context, batch []*work) {
 				ok = append(ok, ref)
 			}
 		}
-		if len(ok) == 0 {
-			continue
-		}
-		if err := r.imageVectors(ctx, ok); err != nil {
-			if ctx.Err() != nil {
-				for _, ref := range refs[start:] {
-					ref.wk.err = ctx.Err()
-				}
-				return
+		if err := r.embedGroup(ctx, ok); err != nil {
+			for _, ref := range refs[start:] {
+				ref.wk.err = err
 			}
-			// Find the culprit: embed one by one.
-			for _, ref := range ok {
-				if err := r.imageVectors(ctx, []*imageRef{ref}); err != nil {
-					r.rec.warn(ref.wk.job.source, fmt.Sprintf("image %s dropped: %v", ref.wk.imageName(ref.hash), err))
-				}
-			}
+			return
 		}
+		var owners []*work // embedded or dropped: done with either way
 		for _, ref := range group {
 			ref.img = nil // let the pixels go before the next group is decoded
+			owners = append(owners, ref.wk)
+			owners = append(owners, shared[ref.hash]...)
+		}
+		r.credit(owners)
+	}
+}
+
+// embedGroup embeds the decoded images of one group; when that fails it
+// embeds them one by one, dropping with a warning those that fail alone.
+// The error is ctx's, when it ended.
+func (r *run) embedGroup(ctx context.Context, ok []*imageRef) error {
+	if len(ok) == 0 {
+		return nil
+	}
+	if err := r.imageVectors(ctx, ok); err == nil {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Find the culprit: embed one by one.
+	for _, ref := range ok {
+		if err := r.imageVectors(ctx, []*imageRef{ref}); err != nil {
+			r.rec.warn(ref.wk.job.source, fmt.Sprintf("image %s dropped: %v", ref.wk.imageName(ref.hash), err))
 		}
 	}
+	return nil
 }
 
 // decode decodes the images of group in parallel.

@@ -37,6 +37,15 @@ type WalkOptions struct {
 	// Prune removes the stored documents under a walked folder whose file
 	// no longer exists.
 	Prune bool
+	// AssetRoot widens the folder whose files a local document may
+	// reference (the images of a page: extract.Source.Root). By default it
+	// is the folder named as the target (every page under it may use any
+	// file under it), or for a file named directly, or a glob, the file's
+	// own folder or the glob's fixed leading folder. AssetRoot applies to
+	// the targets inside it; a target outside it keeps its own folder, with
+	// a warning. A folder reached through a followed symbolic link is the
+	// root of what lies under it.
+	AssetRoot string
 }
 
 // DefaultIgnoreFiles is what WalkOptions.IgnoreFiles means when nil.
@@ -49,6 +58,7 @@ const DefaultMaxFileBytes = 512 << 20
 type job struct {
 	source   string // absolute path or URL: what Document.Source holds
 	path     string // local file to read; "" for URLs
+	root     string // folder its local references must stay inside; "" for URLs
 	explicit bool   // named by the caller: an unsupported type is an error, not a skip
 }
 
@@ -63,7 +73,10 @@ type walker struct {
 	roots     []string        // folders walked (absolute), for Prune
 	emit      func(job) bool  // false: stop (cancelled)
 	fail      func(source string, err error)
-	visited   map[string]bool // real paths of folders entered, against symlink loops
+	warn      func(source, msg string) // nil: warnings dropped
+	assetRoot string                   // WalkOptions.AssetRoot, absolute
+	root      string                   // the current target's asset root
+	visited   map[string]bool          // real paths of folders entered, against symlink loops
 	cancelled bool
 }
 
@@ -85,7 +98,42 @@ func newWalker(opts WalkOptions) (*walker, error) {
 			w.skip[abs] = true
 		}
 	}
+	if opts.AssetRoot != "" {
+		if w.assetRoot, err = checkAssetRoot(opts.AssetRoot); err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
+}
+
+// checkAssetRoot makes WalkOptions.AssetRoot absolute; it must be a folder.
+func checkAssetRoot(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("asset root: %w", err)
+	}
+	info, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("asset root: %w", err)
+	}
+	if !info.IsDir() {
+		return "", fmt.Errorf("asset root %s: not a folder", abs)
+	}
+	return abs, nil
+}
+
+// setRoot makes own — the folder a target names — the asset root of the
+// files found from it, or AssetRoot when that holds it.
+func (w *walker) setRoot(target, own string) {
+	w.root = own
+	if w.assetRoot == "" {
+		return
+	}
+	if rel, err := filepath.Rel(w.assetRoot, own); err == nil && filepath.IsLocal(rel) {
+		w.root = w.assetRoot
+	} else if w.warn != nil {
+		w.warn(target, fmt.Sprintf("outside the asset root %s: its documents read only files under %s", w.assetRoot, own))
+	}
 }
 
 // target expands one target: a URL, a file, a folder or a glob.
@@ -110,6 +158,7 @@ func (w *walker) target(ctx context.Context, t string) {
 	}
 	if info.IsDir() {
 		w.roots = append(w.roots, abs)
+		w.setRoot(abs, abs)
 		w.dir(ctx, abs, "", nil, nil)
 		return
 	}
@@ -121,6 +170,7 @@ func (w *walker) target(ctx context.Context, t string) {
 	if !w.wanted(rel) {
 		return
 	}
+	w.setRoot(abs, filepath.Dir(abs))
 	w.send(job{source: abs, path: abs, explicit: true})
 }
 
@@ -135,6 +185,9 @@ func (w *walker) wanted(rel string) bool {
 func (w *walker) send(j job) {
 	if w.cancelled || w.seen[j.source] {
 		return
+	}
+	if j.path != "" {
+		j.root = w.root
 	}
 	w.seen[j.source] = true
 	if !w.emit(j) {
@@ -162,6 +215,7 @@ func (w *walker) glob(ctx context.Context, pattern string) {
 		base = string(filepath.Separator)
 	}
 	before := len(w.seen)
+	w.setRoot(pattern, base)
 	if info, err := os.Stat(base); err == nil && info.IsDir() {
 		w.dir(ctx, base, "", nil, func(p string) bool {
 			ok, _ := matchGlob(slash, filepath.ToSlash(p))
@@ -234,6 +288,11 @@ func (w *walker) dir(ctx context.Context, abs, rel string, rules []ignoreRule, m
 			if ignored(rules, r, true) || matchAny(w.exclude, r) {
 				continue
 			}
+			if e.Type()&fs.ModeSymlink != 0 {
+				// os.Root refuses to follow the link from above it.
+				w.dirAsRoot(ctx, p, r, rules, match)
+				continue
+			}
 			w.dir(ctx, p, r, rules, match)
 		case typ.IsRegular():
 			if ignored(rules, r, false) || !w.wanted(r) {
@@ -245,6 +304,15 @@ func (w *walker) dir(ctx context.Context, abs, rel string, rules []ignoreRule, m
 			w.send(job{source: p, path: p})
 		}
 	}
+}
+
+// dirAsRoot walks a folder reached through a symbolic link, as the asset
+// root of what lies under it.
+func (w *walker) dirAsRoot(ctx context.Context, abs, rel string, rules []ignoreRule, match func(string) bool) {
+	outer := w.root
+	w.root = abs
+	w.dir(ctx, abs, rel, rules, match)
+	w.root = outer
 }
 
 // unwrapPath drops the *fs.PathError wrapper, whose path the caller names.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 
@@ -67,6 +68,9 @@ func Open(path string, outputs []string, opts Options) (*Session, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
+	}
+	if err := readable(path, st); err != nil {
+		return nil, fmt.Errorf("open model %s: %w", path, err)
 	}
 	if st.Size() == 0 {
 		return nil, fmt.Errorf("open model %s: empty file", path)
@@ -132,6 +136,30 @@ func Open(path string, outputs []string, opts Options) (*Session, error) {
 	// Keep the order Run returns them in: the order asked for.
 	slices.SortFunc(s.outputs, func(a, b IO) int { return slices.Index(outputs, a.Name) - slices.Index(outputs, b.Name) })
 	return s, nil
+}
+
+// readable checks that path (of info st) is a file this process can read.
+// ONNX Runtime reports a file it cannot open as an invalid model; this says
+// what is wrong instead.
+func readable(path string, st fs.FileInfo) error {
+	if st.IsDir() {
+		return errors.New("is a directory, not a model file")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return unreadable(err)
+	}
+	return f.Close()
+}
+
+// unreadable is the error of a model file that cannot be opened: "cannot
+// read the file: permission denied" (the caller names the path).
+func unreadable(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("cannot read the file: %w", err)
 }
 
 func names(ios []IO) string {

@@ -47,7 +47,11 @@ fi
 
 if $bin help ingest >/dev/null 2>&1 && [[ -e $data ]]; then
   echo "== ingest $data"
-  $bin ingest "$data" || echo "(some files failed; see above)" >&2
+  # Documents read only the local files under the folder named; the seed
+  # posts' figures sit in ../images beside them, so their root is wider.
+  roots=()
+  [[ ${data%/} == */seed-blog/local ]] && roots=(--asset-root "$(dirname "${data%/}")")
+  $bin ingest "${roots[@]}" "$data" || echo "(some files failed; see above)" >&2
   $bin stats
 fi
 if $bin help ask >/dev/null 2>&1 && [[ -e $data ]]; then

@@ -39,7 +39,12 @@ type Progress struct {
 	Done    int // stored, updated or unchanged
 	Failed  int
 	Current string // source being worked on, when known
-	Errors  []JobError
+	// Stage is what happens to Current (extracting, chunking, embedding,
+	// storing); Step of Steps counts its items embedded.
+	Stage       string
+	Step, Steps int
+	Errors      []JobError
+	Warnings    []JobError // recoverable problems of sources that were stored
 }
 
 // JobError is why one source of a job failed.
@@ -199,7 +204,7 @@ type DocumentView struct {
 }
 
 func (s *Server) documentView(d mmrag.Document, items int) DocumentView {
-	v := DocumentView{ID: d.ID, Source: d.Source, Type: d.Type, Title: d.Title, Size: d.Size, Uploaded: s.uploadPath(d.Source)}
+	v := DocumentView{ID: d.ID, Source: s.displaySource(d.Source), Type: d.Type, Title: d.Title, Size: d.Size, Uploaded: s.uploadPath(d.Source)}
 	if items >= 0 {
 		v.Items = &items
 	}
@@ -253,7 +258,7 @@ func imageURLs(itemID string) (orig, thumb string) {
 
 // decorate numbers sources the engine left unnumbered and adds the image
 // links, so that every route shows sources alike.
-func decorate(r *SearchResponse) {
+func (s *Server) decorate(r *SearchResponse) {
 	if r == nil {
 		return
 	}
@@ -270,6 +275,7 @@ func decorate(r *SearchResponse) {
 			if list[i].N == 0 {
 				list[i].N = n
 			}
+			list[i].Source = s.displaySource(list[i].Source)
 			if list[i].Modality == string(mmrag.Image) && list[i].ImageURL == "" {
 				list[i].ImageURL, list[i].ThumbURL = imageURLs(list[i].ItemID)
 			}

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,7 +134,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	decorate(res)
+	s.decorate(res)
 	if res.TookMS == 0 {
 		res.TookMS = ms(time.Since(start))
 	}
@@ -161,7 +162,7 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	decorate(&ans.Sources)
+	s.decorate(&ans.Sources)
 	if ans.TookMS == 0 {
 		ans.TookMS = ms(time.Since(start))
 	}
@@ -178,21 +179,18 @@ func (s *Server) streamAsk(w http.ResponseWriter, r *http.Request, req AskReques
 	defer es.stop()
 	ans, err := s.cfg.Engine.Ask(ctx, req,
 		func(src *SearchResponse) error {
-			decorate(src)
+			s.decorate(src)
 			return es.send("sources", src)
 		},
 		func(tok string) error {
 			return es.send("token", map[string]string{"text": tok})
 		})
 	if err != nil {
-		status := statusOf(r, err)
-		if status >= 500 && status != 499 {
-			s.log.Error("ask failed", "request_id", RequestID(r.Context()), "err", err)
-		}
-		_ = es.send("error", errorBody{Error: err.Error(), RequestID: RequestID(r.Context())})
+		_, msg := s.publicError(r, err)
+		_ = es.send("error", errorBody{Error: msg, RequestID: RequestID(r.Context())})
 		return
 	}
-	decorate(&ans.Sources)
+	s.decorate(&ans.Sources)
 	if ans.TookMS == 0 {
 		ans.TookMS = ms(time.Since(start))
 	}
@@ -277,7 +275,7 @@ func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	s.removeUpload(doc.Source)
+	s.removeUpload(r.Context(), doc.Source)
 	s.log.Info("document deleted", "request_id", RequestID(r.Context()), "doc", id, "source", doc.Source)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -347,11 +345,18 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
+	if wait := s.guard.blocked(r); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		s.renderLogin(w, http.StatusTooManyRequests, fmt.Sprintf("Too many wrong tokens: try again in %.0f s.", math.Ceil(wait.Seconds())))
+		return
+	}
 	if !equal(r.PostForm.Get("token"), s.cfg.Token) {
+		s.guard.failed(r)
 		s.log.Warn("login with a wrong token", "request_id", RequestID(r.Context()), "remote", r.RemoteAddr)
 		s.renderLogin(w, http.StatusUnauthorized, "Wrong token.")
 		return
 	}
+	s.guard.succeeded(r)
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: s.sessionValue(), Path: "/",
 		MaxAge: 30 * 24 * 3600, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,

@@ -291,6 +291,10 @@ func (ts *testServer) do(t *testing.T, method, path string, body any, hdr ...str
 		req.Header.Set("Authorization", "Bearer "+ts.token)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1] // net/http sends req.Host, not a Host header
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
@@ -337,13 +341,18 @@ func wantError(t *testing.T, res *http.Response, status int, contains string) {
 	}
 }
 
-// multipartBody builds an upload of files (name → content).
+// multipartBody builds an upload of files (name → content); a name
+// starting with "asset:" goes in the assets field.
 func multipartBody(t *testing.T, files ...[2]string) (string, []byte) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, f := range files {
-		w, err := mw.CreateFormFile("files", f[0])
+		field, name := filesField, f[0]
+		if n, ok := strings.CutPrefix(name, "asset:"); ok {
+			field, name = assetsField, n
+		}
+		w, err := mw.CreateFormFile(field, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,7 +396,7 @@ func (ts *testServer) waitJob(t *testing.T, id string) Job {
 	for {
 		var j Job
 		decodeRes(t, ts.do(t, "GET", "/v1/jobs/"+id, nil), http.StatusOK, &j)
-		if j.State == JobDone || j.State == JobFailed {
+		if j.State == JobDone || j.State == JobFailed || j.State == JobCancelled {
 			return j
 		}
 		time.Sleep(10 * time.Millisecond)

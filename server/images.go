@@ -3,14 +3,18 @@ package server
 import (
 	"bytes"
 	"container/list"
+	"context"
 	"fmt"
 	"image"
+	"image/color"
 	"image/jpeg"
 	"image/png"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/image/draw"
 
@@ -18,13 +22,42 @@ import (
 	"mmrag/imageprep"
 )
 
+// Thumbnails come in a few fixed sizes, so that a client cannot make the
+// server decode a picture once per distinct ?thumb= value: a request is
+// served the smallest fixed size at least as large as it asked for.
+var thumbSizes = []int{64, 128, 256, 512, 1024, 2048}
+
 // Thumbnail limits: the smallest and largest edge asked for, and the
-// largest picture decoded to make one.
+// decoding budget of one picture (declared pixels × bytes per pixel, as
+// the decoder will allocate them). Larger pictures are served as stored.
 const (
 	minThumb       = 16
 	maxThumb       = 2048
 	maxThumbPixels = 50_000_000
+	maxThumbDecode = 256 << 20
 )
+
+// thumbDecoders bounds the pictures decoded at once for thumbnails, all
+// requests together: a decode holds its pixels until it is scaled.
+const thumbDecoders = 2
+
+// thumbWait bounds how long a thumbnail waits for a decoder;
+// thumbReleaseAfter is the decode size after which memory is handed back
+// to the system at once.
+const (
+	thumbWait         = 30 * time.Second
+	thumbReleaseAfter = 64 << 20
+)
+
+// thumbSize rounds a requested edge up to a fixed size.
+func thumbSize(n int) int {
+	for _, s := range thumbSizes {
+		if n <= s {
+			return s
+		}
+	}
+	return thumbSizes[len(thumbSizes)-1]
+}
 
 // imageCSP replaces the page policy on pictures: an SVG opened on its own
 // must not run script or load anything.
@@ -40,7 +73,7 @@ func (s *Server) handleImage(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("thumb %q: want a size from %d to %d pixels", v, minThumb, maxThumb))
 			return
 		}
-		thumb = n
+		thumb = thumbSize(n)
 	}
 	it, err := s.cfg.Store.Item(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -97,25 +130,75 @@ func imageMIME(stored string, data []byte) string {
 	return "application/octet-stream"
 }
 
-// thumbnail returns the cached thumbnail of it, making it when missing.
-// Pictures already small enough, and those that cannot be decoded (SVG),
-// are served as stored.
+// thumbnail returns the cached thumbnail of it, making it when missing:
+// requests for the same thumbnail share one decode (single flight), and
+// at most thumbDecoders decodes run at once. Pictures already small
+// enough, over the decoding budget, or that cannot be decoded (SVG) are
+// served as stored.
 func (s *Server) thumbnail(r *http.Request, it mmrag.Item, size int) ([]byte, string, error) {
 	key := it.BlobHash + "/" + strconv.Itoa(size)
 	if t, ok := s.thumbs.get(key); ok {
 		return t.data, t.mime, nil
 	}
-	data, err := s.cfg.Store.Blob(r.Context(), it.BlobHash)
+	v, err, _ := s.thumbFlight.Do(key, func() (any, error) {
+		return s.makeThumbnail(r, it, size, key)
+	})
 	if err != nil {
 		return nil, "", err
 	}
-	t, err := makeThumb(data, size)
+	t := v.(thumb)
+	return t.data, t.mime, nil
+}
+
+// makeThumbnail decodes and scales one picture for every request waiting
+// on key: it does not stop when the first of them goes away.
+func (s *Server) makeThumbnail(r *http.Request, it mmrag.Item, size int, key string) (thumb, error) {
+	if t, ok := s.thumbs.get(key); ok { // made while this request waited
+		return t, nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), thumbWait)
+	defer cancel()
+	data, err := s.cfg.Store.Blob(ctx, it.BlobHash)
+	if err != nil {
+		return thumb{}, err
+	}
+	select {
+	case s.thumbSem <- struct{}{}:
+	case <-ctx.Done():
+		return thumb{}, fmt.Errorf("%w: too many pictures being scaled; try again", ErrUnavailable)
+	}
+	t, cost, err := makeThumb(data, size)
+	<-s.thumbSem
+	if cost >= thumbReleaseAfter {
+		// A large decode leaves its pixels to the collector; hand the
+		// memory back to the system now rather than keep the peak.
+		debug.FreeOSMemory()
+	}
 	if err != nil {
 		s.log.Debug("no thumbnail: serving the picture as stored", "request_id", RequestID(r.Context()), "item", it.ID, "err", err)
 		t = thumb{data: data, mime: imageMIME(it.MIME, data)}
 	}
 	s.thumbs.put(key, t)
-	return t.data, t.mime, nil
+	return t, nil
+}
+
+// decodeCost is what decoding data will allocate for its pixels, from
+// the header alone.
+func decodeCost(data []byte) (int64, error) {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return 0, err
+	}
+	bpp := int64(4)
+	switch cfg.ColorModel {
+	case color.RGBA64Model, color.NRGBA64Model:
+		bpp = 8
+	case color.Gray16Model:
+		bpp = 2
+	case color.GrayModel, color.AlphaModel:
+		bpp = 1
+	}
+	return int64(cfg.Width) * int64(cfg.Height) * bpp, nil
 }
 
 // webFormat says whether browsers show the format.
@@ -130,7 +213,20 @@ type thumb struct {
 
 // makeThumb scales data so that its longest edge is size, upright
 // (EXIF orientation applied), as JPEG or, with transparency, PNG.
-func makeThumb(data []byte, size int) (thumb, error) {
+// It returns the bytes the decode allocated for pixels.
+func makeThumb(data []byte, size int) (thumb, int64, error) {
+	cost, err := decodeCost(data)
+	if err != nil {
+		return thumb{}, 0, err
+	}
+	if cost > maxThumbDecode {
+		return thumb{}, 0, fmt.Errorf("decoding would take %d MiB, over the %d MiB budget", cost>>20, maxThumbDecode>>20)
+	}
+	t, err := scaleThumb(data, size)
+	return t, cost, err
+}
+
+func scaleThumb(data []byte, size int) (thumb, error) {
 	img, info, err := imageprep.Decode(data, imageprep.Limits{MaxPixels: maxThumbPixels})
 	if err != nil {
 		return thumb{}, err

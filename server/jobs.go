@@ -10,17 +10,19 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"mmrag"
 )
 
 // Job states.
 const (
-	JobQueued  = "queued"
-	JobRunning = "running"
-	JobDone    = "done"   // finished; some sources may have failed (Failed > 0)
-	JobFailed  = "failed" // nothing stored: every source failed, or the run did
+	JobQueued    = "queued"
+	JobRunning   = "running"
+	JobDone      = "done"      // finished; some sources may have failed (Failed > 0)
+	JobFailed    = "failed"    // nothing stored: every source failed, or the run did
+	JobCancelled = "cancelled" // stopped by a client; what finished before stays stored
 )
+
+// jobStates are the states in the order /metrics lists them.
+var jobStates = []string{JobQueued, JobRunning, JobDone, JobFailed, JobCancelled}
 
 // Job is an ingest job as the API shows it.
 type Job struct {
@@ -32,8 +34,12 @@ type Job struct {
 	Done      int        `json:"done"`
 	Failed    int        `json:"failed"`
 	Current   string     `json:"current,omitempty"`
+	Stage     string     `json:"stage,omitempty"` // of the current source: extracting, chunking, embedding, storing
+	Step      int        `json:"step,omitempty"`  // items of the current source embedded so far…
+	Steps     int        `json:"steps,omitempty"` // …out of this many
 	Documents []string   `json:"documents"`
 	Errors    []JobError `json:"errors"`
+	Warnings  []JobError `json:"warnings"`
 	Created   time.Time  `json:"created"`
 	Started   *time.Time `json:"started,omitempty"`
 	Finished  *time.Time `json:"finished,omitempty"`
@@ -43,10 +49,15 @@ func (j Job) clone() Job {
 	j.Sources = slices.Clone(j.Sources)
 	j.Documents = slices.Clone(j.Documents)
 	j.Errors = slices.Clone(j.Errors)
+	j.Warnings = slices.Clone(j.Warnings)
 	return j
 }
 
-// Limits of the in-memory queue.
+func (j Job) finished() bool {
+	return j.State == JobDone || j.State == JobFailed || j.State == JobCancelled
+}
+
+// Limits of the queue.
 const (
 	maxQueuedJobs = 64  // waiting at once; more are refused with 503
 	maxKeptJobs   = 256 // finished jobs are forgotten, oldest first, past this
@@ -55,17 +66,25 @@ const (
 // errQueueFull refuses a job while too many wait.
 var errQueueFull = fmt.Errorf("%w: too many ingest jobs waiting; try again later", ErrUnavailable)
 
+// errCancelled ends a job a client cancelled.
+var errCancelled = errors.New("cancelled by a client")
+
 type job struct {
 	Job     // guarded by jobQueue.mu
-	targets []string
-	names   map[string]string // target → the name shown (an upload's file name)
+	Targets []string
+	Names   map[string]string  // target → the name shown (an upload's file name)
+	Notes   []JobError         // warnings of the job itself (resumed after a restart), shown first
+	cancel  context.CancelFunc // of the running job; nil otherwise
 }
 
 // jobQueue runs ingest jobs one at a time in the background: ingest is
-// CPU-bound and the pipeline's own workers already use the cores.
+// CPU-bound and the pipeline's own workers already use the cores. It
+// keeps its jobs in a file (see jobs_store.go), so that a restart resumes
+// the unfinished ones.
 type jobQueue struct {
 	s      *Server
 	ing    Ingester
+	file   string // "" keeps jobs in memory only
 	mu     sync.Mutex
 	jobs   map[string]*job
 	order  []string // ids, oldest first
@@ -75,9 +94,10 @@ type jobQueue struct {
 	wg     sync.WaitGroup
 }
 
-func newJobQueue(s *Server, ing Ingester) *jobQueue {
-	q := &jobQueue{s: s, ing: ing, jobs: map[string]*job{}, queue: make(chan *job, maxQueuedJobs)}
+func newJobQueue(s *Server, ing Ingester, file string) *jobQueue {
+	q := &jobQueue{s: s, ing: ing, file: file, jobs: map[string]*job{}, queue: make(chan *job, maxQueuedJobs)}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
+	q.load()
 	if ing != nil {
 		q.wg.Add(1)
 		go q.work()
@@ -94,13 +114,13 @@ func (q *jobQueue) add(kind string, targets, names []string) (Job, error) {
 	j := &job{
 		Job: Job{
 			ID: "job_" + randomID(8), State: JobQueued, Kind: kind, Sources: names,
-			Total: len(targets), Documents: []string{}, Errors: []JobError{}, Created: time.Now().UTC(),
+			Total: len(targets), Documents: []string{}, Errors: []JobError{}, Warnings: []JobError{}, Created: time.Now().UTC(),
 		},
-		targets: targets,
-		names:   map[string]string{},
+		Targets: targets,
+		Names:   map[string]string{},
 	}
 	for i, t := range targets {
-		j.names[t] = names[i]
+		j.Names[t] = names[i]
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -115,6 +135,7 @@ func (q *jobQueue) add(kind string, targets, names []string) (Job, error) {
 	q.jobs[j.ID] = j
 	q.order = append(q.order, j.ID)
 	q.evict()
+	q.saveLocked()
 	return j.Job.clone(), nil
 }
 
@@ -122,7 +143,7 @@ func (q *jobQueue) add(kind string, targets, names []string) (Job, error) {
 func (q *jobQueue) evict() {
 	for i := 0; len(q.order) > maxKeptJobs && i < len(q.order); {
 		j := q.jobs[q.order[i]]
-		if j.State == JobDone || j.State == JobFailed {
+		if j.finished() {
 			delete(q.jobs, j.ID)
 			q.order = slices.Delete(q.order, i, i+1)
 			continue
@@ -156,32 +177,84 @@ func (q *jobQueue) list() []Job {
 func (q *jobQueue) counts() map[string]int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	c := map[string]int{JobQueued: 0, JobRunning: 0, JobDone: 0, JobFailed: 0}
+	c := map[string]int{}
+	for _, st := range jobStates {
+		c[st] = 0
+	}
 	for _, j := range q.jobs {
 		c[j.State]++
 	}
 	return c
 }
 
-func (q *jobQueue) update(j *job, f func()) {
+// pending says whether an unfinished job has target among its sources.
+func (q *jobQueue) pending(target string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, j := range q.jobs {
+		if !j.finished() && slices.Contains(j.Targets, target) {
+			return true
+		}
+	}
+	return false
+}
+
+func (q *jobQueue) update(f func()) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	f()
 }
 
-// close cancels the running job, fails the queued ones and waits for the
-// worker.
+// cancelJob stops a job: a queued one at once, a running one as soon as
+// its pipeline notices (what it finished stays stored). It returns the job
+// and whether it was still unfinished.
+func (q *jobQueue) cancelJob(id string) (Job, bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j, ok := q.jobs[id]
+	if !ok {
+		return Job{}, false, fmt.Errorf("no job %s: %w", id, errNoJob)
+	}
+	switch j.State {
+	case JobQueued:
+		now := time.Now().UTC()
+		j.State, j.Finished = JobCancelled, &now
+		j.Errors = append(j.Errors, JobError{Error: errCancelled.Error()})
+		q.saveLocked()
+		// Its uploads go once the lock is released (removal asks pending).
+		defer func() { go q.cleanFailedUploads(j) }()
+		return j.Job.clone(), true, nil
+	case JobRunning:
+		if j.cancel != nil {
+			j.cancel()
+		}
+		return j.Job.clone(), true, nil
+	}
+	return j.Job.clone(), false, nil
+}
+
+// errNoJob marks an unknown job id.
+var errNoJob = errors.New("jobs are kept until the server has 256 finished ones")
+
+// close cancels the running job and waits for the worker. Unfinished
+// jobs stay in the job file, and the next start runs them; without a job
+// file they fail.
 func (q *jobQueue) close() {
 	q.mu.Lock()
 	q.cancel()
 	q.mu.Unlock()
 	q.wg.Wait()
-	for {
-		select {
-		case j := <-q.queue:
-			q.finish(j, nil, errors.New("the server stopped before the job ran"))
-		default:
-			return
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.file != "" {
+		q.saveLocked()
+		return
+	}
+	now := time.Now().UTC()
+	for _, j := range q.jobs {
+		if !j.finished() {
+			j.State, j.Finished = JobFailed, &now
+			j.Errors = append(j.Errors, JobError{Error: "the server stopped before the job ran"})
 		}
 	}
 }
@@ -199,55 +272,86 @@ func (q *jobQueue) work() {
 }
 
 func (q *jobQueue) run(j *job) {
+	ctx, cancel := context.WithCancel(q.ctx)
+	defer cancel()
 	log := q.s.log.With("job", j.ID, "kind", j.Kind)
-	now := time.Now().UTC()
-	q.update(j, func() { j.State, j.Started = JobRunning, &now })
-	log.Info("job started", "sources", len(j.targets))
-	var (
-		ids []string
-		err error
-	)
-	func() {
-		// A panic in the pipeline fails the job, not the server.
-		defer func() {
-			if p := recover(); p != nil {
-				log.Error("panic in ingest job", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				err = fmt.Errorf("internal error: %v", p)
-			}
-		}()
-		ids, err = q.ing.Ingest(q.ctx, j.targets, func(p Progress) {
-			q.update(j, func() {
-				j.Total = max(p.Total, len(j.targets))
-				j.Done, j.Failed = p.Done, p.Failed
-				j.Current = j.display(p.Current)
-				j.Errors = j.displayErrors(p.Errors)
-			})
-		})
-	}()
-	q.cleanFailedUploads(j) // before the job shows finished: a client may look at once
+	start := false
+	q.update(func() {
+		if j.State != JobQueued { // cancelled while it waited
+			return
+		}
+		now := time.Now().UTC()
+		j.State, j.Started, j.cancel, start = JobRunning, &now, cancel, true
+		q.saveLocked()
+	})
+	if !start {
+		return
+	}
+	log.Info("job started", "sources", len(j.Targets))
+	ids, err := q.ingest(ctx, j, log)
+	if errors.Is(err, context.Canceled) && q.ctx.Err() == nil {
+		err = errCancelled
+	}
+	if q.ctx.Err() == nil { // a job cut by a shutdown keeps its uploads for the next start
+		q.cleanFailedUploads(j) // before the job shows finished: a client may look at once
+	}
 	q.finish(j, ids, err)
 	q.mu.Lock()
 	snap := j.Job.clone()
 	q.mu.Unlock()
-	log.Info("job finished", "state", snap.State, "done", snap.Done, "failed", snap.Failed,
-		"documents", len(snap.Documents), "seconds", snap.Finished.Sub(*snap.Started).Seconds())
+	if snap.Finished != nil {
+		log.Info("job finished", "state", snap.State, "done", snap.Done, "failed", snap.Failed,
+			"documents", len(snap.Documents), "seconds", snap.Finished.Sub(*snap.Started).Seconds())
+	}
+}
+
+// ingest runs the pipeline over j's targets, turning a panic in it into
+// the job's failure rather than the server's.
+func (q *jobQueue) ingest(ctx context.Context, j *job, log interface {
+	Error(msg string, args ...any)
+}) (ids []string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("panic in ingest job", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = errors.New("internal error: the server log has the details")
+		}
+	}()
+	return q.ing.Ingest(ctx, j.Targets, func(p Progress) {
+		q.update(func() {
+			j.Total = max(p.Total, len(j.Targets))
+			j.Done, j.Failed = p.Done, p.Failed
+			j.Current = j.display(p.Current)
+			j.Stage, j.Step, j.Steps = p.Stage, p.Step, p.Steps
+			j.Errors = j.displayErrors(p.Errors)
+			j.Warnings = append(slices.Clone(j.Notes), j.displayErrors(p.Warnings)...)
+		})
+	})
 }
 
 func (q *jobQueue) finish(j *job, ids []string, err error) {
-	q.update(j, func() {
+	q.update(func() {
+		j.cancel = nil
+		if err != nil && errors.Is(err, context.Canceled) && q.ctx.Err() != nil {
+			// The server is stopping: the job stays unfinished in the
+			// job file and runs again at the next start.
+			j.State, j.Started = JobQueued, nil
+			j.Notes = append(j.Notes, JobError{Error: "interrupted by a server shutdown: resumed at the next start"})
+			j.Warnings = slices.Clone(j.Notes)
+			return
+		}
 		now := time.Now().UTC()
 		if j.Started == nil {
 			j.Started = &now
 		}
-		j.Finished, j.Current = &now, ""
+		j.Finished, j.Current, j.Stage, j.Step, j.Steps = &now, "", "", 0, 0
 		if ids != nil {
 			j.Documents = ids
 		}
 		switch {
+		case errors.Is(err, errCancelled):
+			j.Errors = append(j.Errors, JobError{Error: err.Error()})
+			j.State = JobCancelled
 		case err != nil:
-			if errors.Is(err, context.Canceled) && q.ctx.Err() != nil {
-				err = errors.New("interrupted: the server is shutting down")
-			}
 			j.Errors = append(j.Errors, JobError{Error: j.displayText(err.Error())})
 			j.State = JobFailed
 		case j.Failed > 0 && j.Done == 0:
@@ -255,6 +359,7 @@ func (q *jobQueue) finish(j *job, ids []string, err error) {
 		default:
 			j.State = JobDone
 		}
+		q.saveLocked()
 	})
 }
 
@@ -264,16 +369,13 @@ func (q *jobQueue) cleanFailedUploads(j *job) {
 	if j.Kind != "upload" {
 		return
 	}
-	for _, t := range j.targets {
-		_, err := q.s.cfg.Store.DocumentBySource(q.ctx, t)
-		if errors.Is(err, mmrag.ErrNotFound) {
-			q.s.removeUpload(t)
-		}
+	for _, t := range j.Targets {
+		q.s.removeUpload(q.ctx, t)
 	}
 }
 
 func (j *job) display(target string) string {
-	if n, ok := j.names[target]; ok {
+	if n, ok := j.Names[target]; ok {
 		return n
 	}
 	return target
@@ -282,7 +384,7 @@ func (j *job) display(target string) string {
 // displayText replaces upload paths, which tell the server's layout, by
 // the names the client sent.
 func (j *job) displayText(s string) string {
-	for t, n := range j.names {
+	for t, n := range j.Names {
 		if t != n {
 			s = strings.ReplaceAll(s, t, n)
 		}
@@ -301,7 +403,7 @@ func (j *job) displayErrors(errs []JobError) []JobError {
 func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
 	j, ok := s.jobs.get(r.PathValue("id"))
 	if !ok {
-		s.fail(w, r, http.StatusNotFound, "no job "+r.PathValue("id")+" (jobs are kept in memory until the server restarts)")
+		s.fail(w, r, http.StatusNotFound, "no job "+r.PathValue("id")+" ("+errNoJob.Error()+")")
 		return
 	}
 	writeJSON(w, http.StatusOK, j)
@@ -309,4 +411,21 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": s.jobs.list()})
+}
+
+// handleCancelJob stops a queued or running job: 200 with the job once
+// cancelled, 202 while a running one stops, 409 when it had finished.
+func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
+	j, unfinished, err := s.jobs.cancelJob(r.PathValue("id"))
+	switch {
+	case err != nil:
+		s.fail(w, r, http.StatusNotFound, err.Error())
+	case !unfinished:
+		s.fail(w, r, http.StatusConflict, "job "+j.ID+" has already finished ("+j.State+")")
+	case j.State == JobCancelled:
+		writeJSON(w, http.StatusOK, j)
+	default:
+		s.log.Info("job cancel asked", "request_id", RequestID(r.Context()), "job", j.ID)
+		writeJSON(w, http.StatusAccepted, j)
+	}
 }

@@ -113,7 +113,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 
 	family("mmrag_jobs", "gauge", "Ingest jobs kept in memory by state.")
 	counts := s.jobs.counts()
-	for _, st := range []string{JobQueued, JobRunning, JobDone, JobFailed} {
+	for _, st := range jobStates {
 		fmt.Fprintf(b, "mmrag_jobs{state=%q} %d\n", st, counts[st])
 	}
 

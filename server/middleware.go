@@ -133,6 +133,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.metrics.observe(info.route, rec.status, d)
 			level := slog.LevelInfo
 			switch {
+			case rec.status == http.StatusServiceUnavailable || rec.status == http.StatusGatewayTimeout:
+				level = slog.LevelWarn // busy or a dependency down: not a fault of this server
 			case rec.status >= 500:
 				level = slog.LevelError
 			case info.route == "GET /healthz" || info.route == "GET /metrics":
@@ -143,6 +145,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				slog.String("route", info.route), slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 				slog.Float64("ms", float64(d.Microseconds())/1000), slog.String("remote", r.RemoteAddr))
 		}()
+		if !s.hostAllowed(r) {
+			s.refuseHost(rec, r)
+			return
+		}
 		if s.cors(rec, r) {
 			return
 		}
@@ -211,10 +217,15 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, a access) bo
 		return true
 	}
 	if auth != "" {
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if ok && equal(strings.TrimSpace(tok), s.cfg.Token) {
+		if wait := s.guard.blocked(r); wait > 0 {
+			s.tooManyFailures(w, r, wait)
+			return false
+		}
+		if tok, ok := bearer(auth); ok && equal(tok, s.cfg.Token) {
+			s.guard.succeeded(r)
 			return true
 		}
+		s.guard.failed(r)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mmrag"`)
 		s.refuse(w, r, http.StatusUnauthorized, "wrong API token")
 		return false
@@ -229,6 +240,16 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, a access) bo
 	w.Header().Set("WWW-Authenticate", `Bearer realm="mmrag"`)
 	s.refuse(w, r, http.StatusUnauthorized, "this server needs an API token: send Authorization: Bearer TOKEN")
 	return false
+}
+
+// bearer returns the token of an "Authorization: Bearer TOKEN" header;
+// the scheme is case-insensitive (RFC 9110 §11.1).
+func bearer(auth string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(auth), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
 }
 
 // refuse answers a refused request in the shape its route's clients
@@ -305,9 +326,26 @@ func statusOf(r *http.Request, err error) int {
 
 // failErr answers with err's status; server errors are logged.
 func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := s.publicError(r, err)
+	s.fail(w, r, status, msg)
+}
+
+// publicError returns the status of err and the message a client may
+// read. Refusals (4xx) and unavailable dependencies (503, 504) say what to
+// do; other server errors are logged with their whole chain, and the
+// client reads only "internal error" and the request id to quote, never
+// an internal chain or a server path.
+func (s *Server) publicError(r *http.Request, err error) (int, string) {
 	status := statusOf(r, err)
-	if status >= 500 {
+	switch {
+	case status == 499:
+		return status, "request cancelled"
+	case status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
+		s.log.Warn("request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "status", status, "err", err)
+		return status, err.Error()
+	case status >= 500:
 		s.log.Error("request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		return status, "internal error: the server log has the details under request id " + RequestID(r.Context())
 	}
-	s.fail(w, r, status, err.Error())
+	return status, err.Error()
 }

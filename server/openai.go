@@ -223,14 +223,11 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	ans, err := s.cfg.Engine.Ask(r.Context(), req, nil, nil)
 	if err != nil {
-		status := statusOf(r, err)
-		if status >= 500 {
-			s.log.Error("chat completion failed", "request_id", RequestID(r.Context()), "err", err)
-		}
-		s.oaiFail(w, r, status, "", err.Error())
+		status, msg := s.publicError(r, err)
+		s.oaiFail(w, r, status, "", msg)
 		return
 	}
-	decorate(&ans.Sources)
+	s.decorate(&ans.Sources)
 	stop := "stop"
 	writeJSON(w, http.StatusOK, chatResponse{
 		ID: id, Object: "chat.completion", Created: created, Model: c.Model,
@@ -264,18 +261,15 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, req AskReque
 		return chunk(map[string]any{"content": tok}, nil)
 	})
 	if err != nil {
-		status := statusOf(r, err)
-		if status >= 500 && status != 499 {
-			s.log.Error("chat completion failed", "request_id", RequestID(r.Context()), "err", err)
-		}
+		status, msg := s.publicError(r, err)
 		typ := "server_error"
 		if status < 500 {
 			typ = "invalid_request_error"
 		}
-		_ = es.send("", map[string]any{"error": map[string]any{"message": err.Error(), "type": typ, "param": nil, "code": nil}})
+		_ = es.send("", map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
 		return
 	}
-	decorate(&ans.Sources)
+	s.decorate(&ans.Sources)
 	tail := sourcesList(ans.Answer, ans.Sources)
 	if !streamed {
 		tail = ans.Answer + tail

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"context"
 	"errors"
 	"net/http"
@@ -166,13 +167,23 @@ func TestOpenAIClient(t *testing.T) {
 	stream = client.Chat.Completions.NewStreaming(ctx, params)
 	for stream.Next() {
 	}
-	if err := stream.Err(); err == nil || !strings.Contains(err.Error(), "hung up") {
-		t.Errorf("stream error %v, want the engine's", err)
+	// A server fault reaches the client as "internal error" and a request
+	// id; its chain stays in the log.
+	if err := stream.Err(); err == nil || !strings.Contains(err.Error(), "internal error") || strings.Contains(err.Error(), "hung up") {
+		t.Errorf("stream error %v, want an internal error without the chain", err)
 	}
 	_, err = client.Chat.Completions.New(ctx, params)
 	var apiErr *openai.Error
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != 500 || !strings.Contains(apiErr.Message, "hung up") {
-		t.Errorf("error %v, want a 500 API error carrying the message", err)
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 500 || !strings.Contains(apiErr.Message, "request id") || strings.Contains(apiErr.Message, "hung up") {
+		t.Errorf("error %v, want a 500 API error with a request id and no chain", err)
+	}
+	// An unavailable dependency says what is wrong, for the client to act on.
+	ts.engine.mu.Lock()
+	ts.engine.failWith = fmt.Errorf("%w: the LLM server hung up", ErrUnavailable)
+	ts.engine.mu.Unlock()
+	_, err = client.Chat.Completions.New(ctx, params)
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 503 || !strings.Contains(apiErr.Message, "hung up") {
+		t.Errorf("error %v, want a 503 API error carrying the message", err)
 	}
 
 	// A wrong key and an unknown model are API errors too.

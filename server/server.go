@@ -17,9 +17,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"mmrag"
 )
@@ -59,6 +62,12 @@ type Config struct {
 	// The Ingester's fetcher must enforce the same rule for names that
 	// resolve there and for redirects; the server refuses literal ones.
 	AllowPrivate bool
+	// AllowedHosts are the names, besides loopback names (localhost,
+	// *.localhost) and IP addresses, that requests may carry in their Host
+	// header; "*" turns the check off (behind a proxy that checks it).
+	// A page on another site whose name an attacker points at this
+	// machine (DNS rebinding) arrives with that site's name and is refused.
+	AllowedHosts []string
 	// CORSOrigins are the origins allowed to call the API from other
 	// sites ("*" for any); none turns CORS off.
 	CORSOrigins []string
@@ -85,8 +94,13 @@ type Server struct {
 	jobs    *jobQueue
 	metrics *metrics
 	thumbs  *thumbCache
-	started time.Time
-	cop     *http.CrossOriginProtection
+	// thumbFlight shares one decode among requests for one thumbnail;
+	// thumbSem bounds the decodes running at once.
+	thumbFlight singleflight.Group
+	thumbSem    chan struct{}
+	guard       *authGuard // slows down token guessing
+	started     time.Time
+	cop         *http.CrossOriginProtection
 
 	// streams is cancelled when shutdown starts: streaming answers do not
 	// end by themselves, so graceful shutdown ends them.
@@ -125,16 +139,23 @@ func New(cfg Config) (*Server, error) {
 	cfg.Settings.MaxUploadBytes = cfg.MaxUploadBytes
 	cfg.Settings.MaxUploadFiles = cfg.MaxUploadFiles
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		mux:     http.NewServeMux(),
-		metrics: newMetrics(),
-		thumbs:  newThumbCache(64 << 20),
-		started: time.Now(),
-		cop:     cop,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		mux:      http.NewServeMux(),
+		metrics:  newMetrics(),
+		thumbs:   newThumbCache(64 << 20),
+		thumbSem: make(chan struct{}, thumbDecoders),
+		guard:    newAuthGuard(),
+		started:  time.Now(),
+		cop:      cop,
 	}
 	s.streams, s.stopStream = context.WithCancel(context.Background())
-	s.jobs = newJobQueue(s, cfg.Ingester)
+	jobFile := ""
+	if cfg.UploadDir != "" {
+		jobFile = filepath.Join(cfg.UploadDir, jobFileName)
+	}
+	s.jobs = newJobQueue(s, cfg.Ingester, jobFile)
+	s.sweepUploads(context.Background())
 	s.register()
 	s.handler = s.middleware(s.mux)
 	return s, nil
@@ -160,6 +181,7 @@ func (s *Server) register() {
 	s.route(api, "POST /v1/documents/{id}/reingest", s.handleReingest)
 	s.route(api, "GET /v1/jobs", s.handleJobs)
 	s.route(api, "GET /v1/jobs/{id}", s.handleJob)
+	s.route(api, "DELETE /v1/jobs/{id}", s.handleCancelJob)
 	s.route(api, "GET /v1/items/{id}", s.handleItem)
 	s.route(api, "GET /v1/items/{id}/image", s.handleImage)
 	s.route(api, "GET /v1/settings", s.handleSettings)

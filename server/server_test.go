@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -154,6 +155,7 @@ func TestAuth(t *testing.T) {
 		{"POST", "/v1/documents/x/reingest", ""},
 		{"GET", "/v1/jobs", ""},
 		{"GET", "/v1/jobs/x", ""},
+		{"DELETE", "/v1/jobs/x", ""},
 		{"GET", "/v1/items/x", ""},
 		{"GET", "/v1/items/x/image", ""},
 		{"GET", "/v1/settings", ""},
@@ -428,7 +430,7 @@ func TestDocumentsLifecycle(t *testing.T) {
 	entries, _ := os.ReadDir(uploads)
 	var kept []string
 	for _, e := range entries {
-		if e.Name() != ".tmp" {
+		if !strings.HasPrefix(e.Name(), ".") {
 			sub, _ := os.ReadDir(uploads + "/" + e.Name())
 			for _, f := range sub {
 				kept = append(kept, f.Name())
@@ -498,6 +500,18 @@ func TestDocumentsLifecycle(t *testing.T) {
 	}
 	if _, ok := ts.thumbs.get(pictureHash(t, ts, img.ID) + "/256"); !ok {
 		t.Error("the thumbnail is not cached")
+	}
+	// Any size in between is served the next fixed size up: a client
+	// cannot make one decode per distinct value.
+	before := ts.thumbs.lru.Len()
+	for size := 200; size <= 256; size++ {
+		res := ts.do(t, "GET", fmt.Sprintf("%s?thumb=%d", img.ImageURL, size), nil)
+		if cfg, _, err := image.DecodeConfig(bytes.NewReader(readAll(t, res))); err != nil || cfg.Width != 256 {
+			t.Fatalf("thumb %d: %dx%d (%v), want the 256 thumbnail", size, cfg.Width, cfg.Height, err)
+		}
+	}
+	if after := ts.thumbs.lru.Len(); after != before {
+		t.Errorf("57 sizes between 200 and 256 made %d new thumbnails, want 0", after-before)
 	}
 	for _, q := range []string{"thumb=abc", "thumb=8", "thumb=5000"} {
 		wantError(t, ts.do(t, "GET", img.ImageURL+"?"+q, nil), 400, "thumb")
@@ -662,7 +676,7 @@ func TestMakeThumb(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := testPNG(t, tt.w, tt.h, tt.alpha)
-			th, err := makeThumb(src, tt.size)
+			th, _, err := makeThumb(src, tt.size)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -675,7 +689,7 @@ func TestMakeThumb(t *testing.T) {
 			}
 		})
 	}
-	if _, err := makeThumb([]byte("<svg xmlns='http://www.w3.org/2000/svg'/>"), 64); err == nil {
+	if _, _, err := makeThumb([]byte("<svg xmlns='http://www.w3.org/2000/svg'/>"), 64); err == nil {
 		t.Error("an SVG decoded")
 	}
 }
@@ -827,7 +841,7 @@ func TestPanicIsRecovered(t *testing.T) {
 }
 
 // TestGracefulShutdown: cancelling Serve's context ends open streams,
-// fails the queued jobs and returns.
+// keeps the unfinished jobs for the next start, and returns.
 func TestGracefulShutdown(t *testing.T) {
 	ts := newTestServer(t, nil)
 	ts.engine.block = make(chan struct{}) // answers never finish by themselves
@@ -871,8 +885,8 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("jobs %+v", jobs)
 	}
 	for _, j := range jobs {
-		if j.State != JobFailed || len(j.Errors) == 0 {
-			t.Errorf("job %+v after shutdown: want failed with a reason", j)
+		if j.State != JobQueued {
+			t.Errorf("job %+v after shutdown: want queued again, for the next start", j)
 		}
 	}
 	if !strings.Contains(ts.logs.String(), "shutting down") {
@@ -887,5 +901,31 @@ func TestNewNeedsStoreAndEngine(t *testing.T) {
 	ts := newTestServer(t, nil)
 	if _, err := New(Config{Store: ts.store}); err == nil {
 		t.Error("New without an engine succeeded")
+	}
+}
+
+func TestThumbSize(t *testing.T) {
+	for _, tt := range []struct{ ask, want int }{{16, 64}, {64, 64}, {65, 128}, {300, 512}, {2047, 2048}, {2048, 2048}} {
+		if got := thumbSize(tt.ask); got != tt.want {
+			t.Errorf("thumbSize(%d) = %d, want %d", tt.ask, got, tt.want)
+		}
+	}
+}
+
+// TestMakeThumbBudget: a picture whose pixels would take more than the
+// decoding budget is not decoded (a 16-bit PNG declaring 8000×8000 would
+// need 512 MiB).
+func TestMakeThumbBudget(t *testing.T) {
+	var buf bytes.Buffer
+	img := image.NewNRGBA64(image.Rect(0, 0, 8000, 8000))
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	cost, err := decodeCost(buf.Bytes())
+	if err != nil || cost != 8000*8000*8 {
+		t.Fatalf("decodeCost = %d (%v), want %d", cost, err, 8000*8000*8)
+	}
+	if _, _, err := makeThumb(buf.Bytes(), 256); err == nil || !strings.Contains(err.Error(), "budget") {
+		t.Errorf("makeThumb of a 512 MiB decode: %v, want a budget refusal", err)
 	}
 }

@@ -1,21 +1,28 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
+
+	"mmrag"
 )
 
 // handleAddDocuments takes uploads (multipart/form-data, field "files") or
@@ -66,6 +73,11 @@ func (s *Server) handleAddDocuments(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := s.jobs.add(kind, targets, names)
 	if err != nil {
+		if kind == "upload" { // a refused upload keeps nothing
+			for _, t := range targets {
+				s.removeUpload(r.Context(), t)
+			}
+		}
 		s.failErr(w, r, err)
 		return
 	}
@@ -93,9 +105,28 @@ func (s *Server) handleReingest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, j)
 }
 
-// saveUploads streams each file part to UploadDir/<sha256>/<name>, so
-// that the same file uploaded twice is one document. It returns the saved
-// paths and the names sent, or the status and reason of a refusal.
+// Multipart fields of an upload: "files" are ingested; "assets" are saved
+// beside them, unindexed, for the files to reference (a page's pictures).
+const (
+	filesField  = "files"
+	assetsField = "assets"
+)
+
+// uploadPart is one file of an upload, saved to a temporary file.
+type uploadPart struct {
+	field, name string
+	tmp         string
+	sum         [sha256.Size]byte
+	size        int64
+}
+
+// saveUploads saves the files of one upload request together in
+// UploadDir/<id>/: a page and the pictures it references by relative path
+// (sent as "assets", or as other "files") stay side by side, and a page
+// reads nothing outside its upload. id is the sha256 of the contents and
+// names, so the same upload twice is the same documents; an upload of one
+// file is named by that file's sha256. It returns the saved paths of the
+// "files" parts and their names, or the status and reason of a refusal.
 func (s *Server) saveUploads(w http.ResponseWriter, r *http.Request) (paths, names []string, status int, err error) {
 	if s.cfg.UploadDir == "" {
 		return nil, nil, http.StatusServiceUnavailable, errors.New("uploads are off: the server has no upload folder")
@@ -113,51 +144,77 @@ func (s *Server) saveUploads(w http.ResponseWriter, r *http.Request) (paths, nam
 	}
 	tmpDir := filepath.Join(s.cfg.UploadDir, ".tmp")
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
-		return nil, nil, http.StatusInternalServerError, fmt.Errorf("create upload folder %s: %w", tmpDir, err)
+		return s.storageStatus(r, "create the upload folder", err)
 	}
-	var saved []string
+	parts, status, err := s.readParts(mr, tmpDir)
 	defer func() {
-		if err != nil { // a refused request keeps nothing
-			for _, p := range saved {
-				s.removeUpload(p)
-			}
+		for _, p := range parts {
+			os.Remove(p.tmp) // gone once moved; removes what a refusal leaves
 		}
 	}()
+	if err != nil {
+		return nil, nil, status, err
+	}
+	dir := filepath.Join(s.cfg.UploadDir, bundleID(parts))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return s.storageStatus(r, "create the upload folder", err)
+	}
+	for _, p := range parts {
+		dst := filepath.Join(dir, p.name)
+		if err := os.Rename(p.tmp, dst); err != nil {
+			return s.storageStatus(r, "save the upload", err)
+		}
+		if p.field == filesField {
+			paths = append(paths, dst)
+			names = append(names, p.name)
+		}
+	}
+	return paths, names, 0, nil
+}
+
+// readParts saves every file part of mr to tmpDir, checking the limits.
+func (s *Server) readParts(mr *multipart.Reader, tmpDir string) (parts []uploadPart, status int, err error) {
 	var total int64
+	seen := map[string]bool{}
 	for {
 		part, perr := mr.NextPart()
 		if perr == io.EOF {
 			break
 		}
 		if perr != nil {
-			return nil, nil, uploadStatus(perr), fmt.Errorf("read upload: %w", perr)
+			return parts, uploadStatus(perr), fmt.Errorf("read upload: %w", perr)
 		}
-		if part.FileName() == "" {
+		field := part.FormName()
+		if part.FileName() == "" || field != filesField && field != assetsField {
 			part.Close()
-			continue // a plain form field
+			continue // a plain form field, or one this API does not know
 		}
-		if len(names) == s.cfg.MaxUploadFiles {
-			return nil, nil, http.StatusRequestEntityTooLarge, fmt.Errorf("more than %d files in one upload", s.cfg.MaxUploadFiles)
+		if len(parts) == s.cfg.MaxUploadFiles {
+			part.Close()
+			return parts, http.StatusRequestEntityTooLarge, fmt.Errorf("more than %d files in one upload", s.cfg.MaxUploadFiles)
 		}
-		name := cleanName(part.FileName())
-		path, n, serr := s.saveUpload(tmpDir, name, part)
+		p := uploadPart{field: field, name: cleanName(part.FileName())}
+		if seen[p.name] {
+			part.Close()
+			return parts, http.StatusBadRequest, fmt.Errorf("two files named %q in one upload", p.name)
+		}
+		seen[p.name] = true
+		status, err := s.savePart(tmpDir, &p, part)
 		part.Close()
-		if serr != nil {
-			return nil, nil, uploadStatus(serr), serr
+		if p.tmp != "" {
+			parts = append(parts, p)
 		}
-		total += n
-		if total > limit {
-			saved = append(saved, path)
-			return nil, nil, http.StatusRequestEntityTooLarge, fmt.Errorf("upload is over the %d-byte limit", limit)
+		if err != nil {
+			return parts, status, err
 		}
-		saved = append(saved, path)
-		paths = append(paths, path)
-		names = append(names, name)
+		if total += p.size; total > s.cfg.MaxUploadBytes {
+			return parts, http.StatusRequestEntityTooLarge, fmt.Errorf("upload is over the %d-byte limit", s.cfg.MaxUploadBytes)
+		}
 	}
-	if len(paths) == 0 {
-		return nil, nil, http.StatusBadRequest, errors.New(`no files in the upload: send them in the "files" field`)
+	if !slices.ContainsFunc(parts, func(p uploadPart) bool { return p.field == filesField }) {
+		return parts, http.StatusBadRequest, errors.New(`no files in the upload: send them in the "files" field (and the pictures they reference in "assets")`)
 	}
-	return paths, names, 0, nil
+	return parts, 0, nil
 }
 
 func uploadStatus(err error) int {
@@ -168,35 +225,64 @@ func uploadStatus(err error) int {
 	return http.StatusBadRequest
 }
 
-// saveUpload copies one part to a temporary file while hashing it, then
-// moves it to its content-addressed place.
-func (s *Server) saveUpload(tmpDir, name string, src io.Reader) (string, int64, error) {
+// savePart copies one part to a temporary file while hashing it.
+func (s *Server) savePart(tmpDir string, p *uploadPart, src io.Reader) (int, error) {
 	tmp, err := os.CreateTemp(tmpDir, "upload-*")
 	if err != nil {
-		return "", 0, fmt.Errorf("save upload %s: %w", name, err)
+		return s.storageError("save the upload", err)
 	}
-	defer os.Remove(tmp.Name()) // gone once renamed; removes it on failure
+	p.tmp = tmp.Name()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), src)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return "", n, fmt.Errorf("upload is over the %d-byte limit: %w", s.cfg.MaxUploadBytes, err)
-		}
-		return "", n, fmt.Errorf("save upload %s: %w", name, err)
+	p.size = n
+	h.Sum(p.sum[:0])
+	var tooBig *http.MaxBytesError
+	var pathErr *fs.PathError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("upload is over the %d-byte limit", s.cfg.MaxUploadBytes)
+	case errors.As(err, &pathErr): // writing the file failed, not reading the request
+		return s.storageError("save the upload", err)
 	}
-	dir := filepath.Join(s.cfg.UploadDir, hex.EncodeToString(h.Sum(nil)))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", n, fmt.Errorf("save upload %s: %w", name, err)
+	return http.StatusBadRequest, fmt.Errorf("read upload %s: %w", p.name, err)
+}
+
+// storageError maps a failure of the server's disk to its status and a
+// message without the server's paths: 507 when the disk is full, else an
+// internal error (logged in full).
+func (s *Server) storageError(what string, err error) (int, error) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		s.log.Warn("upload refused: disk full", "err", err)
+		return http.StatusInsufficientStorage, fmt.Errorf("could not %s: the server's disk is full", what)
 	}
-	path := filepath.Join(dir, name)
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", n, fmt.Errorf("save upload %s: %w", name, err)
+	s.log.Error("upload failed", "err", err)
+	return http.StatusInternalServerError, fmt.Errorf("could not %s: internal error (see the server log)", what)
+}
+
+// storageStatus is storageError for saveUploads' returns.
+func (s *Server) storageStatus(r *http.Request, what string, err error) ([]string, []string, int, error) {
+	status, e := s.storageError(what, fmt.Errorf("request %s: %w", RequestID(r.Context()), err))
+	return nil, nil, status, e
+}
+
+// bundleID names an upload's folder: its one file's sha256, or the sha256
+// of every part's field, name and sha256.
+func bundleID(parts []uploadPart) string {
+	if len(parts) == 1 {
+		return hex.EncodeToString(parts[0].sum[:])
 	}
-	return path, n, nil
+	sorted := slices.Clone(parts)
+	slices.SortFunc(sorted, func(a, b uploadPart) int { return strings.Compare(a.name, b.name) })
+	h := sha256.New()
+	for _, p := range sorted {
+		fmt.Fprintf(h, "%s\x00%s\x00%x\n", p.field, p.name, p.sum)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // cleanName keeps the base name of an uploaded file, without path
@@ -236,16 +322,75 @@ func (s *Server) uploadPath(p string) bool {
 	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
 }
 
-// removeUpload deletes an uploaded file and its folder once empty; other
-// sources are left alone.
-func (s *Server) removeUpload(p string) {
-	if !s.uploadPath(p) {
+// displaySource is the source a client sees: an uploaded file's name
+// within its upload (the server's folders are its own business), any other
+// source as ingested.
+func (s *Server) displaySource(src string) string {
+	if !s.uploadPath(src) {
+		return src
+	}
+	rel, _ := filepath.Rel(s.cfg.UploadDir, src)
+	if _, name, ok := strings.Cut(filepath.ToSlash(rel), "/"); ok {
+		return name
+	}
+	return filepath.Base(src)
+}
+
+// removeUpload deletes an uploaded file once no document is stored from
+// it, and its upload folder (assets included) once no document is stored
+// from any file of the folder; other sources are left alone.
+func (s *Server) removeUpload(ctx context.Context, p string) {
+	if !s.uploadPath(p) || s.stored(ctx, p) {
 		return
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("remove upload", "path", p, "err", err)
 	}
-	_ = os.Remove(filepath.Dir(p)) // fails while another file shares the hash
+	s.removeUploadDir(ctx, filepath.Dir(p))
+}
+
+// removeUploadDir deletes an upload folder when none of its files is a
+// stored document or waits in a job.
+func (s *Server) removeUploadDir(ctx context.Context, dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if s.stored(ctx, p) || s.jobs.pending(p) {
+			return
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		s.log.Warn("remove upload folder", "path", dir, "err", err)
+	}
+}
+
+// stored says whether a document is stored from source; when the store
+// cannot say, it answers yes, so that nothing stored loses its file.
+func (s *Server) stored(ctx context.Context, source string) bool {
+	_, err := s.cfg.Store.DocumentBySource(context.WithoutCancel(ctx), source)
+	return !errors.Is(err, mmrag.ErrNotFound)
+}
+
+// sweepUploads removes what earlier runs left in the upload folder:
+// temporary files, and upload folders from which no document is stored
+// and no job waits (refused uploads, jobs lost in a crash).
+func (s *Server) sweepUploads(ctx context.Context) {
+	if s.cfg.UploadDir == "" {
+		return
+	}
+	_ = os.RemoveAll(filepath.Join(s.cfg.UploadDir, ".tmp"))
+	entries, err := os.ReadDir(s.cfg.UploadDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			s.removeUploadDir(ctx, filepath.Join(s.cfg.UploadDir, e.Name()))
+		}
+	}
 }
 
 // checkURL accepts absolute http(s) URLs. Without AllowPrivate it refuses

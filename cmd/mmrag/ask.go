@@ -330,11 +330,11 @@ func printResults(w io.Writer, res *retrieve.Results) {
 	text, images := sourcesOut(res)
 	fmt.Fprintf(w, "text (%d, %s scoring over %d):\n", len(text), res.Mode, res.Scored[mmrag.Text])
 	for _, s := range text {
-		fmt.Fprintf(w, "[%d] %.4f  %s\n     %s\n", s.N, s.Score, s.Citation, cell(s.Text, 160))
+		fmt.Fprintf(w, "[%d] %.4f  %s\n     %s\n", s.N, s.Score, safe(s.Citation), cell(s.Text, 160))
 	}
 	fmt.Fprintf(w, "images (%d over %d):\n", len(images), res.Scored[mmrag.Image])
 	for _, s := range images {
-		fmt.Fprintf(w, "[%d] %.4f  %s  %s\n", s.N, s.Score, cell(s.Caption, 80), s.Citation)
+		fmt.Fprintf(w, "[%d] %.4f  %s  %s\n", s.N, s.Score, cell(s.Caption, 80), safe(s.Citation))
 	}
 }
 
@@ -464,9 +464,9 @@ func printCitations(w io.Writer, a *rag.Answer) {
 			where += fmt.Sprintf(" (p. %d)", c.Page)
 		}
 		if c.Modality == mmrag.Image {
-			fmt.Fprintf(w, "[%d] figure: %s — %s  %s\n", c.N, cell(c.Caption, 80), where, c.Link())
+			fmt.Fprintf(w, "[%d] figure: %s — %s  %s\n", c.N, cell(c.Caption, 80), safe(where), safe(c.Link()))
 		} else {
-			fmt.Fprintf(w, "[%d] %s  %s\n", c.N, where, c.Link())
+			fmt.Fprintf(w, "[%d] %s  %s\n", c.N, safe(where), safe(c.Link()))
 		}
 	}
 }
@@ -496,7 +496,7 @@ func newAskCmd(g *globals) *cobra.Command {
 			out := cmd.OutOrStdout()
 			var onToken func(string) error
 			if !asJSON {
-				onToken = func(t string) error { _, err := io.WriteString(out, t); return err }
+				onToken = func(t string) error { _, err := io.WriteString(out, safeText(t)); return err }
 			}
 			a, err := s.engine.Ask(ctx, req, nil, onToken)
 			if err != nil {
@@ -508,7 +508,7 @@ func newAskCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(out)
 			printCitations(out, a)
 			for _, n := range a.Notes {
-				fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
+				fmt.Fprintln(cmd.ErrOrStderr(), "note:", safe(n))
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "(%s, %s strategy, retrieval %v, total %v)\n", a.Model, a.Strategy, a.Retrieval.Round(time.Millisecond), a.Took.Round(time.Millisecond))
 			if a.GenErr != nil {
@@ -583,18 +583,18 @@ func newChatCmd(g *globals) *cobra.Command {
 					continue
 				}
 				req.Question, req.History = q, history
-				a, err := s.engine.Ask(ctx, req, nil, func(t string) error { _, err := io.WriteString(out, t); return err })
+				a, err := s.engine.Ask(ctx, req, nil, func(t string) error { _, err := io.WriteString(out, safeText(t)); return err })
 				if err != nil {
 					if ctx.Err() != nil {
 						return err
 					}
-					fmt.Fprintln(cmd.ErrOrStderr(), "error:", err)
+					fmt.Fprintln(cmd.ErrOrStderr(), "error:", safe(err.Error()))
 					continue
 				}
 				fmt.Fprintln(out)
 				printCitations(out, a)
 				for _, n := range a.Notes {
-					fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
+					fmt.Fprintln(cmd.ErrOrStderr(), "note:", safe(n))
 				}
 				history = append(history, generate.Message{Role: generate.User, Content: q}, generate.Message{Role: generate.Assistant, Content: a.Text})
 			}
@@ -652,10 +652,10 @@ func newCaptionCmd(g *globals) *cobra.Command {
 			out := cmd.OutOrStdout()
 			n, err := c.Run(ctx, args, func(e rag.CaptionEvent) {
 				if e.Err != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), "failed:", e.Err)
+					fmt.Fprintln(cmd.ErrOrStderr(), "failed:", safe(e.Err.Error()))
 					return
 				}
-				fmt.Fprintf(out, "%s  %s\n", e.ItemID[:min(12, len(e.ItemID))], e.Caption)
+				fmt.Fprintf(out, "%s  %s\n", e.ItemID[:min(12, len(e.ItemID))], safe(e.Caption))
 			})
 			fmt.Fprintf(out, "%d figure(s) described by %s\n", n, name)
 			if err != nil {

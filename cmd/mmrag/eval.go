@@ -116,7 +116,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 			}
 			for _, r := range reports {
 				if r.Failed > 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "mmrag: %s: %d of %d questions failed; first: %s\n", r.Name, r.Failed, r.Questions, r.FirstError)
+					fmt.Fprintf(cmd.ErrOrStderr(), "mmrag: %s: %d of %d questions failed; first: %s\n", safe(r.Name), r.Failed, r.Questions, safe(r.FirstError))
 					return exitCode(1)
 				}
 			}

@@ -59,6 +59,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 		workers    int
 		gitignore  bool
 		maxFileMiB int64
+		limits     ingest.Limits
 		verbose    bool
 		asJSON     bool
 	)
@@ -69,8 +70,10 @@ func newIngestCmd(g *globals) *cobra.Command {
 			"stores them. Folders are walked recursively (hidden entries and files matched by\n" +
 			".mmragignore are left out); globs may use ** (quote them). Sources already stored\n" +
 			"with the same content are skipped; changed ones are replaced, embedding only what\n" +
-			"changed. Progress goes to stderr. Exit status 1 when any source failed (the others\n" +
-			"are stored).",
+			"changed. A file whose text, chunks or images pass --max-text-bytes, --max-chunks or\n" +
+			"--max-images fails before anything of it is embedded. Progress goes to stderr (for a\n" +
+			"big file, or with -v, its stages too). Exit status 1 when any source failed (the\n" +
+			"others are stored).",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -111,6 +114,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 				Chunk:      chunk.Options{Counter: clip.Tokenizer()},
 				Fetcher:    fetcher,
 				Workers:    workers,
+				Limits:     limits,
 				Progress:   progressPrinter(errw, verbose),
 			}
 			rep, err := p.Add(ctx, args, walk)
@@ -142,8 +146,12 @@ func newIngestCmd(g *globals) *cobra.Command {
 	f.StringSliceVar(&walk.Exclude, "exclude", nil, "leave out files and folders matching these globs")
 	f.BoolVar(&gitignore, "gitignore", false, "also honour .gitignore files")
 	f.BoolVar(&walk.FollowSymlinks, "follow-symlinks", false, "follow symbolic links inside folders")
+	f.StringVar(&walk.AssetRoot, "asset-root", "", "folder the documents' local images may come from (default: each folder named, or a file's own folder)")
 	f.BoolVar(&walk.Prune, "prune", false, "remove stored documents whose file under a given folder is gone")
 	f.Int64Var(&maxFileMiB, "max-file-size", ingest.DefaultMaxFileBytes>>20, "largest file read, MiB")
+	f.Int64Var(&limits.MaxTextBytes, ingest.FlagMaxTextBytes, ingest.DefaultMaxTextBytes, "most bytes of text extracted from one file (-1: no limit)")
+	f.IntVar(&limits.MaxChunks, ingest.FlagMaxChunks, ingest.DefaultMaxChunks, "most text chunks of one file, checked before embedding (-1: no limit)")
+	f.IntVar(&limits.MaxImages, ingest.FlagMaxImages, ingest.DefaultMaxImages, "most images of one file (-1: no limit)")
 	f.BoolVar(&fetch.AllowPrivate, "allow-private", false, "let URLs reach private, loopback and link-local addresses")
 	f.Int64Var(&fetch.MaxBytes, "max-download", ingest.DefaultFetchMaxBytes, "largest download, bytes")
 	f.DurationVar(&fetch.Timeout, "fetch-timeout", ingest.DefaultFetchTimeout, "limit for one download")
@@ -153,28 +161,52 @@ func newIngestCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// progressPrinter prints one line per source to w.
+// bigFile is how many vectors make a file worth progress lines of its own
+// (chunked, then embedding every tenth) without --verbose: about a minute
+// of embedding on two cores.
+const bigFile = 1000
+
+// progressPrinter prints one line per source to w, and for a big file (or
+// every file, verbose) its stages: extracted, chunked, embedding n/N every
+// tenth. Names and messages from the sources are escaped (safe).
 func progressPrinter(w io.Writer, verbose bool) func(ingest.Event) {
+	tenths := map[string]int{} // source → tenths of its embedding printed
 	return func(e ingest.Event) {
 		secs := e.Elapsed.Seconds()
+		src := safe(e.Source)
 		switch e.Kind {
 		case ingest.Added, ingest.Updated:
-			fmt.Fprintf(w, "%-9s %-8s %4d items (%d embedded) %6.2fs  %s\n", e.Kind, e.Type, e.Items, e.Embedded, secs, e.Source)
+			delete(tenths, e.Source)
+			fmt.Fprintf(w, "%-9s %-8s %4d items (%d embedded) %6.2fs  %s\n", e.Kind, e.Type, e.Items, e.Embedded, secs, src)
 		case ingest.Unchanged:
-			fmt.Fprintf(w, "%-9s %-8s %4d items %20s  %s\n", e.Kind, e.Type, e.Items, "", e.Source)
+			fmt.Fprintf(w, "%-9s %-8s %4d items %20s  %s\n", e.Kind, e.Type, e.Items, "", src)
 		case ingest.Failed:
-			fmt.Fprintf(w, "%-9s %s\n", e.Kind, ingest.FileError{Source: e.Source, Err: e.Err})
+			delete(tenths, e.Source)
+			fmt.Fprintf(w, "%-9s %s\n", e.Kind, safe(ingest.FileError{Source: e.Source, Err: e.Err}.Error()))
 		case ingest.Warning:
-			fmt.Fprintf(w, "%-9s %s: %s\n", e.Kind, e.Source, e.Message)
+			fmt.Fprintf(w, "%-9s %s: %s\n", e.Kind, src, safe(e.Message))
 		case ingest.Removed:
-			fmt.Fprintf(w, "%-9s %-8s %s\n", e.Kind, e.Type, e.Source)
+			fmt.Fprintf(w, "%-9s %-8s %s\n", e.Kind, e.Type, src)
 		case ingest.Skipped:
 			if verbose {
-				fmt.Fprintf(w, "%-9s %s: %s\n", e.Kind, e.Source, e.Message)
+				fmt.Fprintf(w, "%-9s %s: %s\n", e.Kind, src, safe(e.Message))
 			}
 		case ingest.Started:
 			if verbose {
-				fmt.Fprintf(w, "%-9s %-8s %s\n", e.Kind, e.Type, e.Source)
+				fmt.Fprintf(w, "%-9s %-8s %s\n", e.Kind, e.Type, src)
+			}
+		case ingest.Extracted:
+			if verbose {
+				fmt.Fprintf(w, "%-9s %-8s %d bytes of text, %d images %6.2fs  %s\n", e.Kind, e.Type, e.TextBytes, e.Images, secs, src)
+			}
+		case ingest.Chunked:
+			if verbose || e.Total >= bigFile {
+				fmt.Fprintf(w, "%-9s %-8s %4d items, %d to embed %6.2fs  %s\n", e.Kind, e.Type, e.Items, e.Total, secs, src)
+			}
+		case ingest.Embedding:
+			if t := e.Done * 10 / max(e.Total, 1); (verbose || e.Total >= bigFile) && t > tenths[e.Source] {
+				tenths[e.Source] = t
+				fmt.Fprintf(w, "%-9s %-8s %d/%d (%d%%) %6.2fs  %s\n", e.Kind, e.Type, e.Done, e.Total, e.Done*100/max(e.Total, 1), secs, src)
 			}
 		}
 	}
@@ -204,7 +236,7 @@ func printSummary(w io.Writer, r ingest.Report) {
 	if len(r.Errors) > 0 {
 		fmt.Fprintf(w, "failed:\n")
 		for _, e := range r.Errors {
-			fmt.Fprintf(w, "  %v\n", e)
+			fmt.Fprintf(w, "  %s\n", safe(e.Error()))
 		}
 	}
 }
@@ -278,7 +310,7 @@ func newLsCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tTYPE\tTEXT\tIMAGES\tTITLE\tSOURCE")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID[:min(12, len(r.ID))], r.Type, r.TextItems, r.ImageItems, cell(r.Title, 50), r.Source)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID[:min(12, len(r.ID))], safe(r.Type), r.TextItems, r.ImageItems, cell(r.Title, 50), safe(r.Source))
 			}
 			return tw.Flush()
 		},
@@ -290,14 +322,14 @@ func newLsCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// cell shortens s to n runes for a table cell.
+// cell shortens s to n runes for a table cell, escaped (safe).
 func cell(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	r := []rune(s)
 	if len(r) <= n {
-		return s
+		return safe(s)
 	}
-	return string(r[:n-1]) + "…"
+	return safe(string(r[:n-1])) + "…"
 }
 
 func newRmCmd(g *globals) *cobra.Command {
@@ -321,13 +353,13 @@ func newRmCmd(g *globals) *cobra.Command {
 						json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]string{"removed": d.ID, "source": d.Source})
 						continue
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "removed %s  %s\n", d.ID[:min(12, len(d.ID))], d.Source)
+					fmt.Fprintf(cmd.OutOrStdout(), "removed %s  %s\n", d.ID[:min(12, len(d.ID))], safe(d.Source))
 				}
 				if err != nil {
 					if ctx.Err() != nil {
 						return err
 					}
-					fmt.Fprintln(cmd.ErrOrStderr(), "mmrag rm:", err)
+					fmt.Fprintln(cmd.ErrOrStderr(), "mmrag rm:", safe(err.Error()))
 					failed = true
 				}
 			}
@@ -431,10 +463,14 @@ func reportJSON(r ingest.Report) map[string]any {
 	for _, e := range r.Errors {
 		errs = append(errs, map[string]string{"source": e.Source, "error": e.Err.Error()})
 	}
+	warns := []map[string]string{}
+	for _, w := range r.WarningList {
+		warns = append(warns, map[string]string{"source": w.Source, "warning": w.Message})
+	}
 	return map[string]any{
 		"added": r.Added, "updated": r.Updated, "unchanged": r.Unchanged, "skipped": r.Skipped,
 		"failed": r.Failed, "removed": r.Removed, "items": r.Items, "embedded": r.Embedded,
-		"reused": r.Reused, "bytes": r.Bytes, "warnings": r.Warnings, "errors": errs,
+		"reused": r.Reused, "bytes": r.Bytes, "warnings": r.Warnings, "warning_list": warns, "errors": errs,
 		"seconds": r.Elapsed.Seconds(),
 	}
 }

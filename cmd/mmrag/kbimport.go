@@ -76,7 +76,7 @@ func newImportCmd(g *globals) *cobra.Command {
 				if err := s.PutDocument(ctx, d.Doc, d.Items, d.Vectors, d.Blobs); err != nil {
 					return fmt.Errorf("import %s: %w", d.Doc.Source, err)
 				}
-				fmt.Fprintf(out, "imported %s  %d items  %s\n", d.Doc.ID[:12], len(d.Items), d.Doc.Title)
+				fmt.Fprintf(out, "imported %s  %d items  %s\n", d.Doc.ID[:12], len(d.Items), safe(d.Doc.Title))
 			}
 			fmt.Fprintln(out, refkb.Summary(kb))
 			return nil

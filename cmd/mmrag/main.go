@@ -43,7 +43,7 @@ func main() {
 		if errors.As(err, &ec) {
 			os.Exit(int(ec))
 		}
-		fmt.Fprintln(os.Stderr, "mmrag:", err)
+		fmt.Fprintln(os.Stderr, "mmrag:", safeText(err.Error()))
 		os.Exit(1)
 	}
 }

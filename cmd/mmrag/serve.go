@@ -39,6 +39,10 @@ type serveOptions struct {
 	maxFiles     int
 	maxFileMiB   int64
 	allowPrivate bool
+	allowedHosts []string
+	noToken      bool     // serve a non-loopback address without a token
+	allowModels  []string // generators clients may ask for besides --llm
+	limits       ingest.Limits
 	corsOrigins  []string
 	strategy     string
 	scoring      string
@@ -66,7 +70,10 @@ func newServeCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if o.token == "" && !loopback(o.addr) {
-				log.Warn("serving on a non-loopback address without a token: anyone who can reach it can read and change the knowledge base; set --token or $MMRAG_API_TOKEN")
+				if !o.noToken {
+					return fmt.Errorf("--addr %s is reachable from other machines and the server has no token: anyone who can reach it could read and change the knowledge base; set --token (or $MMRAG_API_TOKEN), or pass --no-token to serve it open anyway", o.addr)
+				}
+				log.Warn("serving on a non-loopback address without a token (--no-token): anyone who can reach it can read and change the knowledge base")
 			}
 			srv, closeAll, err := g.buildServer(ctx, o, log, cmd.ErrOrStderr())
 			if err != nil {
@@ -83,6 +90,12 @@ func newServeCmd(g *globals) *cobra.Command {
 	f.IntVar(&o.maxFiles, "max-files", server.DefaultMaxUploadFiles, "most files (or URLs) in one upload request")
 	f.Int64Var(&o.maxFileMiB, "max-file-size", ingest.DefaultMaxFileBytes>>20, "largest file ingested, MiB")
 	f.BoolVar(&o.allowPrivate, "allow-private", false, "let URL ingests reach loopback, private and link-local addresses")
+	f.StringSliceVar(&o.allowedHosts, "allowed-host", nil, "host names the server answers to besides IP addresses and localhost (DNS-rebinding defence; * for any, behind a proxy that checks Host)")
+	f.BoolVar(&o.noToken, "no-token", false, "allow a non-loopback --addr without --token (anyone who reaches it may read and change the knowledge base)")
+	f.StringSliceVar(&o.allowModels, "allow-model", nil, "generators API clients may choose besides --llm and extractive: ollama:MODEL, openai:MODEL, or ollama:* for any model of the --llm-url server")
+	f.Int64Var(&o.limits.MaxTextBytes, ingest.FlagMaxTextBytes, ingest.DefaultMaxTextBytes, "most bytes of text extracted from one uploaded file (-1: no limit)")
+	f.IntVar(&o.limits.MaxChunks, ingest.FlagMaxChunks, ingest.DefaultMaxChunks, "most text chunks of one uploaded file, checked before embedding (-1: no limit)")
+	f.IntVar(&o.limits.MaxImages, ingest.FlagMaxImages, ingest.DefaultMaxImages, "most images of one uploaded file (-1: no limit)")
 	f.StringSliceVar(&o.corsOrigins, "cors-origin", nil, "origins allowed to call the API from a browser (https://app.example, or *); CORS is off without")
 	f.StringVar(&o.strategy, "strategy", string(rag.DefaultStrategy), "default answer strategy: text, text+images or multimodal")
 	f.StringVar(&o.scoring, "scoring", string(retrieve.DefaultMode), "default scoring: reference, cosine or hybrid")
@@ -134,6 +147,10 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 	if o.maxUploadMiB <= 0 || o.maxFiles <= 0 {
 		return nil, nil, fmt.Errorf("--max-upload %d MiB and --max-files %d must be positive", o.maxUploadMiB, o.maxFiles)
 	}
+	allowed, err := allowedModels(o.allowModels)
+	if err != nil {
+		return nil, nil, err
+	}
 	sess, err := g.openSession(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -154,6 +171,7 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 		Chunk:      chunk.Options{Counter: sess.clip.Tokenizer()},
 		Fetcher:    fetcher,
 		Workers:    o.workers,
+		Limits:     o.limits,
 	}
 	generator := sess.engine.Model
 	if generator == "" {
@@ -162,7 +180,7 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 	defaults := sess.engine.Search
 	srv, err := server.New(server.Config{
 		Store:          sess.store,
-		Engine:         &ragEngine{e: sess.engine, llm: g.llm},
+		Engine:         &ragEngine{e: sess.engine, llm: g.llm, allowed: allowed},
 		Ingester:       &pipelineIngester{p: pipeline, walk: ingest.WalkOptions{MaxFileBytes: o.maxFileMiB << 20}},
 		Logger:         log,
 		Token:          o.token,
@@ -170,6 +188,7 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 		MaxUploadBytes: o.maxUploadMiB << 20,
 		MaxUploadFiles: o.maxFiles,
 		AllowPrivate:   o.allowPrivate,
+		AllowedHosts:   o.allowedHosts,
 		CORSOrigins:    o.corsOrigins,
 		Embeddings:     embedded.Load,
 		Version:        version,
@@ -218,10 +237,31 @@ func (c *countingCLIP) TextProjections(ctx context.Context, texts []string) ([][
 type ragEngine struct {
 	e *rag.Engine
 	// llm builds the generators of models asked for per request, on the
-	// LLM server the flags name.
-	llm  llmFlags
-	mu   sync.Mutex
-	gens map[string]*rag.Engine
+	// LLM server the flags name; allowed are the specs clients may ask
+	// for ("ollama:*": any model of that kind).
+	llm     llmFlags
+	allowed []string
+	mu      sync.Mutex
+	gens    map[string]*rag.Engine
+}
+
+// allowedModels checks the --allow-model specs.
+func allowedModels(specs []string) ([]string, error) {
+	for _, s := range specs {
+		if _, _, err := splitLLM(s, "--allow-model"); err != nil {
+			return nil, err
+		}
+	}
+	return specs, nil
+}
+
+// allows says whether clients may ask for spec ("kind:model"): the
+// operator chooses what the server calls, with whose keys; a client picks
+// among that.
+func (a *ragEngine) allows(spec string) bool {
+	kind, _, _ := strings.Cut(spec, ":")
+	return strings.ReplaceAll(a.e.Model, "/", ":") == spec ||
+		slices.Contains(a.allowed, spec) || slices.Contains(a.allowed, kind+":*")
 }
 
 // engine returns the engine answering with model: the default for "",
@@ -252,6 +292,13 @@ func (a *ragEngine) engine(model string) (*rag.Engine, error) {
 				return nil, fmt.Errorf("%w: model %q: say ollama:%s or openai:%s (this server has no LLM to take the kind from)", server.ErrInvalid, model, model, model)
 			}
 			spec = kind + ":" + model
+		}
+		if !a.allows(spec) {
+			offered := append([]string{rag.Extractive}, a.allowed...)
+			if a.e.Model != "" {
+				offered = append(offered, strings.Replace(a.e.Model, "/", ":", 1))
+			}
+			return nil, fmt.Errorf("%w: model %q is not offered by this server (it offers %s); its operator can add it with --allow-model", server.ErrInvalid, model, strings.Join(offered, ", "))
 		}
 		l := a.llm
 		l.llm = spec
@@ -399,6 +446,9 @@ func citedSources(ans *rag.Answer) *server.SearchResponse {
 	return out
 }
 
+// maxJobWarnings bounds the warnings one job keeps.
+const maxJobWarnings = 200
+
 // pipelineIngester adapts ingest.Pipeline to server.Ingester. The server
 // runs one job at a time, as Pipeline.Add requires.
 type pipelineIngester struct {
@@ -413,14 +463,29 @@ func (pi *pipelineIngester) Ingest(ctx context.Context, sources []string, progre
 	pi.p.Progress = func(e ingest.Event) {
 		switch e.Kind {
 		case ingest.Started:
-			pr.Current = e.Source
+			pr.Current, pr.Stage, pr.Step, pr.Steps = e.Source, "extracting", 0, 0
 			started[e.Source] = true
 			pr.Total = max(pr.Total, len(started))
+		case ingest.Extracted:
+			pr.Current, pr.Stage = e.Source, "chunking"
+		case ingest.Chunked:
+			pr.Current, pr.Stage, pr.Step, pr.Steps = e.Source, "embedding", 0, e.Total
+		case ingest.Embedding:
+			pr.Current, pr.Stage, pr.Step, pr.Steps = e.Source, "embedding", e.Done, e.Total
+			if e.Done == e.Total {
+				pr.Stage = "storing"
+			}
+		case ingest.Warning:
+			if len(pr.Warnings) < maxJobWarnings {
+				pr.Warnings = append(pr.Warnings, server.JobError{Source: e.Source, Error: e.Message})
+			}
 		case ingest.Added, ingest.Updated, ingest.Unchanged:
 			pr.Done++
+			pr.Stage, pr.Step, pr.Steps = "", 0, 0
 			ids = append(ids, ingest.DocID(e.Source))
 		case ingest.Failed:
 			pr.Failed++
+			pr.Stage, pr.Step, pr.Steps = "", 0, 0
 			pr.Errors = append(pr.Errors, server.JobError{Source: e.Source, Error: ingest.FileError{Source: e.Source, Err: e.Err}.Error()})
 		default:
 			return
