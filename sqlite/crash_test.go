@@ -20,7 +20,7 @@ import (
 const (
 	crashDirEnv  = "MMRAG_SQLITE_CRASH_DIR"  // store directory
 	crashStepEnv = "MMRAG_SQLITE_CRASH_STEP" // attempt number: names the version
-	crashHookEnv = "MMRAG_SQLITE_CRASH_HOOK" // "1": stop just before the commit
+	crashHookEnv = "MMRAG_SQLITE_CRASH_HOOK" // where to stop: "commit" (just before it) or "checkpoint" (just before the WAL checkpoint after it)
 )
 
 // Size of the version the child writes (about 10 MB): with the child's 2 MiB
@@ -30,7 +30,9 @@ const crashItems, crashDim = 12000, 128
 // TestCrash kills (SIGKILL) a child process in the middle of PutDocument and
 // checks that the store reopens with the previous version intact, or, for a
 // kill that may land after the commit, with one whole version, and that the
-// database passes SQLite's integrity check.
+// database passes SQLite's integrity check. The child checkpoints the WAL
+// after every commit (a low checkpointWALBytes), so that the later kills may
+// land in the checkpoint too.
 func TestCrash(t *testing.T) {
 	if dir := os.Getenv(crashDirEnv); dir != "" {
 		crashChild(t, dir)
@@ -57,22 +59,23 @@ func TestCrash(t *testing.T) {
 
 	steps := []struct {
 		name  string
-		hook  bool          // kill while the transaction waits to commit
+		hook  string        // kill while the child waits at this hook: "commit" or "checkpoint"
 		delay time.Duration // else: kill this long after the put starts
 	}{
-		{"before commit", true, 0},
-		{"after 10ms", false, 10 * time.Millisecond},
-		{"after 150ms", false, 150 * time.Millisecond},
-		{"after 600ms", false, 600 * time.Millisecond},
-		{"after 4s", false, 4 * time.Second}, // usually after the commit
-		{"before commit again", true, 0},
+		{"before commit", "commit", 0},
+		{"after 10ms", "", 10 * time.Millisecond},
+		{"after 150ms", "", 150 * time.Millisecond},
+		{"after 600ms", "", 600 * time.Millisecond},
+		{"after 4s", "", 4 * time.Second}, // usually after the commit
+		{"before commit again", "commit", 0},
+		{"before checkpoint", "checkpoint", 0}, // committed, WAL not yet copied back
 	}
 	for i, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			tag := fmt.Sprintf("v%d", i+2)
 			counts[tag] = crashItems + crashItems/4
 			committed := killChild(t, dir, i+2, st.hook, st.delay)
-			if st.hook {
+			if st.hook == "commit" {
 				// The uncommitted version reached the WAL: recovery has
 				// frames to ignore, not just an untouched file.
 				fi, err := os.Stat(filepath.Join(dir, DBFile+"-wal"))
@@ -91,9 +94,9 @@ func TestCrash(t *testing.T) {
 			checkIntegrity(t, s)
 			got := checkVersion(t, s, counts)
 			switch {
-			case st.hook && got != current:
+			case st.hook == "commit" && got != current:
 				t.Errorf("killed before the commit, the store holds version %s, want the previous %s", got, current)
-			case committed && got != tag:
+			case (committed || st.hook == "checkpoint") && got != tag:
 				t.Errorf("the child committed version %s, the store holds %s", tag, got)
 			case got != current && got != tag:
 				t.Errorf("store holds version %s, want %s or %s", got, current, tag)
@@ -107,7 +110,7 @@ func TestCrash(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.hook && n == 0 {
+			if st.hook == "commit" && n == 0 {
 				t.Error("no orphan blob file swept, though the child wrote new images before it was killed")
 			}
 			stats, err := s.Stats(ctx)
@@ -122,12 +125,12 @@ func TestCrash(t *testing.T) {
 }
 
 // killChild runs the child and SIGKILLs it once it reports the put is
-// under way (after delay) or, with hook, waiting to commit. It reports
+// under way (after delay) or, with hook, waiting at that hook. It reports
 // whether the child said its put returned before the kill.
-func killChild(t *testing.T, dir string, step int, hook bool, delay time.Duration) (committed bool) {
+func killChild(t *testing.T, dir string, step int, hook string, delay time.Duration) (committed bool) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, fmt.Sprint(crashStepEnv, "=", step), fmt.Sprint(crashHookEnv, "=", map[bool]int{true: 1}[hook]))
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, fmt.Sprint(crashStepEnv, "=", step), crashHookEnv+"="+hook)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -145,10 +148,7 @@ func killChild(t *testing.T, dir string, step int, hook bool, delay time.Duratio
 		}
 		close(lines)
 	}()
-	want := "STARTED"
-	if hook {
-		want = "COMMITTING"
-	}
+	want := map[string]string{"": "STARTED", "commit": "COMMITTING", "checkpoint": "CHECKPOINTING"}[hook]
 	timeout := time.After(3 * time.Minute)
 wait:
 	for {
@@ -234,6 +234,7 @@ func checkVersion(t *testing.T, s *Store, counts map[string]int) string {
 // big and is killed on the way.
 func crashChild(t *testing.T, dir string) {
 	ctx := t.Context()
+	checkpointWALBytes = 1 << 20
 	s, err := Open(ctx, dir, WithWriteCache(2<<10))
 	if err != nil {
 		t.Fatal(err)
@@ -242,9 +243,15 @@ func crashChild(t *testing.T, dir string) {
 	var seed uint64
 	fmt.Sscan(step, &seed)
 	d, items, vecs, blobs := doc("big", "v"+step, crashItems, crashDim, rand.New(rand.NewPCG(seed, 1)))
-	if os.Getenv(crashHookEnv) == "1" {
+	switch os.Getenv(crashHookEnv) {
+	case "commit":
 		testHookBeforeCommit = func() {
 			fmt.Println("COMMITTING")
+			select {} // wait for SIGKILL
+		}
+	case "checkpoint":
+		testHookBeforeCheckpoint = func() {
+			fmt.Println("CHECKPOINTING")
 			select {} // wait for SIGKILL
 		}
 	}

@@ -11,8 +11,10 @@
 // The package owns the schema and its migrations, the blob files, the
 // in-memory vector matrices used by SearchVectors, the translation of user
 // queries into FTS5 syntax and the pruning that keeps SearchText from
-// scoring every row a frequent word matches. One process writes to a store
-// directory at a time; within it, Store is safe for concurrent use.
+// scoring every row a frequent word matches. Store is safe for concurrent
+// use, and several processes may open the same directory: SQLite serialises
+// their writes, and a vector search first catches up with the commits of the
+// others (changes.go).
 package sqlite
 
 import (
@@ -24,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +38,7 @@ import (
 // Store is a mmrag.Store kept in one directory. Create it with Open.
 type Store struct {
 	dir      string
+	dbPath   string
 	blobDir  string
 	w        *sql.DB // one connection; every transaction BEGIN IMMEDIATE
 	r        *sql.DB // readers; WAL lets them run while w writes
@@ -47,7 +51,11 @@ type Store struct {
 	// writer never removes a blob file another is about to reference.
 	writeMu sync.Mutex
 
-	vec vectorCache
+	// syncMu serialises catching up with other writers' commits (sync);
+	// lastChange reads the change log's last sequence number.
+	syncMu     sync.Mutex
+	lastChange *sql.Stmt
+	vec        vectorCache
 
 	// ftsStats caches the document frequencies SearchText prunes by;
 	// pruneMinRows is the number of matching rows below which it does not
@@ -57,6 +65,10 @@ type Store struct {
 	// traceText, when set, learns how each SearchText with K > 0 ended
 	// (tests and benchmarks).
 	traceText func(textTrace)
+
+	// checkpointAt is the WAL size from which a write checkpoints the WAL
+	// after its commit (wal.go). Guarded by writeMu.
+	checkpointAt int64
 
 	closeOnce sync.Once
 }
@@ -147,7 +159,8 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	}
 	dbPath := filepath.Join(abs, DBFile)
 
-	s := &Store{dir: abs, blobDir: blobDir, workers: cfg.workers, pruneMinRows: pruneMinRows}
+	s := &Store{dir: abs, dbPath: dbPath, blobDir: blobDir, workers: cfg.workers, pruneMinRows: pruneMinRows,
+		checkpointAt: checkpointWALBytes}
 	s.vec.init()
 	if s.w, err = openDB(dbPath, cfg.busyTimeout, cfg.cacheKiB); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -156,7 +169,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxIdleTime(0)
 	s.w.SetConnMaxLifetime(0)
-	if err := migrate(ctx, s.w); err != nil {
+	if err := ensureWAL(ctx, s.w); err != nil {
 		s.w.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
@@ -166,7 +179,16 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	}
 	s.r.SetMaxOpenConns(cfg.readers)
 	s.r.SetMaxIdleConns(cfg.readers)
-	if err := s.r.PingContext(ctx); err != nil {
+	if err := migrate(ctx, s.w, s.r); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	if s.lastChange, err = s.r.PrepareContext(ctx, lastChangeQuery); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: prepare the change check: %w", dir, err)
+	}
+	// Matrices load later, from states at least this new.
+	if s.vec.applied, err = s.lastChangeSeq(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
@@ -192,8 +214,12 @@ func openDB(path string, busy time.Duration, cacheKiB int) (*sql.DB, error) {
 	// are fsync'd before the commit that references them either way.
 	q.Add("_pragma", "synchronous(NORMAL)")
 	if cacheKiB > 0 {
-		q.Add("_pragma", "journal_mode(WAL)")
+		// journal_mode is not among them: it is persistent, and setting it
+		// takes a lock; ensureWAL sets it once, when the database is new.
 		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cacheKiB))
+		// A WAL left large (a checkpoint that readers kept from finishing)
+		// shrinks to this size when it next starts over.
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", checkpointWALBytes))
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
@@ -213,6 +239,9 @@ func (s *Store) Close() error {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 		var errs []error
+		if s.lastChange != nil {
+			errs = append(errs, s.lastChange.Close())
+		}
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
 		}
@@ -323,12 +352,86 @@ CREATE TRIGGER items_fts_update AFTER UPDATE ON items BEGIN
 		SELECT new.rowid, new.text, new.section WHERE new.modality = 'text';
 END;
 `,
+	// 2: the change log other processes follow (changes.go). AUTOINCREMENT:
+	// a number is never used twice, even after pruning.
+	`
+CREATE TABLE changes (
+	seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+	doc_id TEXT NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version this package writes.
 var SchemaVersion = len(migrations)
 
-func migrate(ctx context.Context, db *sql.DB) error {
+// ensureWAL switches the database to WAL mode unless it is already in it.
+// The mode is stored in the database file, so only a new database (or one
+// another program turned back) is switched; reading the mode takes no lock,
+// so opening a store never waits for a writer of another process.
+func ensureWAL(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("read journal mode: %w", err)
+	}
+	if strings.EqualFold(mode, "wal") {
+		return nil
+	}
+	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+		return fmt.Errorf("switch journal mode from %s to WAL: %w", mode, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("switch journal mode to WAL: the database stays in %s mode", mode)
+	}
+	return nil
+}
+
+// migrate brings the schema to the current version. It reads the version
+// with a plain read, which a writer of another process does not block, and
+// takes the write lock only when a migration is due.
+func migrate(ctx context.Context, w, r *sql.DB) error {
+	v, err := schemaVersion(ctx, r)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	switch {
+	case v > len(migrations):
+		return fmt.Errorf("migrate: database schema version %d is newer than this program's %d", v, len(migrations))
+	case v == len(migrations):
+		return nil
+	}
+	return upgrade(ctx, w)
+}
+
+// schemaVersion reads the schema version in one read transaction: 0 for a
+// database without the version table.
+func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	defer tx.Rollback()
+	var tables int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'`).Scan(&tables); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if tables == 0 {
+		return 0, nil
+	}
+	var v int
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// upgrade runs the migrations the database lacks in one IMMEDIATE
+// transaction, reading the version again under the write lock: another
+// process may have migrated meanwhile.
+func upgrade(ctx context.Context, db *sql.DB) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)

@@ -10,8 +10,9 @@ package sqlite
 // contiguous row-major []float32 matrix with parallel item IDs and
 // per-document metadata for the filters. A matrix is loaded by one scan on
 // the first search that needs it and afterwards patched by every commit of
-// this Store, so it costs rows×dim×4 bytes of memory for as long as the
-// Store is open.
+// this Store, and by the commits of other processes that each search first
+// looks for in the change log (changes.go); it costs rows×dim×4 bytes of
+// memory for as long as the Store is open.
 
 import (
 	"cmp"
@@ -144,6 +145,16 @@ type vectorCache struct {
 	mu      sync.RWMutex
 	m       map[vecKey]*matrix
 	loading map[vecKey]*pendingLoad
+
+	// applied is the change log position (changes.go) up to which every
+	// commit, whoever made it, is in the matrices; own holds this Store's
+	// commits past applied, already patched in: sequence number → document.
+	applied int64
+	own     map[int64]string
+
+	// reloadedDocs and fullReloads count what catching up with other
+	// writers read from the database (tests).
+	reloadedDocs, fullReloads int
 }
 
 // pendingLoad is a matrix being read from the database. Commits that land
@@ -153,19 +164,29 @@ type vectorCache struct {
 // committed state. Loading therefore never waits for a writer, nor a writer
 // for a load.
 type pendingLoad struct {
-	log  []change
-	done chan struct{}
+	log   []change
+	stale bool // the matrices were dropped meanwhile: not to be installed
+	done  chan struct{}
 }
 
-// change is a committed PutDocument (put set) or DeleteDocument (del).
+// change is a committed PutDocument (put set) or DeleteDocument (del): the
+// whole new state of one document.
 type change struct {
 	put *put
 	del string
 }
 
+func (ch change) docID() string {
+	if ch.put != nil {
+		return ch.put.doc.ID
+	}
+	return ch.del
+}
+
 func (c *vectorCache) init() {
 	c.m = map[vecKey]*matrix{}
 	c.loading = map[vecKey]*pendingLoad{}
+	c.own = map[int64]string{}
 }
 
 func (c *vectorCache) reset() {
@@ -174,18 +195,61 @@ func (c *vectorCache) reset() {
 	c.mu.Unlock()
 }
 
-// committed patches the loaded matrices after a commit and logs the change
-// for the matrices being loaded. Matrices neither loaded nor loading read
-// the new state from the database when first needed.
-func (c *vectorCache) committed(ch change) {
+// committed patches the matrices after this Store's commit number seq of
+// the change log. A commit at or below applied is skipped: catching up with
+// other writers read it, or a later state of its document, from the
+// database first.
+func (c *vectorCache) committed(ch change, seq int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if seq <= c.applied {
+		return
+	}
+	c.own[seq] = ch.docID()
+	c.advance(c.applied)
+	c.patch(ch)
+}
+
+// patch applies a change to the loaded matrices and logs it for the
+// matrices being loaded. Matrices neither loaded nor loading read the new
+// state from the database when first needed. The caller holds mu.
+func (c *vectorCache) patch(ch change) {
 	for key, m := range c.m {
 		m.apply(key, ch)
 	}
 	for _, p := range c.loading {
 		p.log = append(p.log, ch)
 	}
+}
+
+// advance moves applied up to last and over the commits of this Store that
+// follow it without a gap, forgetting them. The caller holds mu.
+func (c *vectorCache) advance(last int64) {
+	c.applied = max(c.applied, last)
+	for seq := range c.own {
+		if seq <= c.applied {
+			delete(c.own, seq)
+		}
+	}
+	for {
+		if _, ok := c.own[c.applied+1]; !ok {
+			return
+		}
+		delete(c.own, c.applied+1)
+		c.applied++
+	}
+}
+
+// dropAll forgets every matrix, loaded or loading, and moves applied to
+// last: the matrices load again, from a state at least that new, when next
+// needed. The caller holds mu.
+func (c *vectorCache) dropAll(last int64) {
+	c.m = map[vecKey]*matrix{}
+	for _, p := range c.loading {
+		p.stale = true
+	}
+	c.advance(last)
+	c.fullReloads++
 }
 
 // apply patches m, the matrix of key, with a committed change.
@@ -262,7 +326,7 @@ func (s *Store) loadMatrix(ctx context.Context, key vecKey) error {
 
 	c.mu.Lock()
 	delete(c.loading, key)
-	if err == nil {
+	if err == nil && !p.stale {
 		for _, ch := range p.log {
 			m.apply(key, ch)
 		}
@@ -367,7 +431,8 @@ func loadRows(ctx context.Context, tx *sql.Tx, key vecKey, m *matrix, n int) err
 // lets through by its dot product with q.Vector and returns the q.K best
 // (all when q.K ≤ 0), best first, ties by item ID. A model the store does not
 // hold yields no hits; a query vector whose length differs from the model's
-// dimension is refused.
+// dimension is refused. It first catches up with the commits of other
+// processes (see sync), so that it sees every commit made before it began.
 func (s *Store) SearchVectors(ctx context.Context, q mmrag.VectorQuery) ([]mmrag.Hit, error) {
 	switch {
 	case q.Model == "":
@@ -378,6 +443,9 @@ func (s *Store) SearchVectors(ctx context.Context, q mmrag.VectorQuery) ([]mmrag
 		return nil, errors.New("search vectors: empty query vector")
 	case !finite(q.Vector):
 		return nil, errors.New("search vectors: query vector holds NaN or Inf")
+	}
+	if err := s.sync(ctx); err != nil {
+		return nil, fmt.Errorf("search vectors: %w", err)
 	}
 	var hits []mmrag.Hit
 	err := s.withMatrix(ctx, vecKey{q.Model, q.Modality}, func(m *matrix) error {

@@ -18,6 +18,10 @@ import (
 // transaction after every row and blob is written, just before the commit.
 var testHookBeforeCommit func()
 
+// testHookAfterCommit, when set by a test, runs after PutDocument's commit,
+// before the matrices are patched.
+var testHookAfterCommit func()
+
 // put is a validated PutDocument call.
 type put struct {
 	doc      mmrag.Document
@@ -185,6 +189,10 @@ func (s *Store) put(ctx context.Context, p *put) (err error) {
 	if err := updateModelCounts(ctx, tx, p.dims, old.counts, p.counts); err != nil {
 		return err
 	}
+	seq, err := logChange(ctx, tx, p.doc.ID)
+	if err != nil {
+		return err
+	}
 
 	for _, h := range slices.Sorted(maps.Keys(p.blobMIME)) {
 		var rel string
@@ -228,8 +236,13 @@ func (s *Store) put(ctx context.Context, p *put) (err error) {
 		return fmt.Errorf("commit: %w", err)
 	}
 	created = nil
+	if testHookAfterCommit != nil {
+		testHookAfterCommit()
+	}
 	s.removeBlobFiles(garbage)
-	s.vec.committed(change{put: p})
+	s.vec.committed(change{put: p}, seq)
+	// The document is stored whether or not the checkpoint succeeds.
+	_ = s.checkpointIfLarge(ctx)
 	return nil
 }
 
@@ -254,6 +267,10 @@ func (s *Store) DeleteDocument(ctx context.Context, id string) (err error) {
 	if err := updateModelCounts(ctx, tx, nil, old.counts, nil); err != nil {
 		return fmt.Errorf("delete document %s: %w", id, err)
 	}
+	seq, err := logChange(ctx, tx, id)
+	if err != nil {
+		return fmt.Errorf("delete document %s: %w", id, err)
+	}
 	garbage, err := collectBlobs(ctx, tx, old.hashes)
 	if err != nil {
 		return fmt.Errorf("delete document %s: %w", id, err)
@@ -262,7 +279,9 @@ func (s *Store) DeleteDocument(ctx context.Context, id string) (err error) {
 		return fmt.Errorf("delete document %s: commit: %w", id, err)
 	}
 	s.removeBlobFiles(garbage)
-	s.vec.committed(change{del: id})
+	s.vec.committed(change{del: id}, seq)
+	// The document is gone whether or not the checkpoint succeeds.
+	_ = s.checkpointIfLarge(ctx)
 	return nil
 }
 
