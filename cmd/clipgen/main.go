@@ -2,7 +2,7 @@
 // weights (see package onnxgraph), so CLIP code paths can be exercised and
 // timed where no real weights are available:
 //
-//	go run ./cmd/clipgen -preset vit-b-16 -out /tmp/clip-b16 [-tokenizer DIR] [-seed N]
+//	go run ./cmd/clipgen -preset vit-b-16 -out /tmp/clip-b16 [-tokenizer DIR | -words-from DIR] [-seed N]
 //
 // The vit-b-16 and vit-b-32 presets have CLIP's true shapes and FLOP counts;
 // "tiny" is small and fast.
@@ -24,7 +24,8 @@ func main() {
 	var opts onnxgraph.FolderOptions
 	out := flag.String("out", "", "folder to write (created if missing)")
 	flag.StringVar(&opts.Preset, "preset", onnxgraph.PresetTiny, "one of "+strings.Join(onnxgraph.Presets(), ", "))
-	flag.StringVar(&opts.TokenizerDir, "tokenizer", "", "folder with CLIP's vocab.json and merges.txt to copy (default: generate a minimal one)")
+	flag.StringVar(&opts.TokenizerDir, "tokenizer", "", "folder with CLIP's vocab.json and merges.txt to copy (default: generate one)")
+	wordsFrom := flag.String("words-from", "", "without -tokenizer: build a whole-word BPE from the English text under this folder (e.g. $(go env GOROOT)/src), so chunks keep CLIP's size")
 	flag.Uint64Var(&opts.Seed, "seed", 0, "random weights seed")
 	flag.BoolVar(&opts.Quantized, "quantized", false, "also write onnx/*_quantized.onnx copies")
 	flag.BoolVar(&opts.AttentionMask, "attention-mask", false, "text model also takes attention_mask")
@@ -36,6 +37,14 @@ func main() {
 		os.Exit(2)
 	}
 	start := time.Now()
+	if *wordsFrom != "" && opts.TokenizerDir == "" {
+		words, err := onnxgraph.CountWords(*wordsFrom)
+		if err != nil || len(words) == 0 {
+			fmt.Fprintf(os.Stderr, "clipgen: -words-from %s: no words (%v)\n", *wordsFrom, err)
+			os.Exit(1)
+		}
+		opts.Words = words
+	}
 	if err := onnxgraph.WriteModelFolder(*out, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "clipgen:", err)
 		os.Exit(1)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"io"
@@ -11,16 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
-	"mmrag"
+	"mmrag/app"
 	"mmrag/chunk"
 	"mmrag/embed"
-	"mmrag/generate"
 	"mmrag/ingest"
 	"mmrag/rag"
 	"mmrag/retrieve"
@@ -147,9 +143,8 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 	if o.maxUploadMiB <= 0 || o.maxFiles <= 0 {
 		return nil, nil, fmt.Errorf("--max-upload %d MiB and --max-files %d must be positive", o.maxUploadMiB, o.maxFiles)
 	}
-	allowed, err := allowedModels(o.allowModels)
-	if err != nil {
-		return nil, nil, err
+	if err := app.CheckAllowed(o.allowModels); err != nil {
+		return nil, nil, fmt.Errorf("--allow-model: %w", err)
 	}
 	sess, err := g.openSession(ctx)
 	if err != nil {
@@ -167,7 +162,7 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 	pipeline := &ingest.Pipeline{
 		Store:      sess.store,
 		Embedder:   clip,
-		Extractors: extractors(fetcher, warn),
+		Extractors: extractors(fetcher, nil, warn),
 		Chunk:      chunk.Options{Counter: sess.clip.Tokenizer()},
 		Fetcher:    fetcher,
 		Workers:    o.workers,
@@ -178,10 +173,15 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 		generator = rag.Extractive
 	}
 	defaults := sess.engine.Search
+	svc := &app.Service{
+		Store: sess.store, Engine: sess.engine, CLIP: clip, Pipeline: pipeline,
+		Generators: g.llm.generatorFor, Allowed: o.allowModels,
+	}
+	api := server.App{Svc: svc, Walk: ingest.WalkOptions{MaxFileBytes: o.maxFileMiB << 20}}
 	srv, err := server.New(server.Config{
 		Store:          sess.store,
-		Engine:         &ragEngine{e: sess.engine, llm: g.llm, allowed: allowed},
-		Ingester:       &pipelineIngester{p: pipeline, walk: ingest.WalkOptions{MaxFileBytes: o.maxFileMiB << 20}},
+		Engine:         api,
+		Ingester:       api,
 		Logger:         log,
 		Token:          o.token,
 		UploadDir:      filepath.Join(g.storeDir(), "uploads"),
@@ -231,273 +231,4 @@ func (c *countingCLIP) TextProjections(ctx context.Context, texts []string) ([][
 	v, err := c.CLIP.TextProjections(ctx, texts)
 	c.n.Add(int64(len(v)))
 	return v, err
-}
-
-// ragEngine adapts rag.Engine to server.Engine.
-type ragEngine struct {
-	e *rag.Engine
-	// llm builds the generators of models asked for per request, on the
-	// LLM server the flags name; allowed are the specs clients may ask
-	// for ("ollama:*": any model of that kind).
-	llm     llmFlags
-	allowed []string
-	mu      sync.Mutex
-	gens    map[string]*rag.Engine
-}
-
-// allowedModels checks the --allow-model specs.
-func allowedModels(specs []string) ([]string, error) {
-	for _, s := range specs {
-		if _, _, err := splitLLM(s, "--allow-model"); err != nil {
-			return nil, err
-		}
-	}
-	return specs, nil
-}
-
-// allows says whether clients may ask for spec ("kind:model"): the
-// operator chooses what the server calls, with whose keys; a client picks
-// among that.
-func (a *ragEngine) allows(spec string) bool {
-	kind, _, _ := strings.Cut(spec, ":")
-	return strings.ReplaceAll(a.e.Model, "/", ":") == spec ||
-		slices.Contains(a.allowed, spec) || slices.Contains(a.allowed, kind+":*")
-}
-
-// engine returns the engine answering with model: the default for "",
-// the extractive answer for "extractive" or "none", else a generator of
-// model ("ollama:NAME", "openai:NAME", the "ollama/NAME" form answers
-// name, or a bare NAME on the default LLM's server).
-func (a *ragEngine) engine(model string) (*rag.Engine, error) {
-	if model == "" || model == a.e.Model || model == rag.Extractive && a.e.Generator == nil {
-		return a.e, nil
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if e, ok := a.gens[model]; ok {
-		return e, nil
-	}
-	e := *a.e
-	switch {
-	case model == rag.Extractive || model == "none":
-		e.Generator, e.Model = nil, ""
-	default:
-		spec := model
-		if kind, name, ok := strings.Cut(model, "/"); ok && (kind == "ollama" || kind == "openai") {
-			spec = kind + ":" + name
-		}
-		if !strings.Contains(spec, ":") {
-			kind, _, ok := strings.Cut(a.e.Model, "/")
-			if !ok {
-				return nil, fmt.Errorf("%w: model %q: say ollama:%s or openai:%s (this server has no LLM to take the kind from)", server.ErrInvalid, model, model, model)
-			}
-			spec = kind + ":" + model
-		}
-		if !a.allows(spec) {
-			offered := append([]string{rag.Extractive}, a.allowed...)
-			if a.e.Model != "" {
-				offered = append(offered, strings.Replace(a.e.Model, "/", ":", 1))
-			}
-			return nil, fmt.Errorf("%w: model %q is not offered by this server (it offers %s); its operator can add it with --allow-model", server.ErrInvalid, model, strings.Join(offered, ", "))
-		}
-		l := a.llm
-		l.llm = spec
-		gen, name, err := l.generator()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", server.ErrInvalid, err)
-		}
-		e.Generator, e.Model = gen, name
-	}
-	if a.gens == nil {
-		a.gens = map[string]*rag.Engine{}
-	}
-	if len(a.gens) < 16 { // a bound on what clients can make the server keep
-		a.gens[model] = &e
-	}
-	return &e, nil
-}
-
-// options turns the API's search options into retrieve's, starting from
-// the engine's defaults (or the requested mode's); nil when none is set,
-// so that the engine's own defaults apply.
-func (a *ragEngine) options(o server.SearchOptions) (*retrieve.Options, error) {
-	if o.Mode == "" && o.TextK == nil && o.ImageK == nil && o.TextThreshold == nil && o.ImageThreshold == nil &&
-		len(o.DocIDs) == 0 && len(o.Types) == 0 && o.SourcePrefix == "" {
-		return nil, nil
-	}
-	opt := a.e.Search
-	if o.Mode != "" && retrieve.Mode(o.Mode) != opt.Mode {
-		opt = retrieve.DefaultOptions(retrieve.Mode(o.Mode))
-	}
-	if opt.Mode == "" {
-		opt = retrieve.DefaultOptions(retrieve.DefaultMode)
-	}
-	opt.Modalities = nil
-	if o.TextK != nil {
-		if *o.TextK == 0 {
-			opt.Modalities = []mmrag.Modality{mmrag.Image}
-		} else {
-			opt.Text.K = *o.TextK
-		}
-	}
-	if o.ImageK != nil {
-		if *o.ImageK == 0 {
-			opt.Modalities = []mmrag.Modality{mmrag.Text}
-		} else {
-			opt.Images.K = *o.ImageK
-		}
-	}
-	if o.TextK != nil && o.ImageK != nil && *o.TextK == 0 && *o.ImageK == 0 {
-		return nil, fmt.Errorf("%w: text_k and image_k are both 0", server.ErrInvalid)
-	}
-	if o.TextThreshold != nil {
-		opt.Text.Threshold = *o.TextThreshold
-	}
-	if o.ImageThreshold != nil {
-		opt.Images.Threshold = *o.ImageThreshold
-	}
-	opt.Filter = mmrag.Filter{DocIDs: o.DocIDs, Types: o.Types, SourcePrefix: o.SourcePrefix}
-	return &opt, nil
-}
-
-func (a *ragEngine) Search(ctx context.Context, req server.SearchRequest) (*server.SearchResponse, error) {
-	opt, err := a.options(req.SearchOptions)
-	if err != nil {
-		return nil, err
-	}
-	if opt == nil {
-		opt = &a.e.Search
-	}
-	res, err := a.e.Searcher.Search(ctx, req.Query, *opt)
-	if err != nil {
-		return nil, err
-	}
-	out := &server.SearchResponse{Text: []server.Source{}, Images: []server.Source{}, TookMS: ms(res.Took)}
-	for _, r := range res.Text {
-		out.Text = append(out.Text, server.SourceFrom(r.Item, r.Doc, r.Score))
-	}
-	for _, r := range res.Images {
-		out.Images = append(out.Images, server.SourceFrom(r.Item, r.Doc, r.Score))
-	}
-	return out, nil
-}
-
-func (a *ragEngine) Ask(ctx context.Context, req server.AskRequest, onSources func(*server.SearchResponse) error, onToken func(string) error) (*server.Answer, error) {
-	eng, err := a.engine(req.Model)
-	if err != nil {
-		return nil, err
-	}
-	opt, err := a.options(req.SearchOptions)
-	if err != nil {
-		return nil, err
-	}
-	rr := rag.Request{
-		Question: req.Question, Strategy: rag.Strategy(req.Strategy), Search: opt,
-		Temperature: req.Temperature, MaxTokens: req.MaxTokens,
-	}
-	for _, t := range req.History {
-		rr.History = append(rr.History, generate.Message{Role: t.Role, Content: t.Content})
-	}
-	var sent func(*rag.Answer) error
-	if onSources != nil {
-		sent = func(ans *rag.Answer) error { return onSources(citedSources(ans)) }
-	}
-	ans, err := eng.Ask(ctx, rr, sent, onToken)
-	if err != nil {
-		return nil, err
-	}
-	out := &server.Answer{
-		Answer: ans.Text, Sources: *citedSources(ans), Model: ans.Model, Strategy: string(ans.Strategy),
-		Notes: ans.Notes, PromptTokens: ans.Usage.PromptTokens, OutputTokens: ans.Usage.OutputTokens, TookMS: ms(ans.Took),
-	}
-	return out, nil
-}
-
-// citedSources lists the sources the answer can cite, numbered as the
-// prompt numbered them: retrieval results the token budget left out are
-// not shown, as the answer cannot refer to them.
-func citedSources(ans *rag.Answer) *server.SearchResponse {
-	out := &server.SearchResponse{Text: []server.Source{}, Images: []server.Source{}}
-	byID := map[string]retrieve.Result{}
-	if ans.Results != nil {
-		for _, r := range slices.Concat(ans.Results.Text, ans.Results.Images) {
-			byID[r.Item.ID] = r
-		}
-		out.TookMS = ms(ans.Results.Took)
-	}
-	for _, c := range ans.Citations {
-		var s server.Source
-		if r, ok := byID[c.ItemID]; ok {
-			s = server.SourceFrom(r.Item, r.Doc, r.Score)
-		} else {
-			s = server.Source{ItemID: c.ItemID, DocID: c.DocID, Modality: string(c.Modality), Title: c.Title,
-				Page: c.Page, Anchor: c.Anchor, Source: c.Source, Text: c.Text, Caption: c.Caption, Score: c.Score}
-			if c.Section != "" {
-				s.Section = strings.Split(c.Section, " > ")
-			}
-		}
-		s.N = c.N
-		if c.Modality == mmrag.Image {
-			out.Images = append(out.Images, s)
-		} else {
-			out.Text = append(out.Text, s)
-		}
-	}
-	return out
-}
-
-// maxJobWarnings bounds the warnings one job keeps.
-const maxJobWarnings = 200
-
-// pipelineIngester adapts ingest.Pipeline to server.Ingester. The server
-// runs one job at a time, as Pipeline.Add requires.
-type pipelineIngester struct {
-	p    *ingest.Pipeline
-	walk ingest.WalkOptions
-}
-
-func (pi *pipelineIngester) Ingest(ctx context.Context, sources []string, progress func(server.Progress)) ([]string, error) {
-	pr := server.Progress{Total: len(sources)}
-	started := map[string]bool{}
-	var ids []string
-	pi.p.Progress = func(e ingest.Event) {
-		switch e.Kind {
-		case ingest.Started:
-			pr.Current, pr.Stage, pr.Step, pr.Steps = e.Source, "extracting", 0, 0
-			started[e.Source] = true
-			pr.Total = max(pr.Total, len(started))
-		case ingest.Extracted:
-			pr.Current, pr.Stage = e.Source, "chunking"
-		case ingest.Chunked:
-			pr.Current, pr.Stage, pr.Step, pr.Steps = e.Source, "embedding", 0, e.Total
-		case ingest.Embedding:
-			pr.Current, pr.Stage, pr.Step, pr.Steps = e.Source, "embedding", e.Done, e.Total
-			if e.Done == e.Total {
-				pr.Stage = "storing"
-			}
-		case ingest.Warning:
-			if len(pr.Warnings) < maxJobWarnings {
-				pr.Warnings = append(pr.Warnings, server.JobError{Source: e.Source, Error: e.Message})
-			}
-		case ingest.Added, ingest.Updated, ingest.Unchanged:
-			pr.Done++
-			pr.Stage, pr.Step, pr.Steps = "", 0, 0
-			ids = append(ids, ingest.DocID(e.Source))
-		case ingest.Failed:
-			pr.Failed++
-			pr.Stage, pr.Step, pr.Steps = "", 0, 0
-			pr.Errors = append(pr.Errors, server.JobError{Source: e.Source, Error: ingest.FileError{Source: e.Source, Err: e.Err}.Error()})
-		default:
-			return
-		}
-		if progress != nil {
-			progress(pr)
-		}
-	}
-	defer func() { pi.p.Progress = nil }()
-	_, err := pi.p.Add(ctx, sources, pi.walk)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		err = fmt.Errorf("ingest: %w", err)
-	}
-	return ids, err
 }

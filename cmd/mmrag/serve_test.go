@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,7 +21,6 @@ import (
 
 	"mmrag/onnx/onnxgraph"
 	"mmrag/onnx/onnxtest"
-	"mmrag/rag"
 	"mmrag/server"
 )
 
@@ -424,59 +422,4 @@ func (b *serveBrowser) shot(name string) {
 		return
 	}
 	b.t.Logf("screenshot: %s", filepath.Join(dir, name+".png"))
-}
-
-// TestServeModelPerRequest: the model a request names picks the
-// generator, among those the operator allowed: a server started without
-// --llm must not call OpenAI with the operator's key because a client
-// said "openai:gpt-4o".
-func TestServeModelPerRequest(t *testing.T) {
-	base := &rag.Engine{}
-	a := &ragEngine{e: base, allowed: []string{"ollama:llava", "openai:gpt-4o-mini"}}
-	for _, tc := range []struct {
-		model, want string
-		err         string
-	}{
-		{"", "", ""},
-		{"extractive", "", ""},
-		{"none", "", ""},
-		{"ollama:llava", "ollama/llava", ""},
-		{"ollama/llava", "ollama/llava", ""},
-		{"openai:gpt-4o-mini", "openai/gpt-4o-mini", ""},
-		{"openai:gpt-4o", "", "not offered"},   // not allowed: the operator's key stays unused
-		{"ollama:llama3.3", "", "not offered"}, // not allowed
-		{"llava", "", "no LLM"},                // no default LLM to take the kind from
-		{"mystery:x", "", "not offered"},
-	} {
-		e, err := a.engine(tc.model)
-		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !errors.Is(err, server.ErrInvalid) || !strings.Contains(err.Error(), tc.err)) {
-			t.Errorf("engine(%q): %v, want error %q", tc.model, err, tc.err)
-			continue
-		}
-		if err == nil && e.Model != tc.want {
-			t.Errorf("engine(%q) answers with %q, want %q", tc.model, e.Model, tc.want)
-		}
-	}
-	if e, _ := a.engine(""); e != base {
-		t.Error("the default model does not use the default engine")
-	}
-	// Without --allow-model only the default and extractive answers.
-	a = &ragEngine{e: &rag.Engine{Model: "ollama/llama3.2-vision"}}
-	if _, err := a.engine("qwen2.5vl"); err == nil || !strings.Contains(err.Error(), "--allow-model") {
-		t.Errorf("a model the operator did not allow: %v", err)
-	}
-	if e, err := a.engine("ollama:llama3.2-vision"); err != nil || e.Model != "ollama/llama3.2-vision" {
-		t.Errorf("the default model by name: %v %v", e, err)
-	}
-	// "ollama:*" allows any model of the operator's Ollama server.
-	a = &ragEngine{e: &rag.Engine{Model: "ollama/llama3.2-vision"}, allowed: []string{"ollama:*"}}
-	if e, err := a.engine("qwen2.5vl"); err != nil || e.Model != "ollama/qwen2.5vl" {
-		t.Errorf("a bare name on an Ollama server: %v %v", e, err)
-	}
-	if _, err := a.engine("openai:gpt-4o"); err == nil {
-		t.Error("ollama:* let a client choose an OpenAI model")
-	}
-	if _, err := allowedModels([]string{"gpt-4o"}); err == nil || !strings.Contains(err.Error(), "--allow-model") {
-		t.Errorf("a malformed --allow-model: %v", err)
-	}
 }

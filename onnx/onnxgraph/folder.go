@@ -33,7 +33,10 @@ const (
 type FolderOptions struct {
 	Preset        string // PresetTiny (default), PresetViTB16 or PresetViTB32
 	Seed          uint64 // weights seed; the vision tower uses Seed+1
-	TokenizerDir  string // folder holding vocab.json and merges.txt to copy; empty: generate a minimal byte-level BPE
+	TokenizerDir  string // folder holding vocab.json and merges.txt to copy; empty: generate a byte-level BPE
+	// Words, when TokenizerDir is empty, are word frequencies the generated
+	// BPE spells whole (WordTokenizer); none: MinimalTokenizer.
+	Words map[string]int
 	Quantized     bool   // also write onnx/*_quantized.onnx, copies of the same graphs
 	AttentionMask bool   // the text model also takes attention_mask
 	FixedLength   bool   // the text model's sequence axis is fixed at 77
@@ -52,7 +55,7 @@ func WriteModelFolder(dir string, opts FolderOptions) error {
 	if !slices.Contains(Presets(), opts.Preset) {
 		return fmt.Errorf("model folder %s: unknown preset %q (want one of %v)", dir, opts.Preset, Presets())
 	}
-	tok, err := loadTokenizer(opts.TokenizerDir)
+	tok, err := loadTokenizer(opts.TokenizerDir, opts.Words)
 	if err != nil {
 		return fmt.Errorf("model folder %s: %w", dir, err)
 	}
@@ -263,11 +266,14 @@ type tokenizer struct {
 // vocab.json and merges.txt are required.
 var tokenizerFiles = []string{"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"}
 
-func loadTokenizer(dir string) (*tokenizer, error) {
+func loadTokenizer(dir string, words map[string]int) (*tokenizer, error) {
 	files := map[string][]byte{}
-	if dir == "" {
+	switch {
+	case dir == "" && len(words) > 0:
+		files["vocab.json"], files["merges.txt"] = WordTokenizer(words, 0)
+	case dir == "":
 		files["vocab.json"], files["merges.txt"] = MinimalTokenizer()
-	} else {
+	default:
 		for _, name := range tokenizerFiles {
 			data, err := os.ReadFile(filepath.Join(dir, name))
 			if errors.Is(err, fs.ErrNotExist) && name != "vocab.json" && name != "merges.txt" {

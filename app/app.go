@@ -1,0 +1,44 @@
+// Package app is mmrag's application service: searching, answering,
+// ingesting and captioning one knowledge base, with requests and answers
+// as typed values. The CLI (cmd/mmrag) and the HTTP server (server) both
+// call it, so every rule of the application — how search options combine
+// with the defaults, which generators a caller may choose, that ingests
+// run one at a time — is written here once; cmd/mmrag keeps flags, config
+// and wiring, and server keeps transport.
+package app
+
+import (
+	"sync"
+
+	"mmrag"
+	"mmrag/generate"
+	"mmrag/ingest"
+	"mmrag/rag"
+)
+
+// Service answers over one knowledge base. Store and Engine are required;
+// the zero value of every other field turns its feature off.
+type Service struct {
+	Store mmrag.Store
+	// Engine answers with the default generator, strategy and search
+	// options; its Searcher searches.
+	Engine *rag.Engine
+	// CLIP embeds query pictures and names the model of "more like this";
+	// nil refuses those searches.
+	CLIP mmrag.Embedder
+	// Pipeline ingests; nil refuses ingests.
+	Pipeline *ingest.Pipeline
+	// Generators builds the generator of a model spec ("ollama:NAME",
+	// "openai:NAME") for callers that choose one per request; nil offers
+	// only the default and extractive answers.
+	Generators func(spec string) (gen generate.Generator, name string, err error)
+	// Allowed are the specs callers may choose besides the default
+	// ("ollama:*": any model of that kind). The operator sets them: a
+	// caller never makes the service call a model, with the operator's
+	// keys, that the operator did not offer.
+	Allowed []string
+
+	mu     sync.Mutex // guards gens
+	gens   map[string]*rag.Engine
+	ingest sync.Mutex // Pipeline.Add runs one at a time
+}
