@@ -1,11 +1,11 @@
-# mmrag — make setup | build | test | bench | run
+# mmrag — make setup | build | test | reliability | bench | run
 GO      ?= go
 BIN     ?= bin/mmrag
 MODEL   ?= Xenova/clip-vit-base-patch16
-DATA    ?= ../shared/fixtures/seed-blog/local
+DATA    ?= examples/docs
 export MMRAG_REQUIRE_ORT ?=
 
-.PHONY: setup build test test-short bench run fuzz vet clean
+.PHONY: setup build test test-short bench run fuzz vet lint race clean reliability
 
 ## setup: install ONNX Runtime into the cache and fetch Go modules
 setup:
@@ -25,6 +25,23 @@ test-short:
 
 vet:
 	$(GO) vet ./...
+
+## lint: go vet and staticcheck (pinned; built once into the Go cache) on every package
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: vet
+	$(GO) run $(STATICCHECK) ./...
+
+## race: the packages that run goroutines, timers or locks, under the race detector;
+## -short keeps it to a few minutes, -timeout ends a hang
+RACE_PKGS ?= ./server/... ./sqlite/... ./ingest/... ./embed/... ./onnx/... ./retrieve/... ./rag/... \
+	./migrate/... ./hub/... ./ollama/... ./openai/... ./store/... ./eval/... ./imageprep/... ./tokenizer/...
+race: setup
+	MMRAG_REQUIRE_ORT=1 CGO_ENABLED=1 $(GO) test -race -short -count=1 -timeout 8m $(RACE_PKGS)
+
+## reliability: bin/mmrag and its store under hostile files, kill -9, two writers, a full
+## disk, loopback load and attacks (docs/RELIABILITY.md); e.g. RELIABILITY_FLAGS="-load 5s -kills 3"
+reliability: setup build
+	$(GO) run ./scripts/reliability -bin $(BIN) $(RELIABILITY_FLAGS)
 
 ## bench: embedder speed on true-shape random-weight CLIP graphs (see docs/PERFORMANCE.md)
 bench: setup

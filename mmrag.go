@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"image"
+	"iter"
 	"time"
 )
 
@@ -70,8 +71,43 @@ type Item struct {
 	Width    int
 	Height   int
 
-	Meta map[string]string
+	Meta map[string]string // keys: the Meta… constants, or a step's own
 }
+
+// Keys of Item.Meta that more than one step reads or writes.
+const (
+	// MetaText is a text item's chunk without the "section: " prefix it was
+	// embedded with, when it differs from Item.Text; a caption item's caption.
+	MetaText = "text"
+	// MetaSrc is where an image was referenced from (a page's src).
+	MetaSrc = "src"
+	// MetaSheet names the spreadsheet sheet an item comes from.
+	MetaSheet = "sheet"
+	// MetaKind is what an extractor says an image is ("page", "frame"); it
+	// becomes the item's Kind.
+	MetaKind = "kind"
+	// MetaFigure is, on a caption item, the ID of the figure it describes.
+	MetaFigure = "figure"
+	// MetaCaptionBy names the vision model that wrote a figure's caption.
+	MetaCaptionBy = "caption_by"
+	// MetaRow is, for an item of the reference pipeline's knowledge base,
+	// the index of its record in its JSON file and tensor.
+	MetaRow = "row"
+	// MetaEmbedded is the text the reference pipeline embedded, where it
+	// shortened the item's text.
+	MetaEmbedded = "embedded"
+	// MetaCaption is the reference pipeline's caption of an image as it
+	// stored it ("No caption available" included).
+	MetaCaption = "caption"
+	// MetaImagePath is the reference pipeline's path of an image.
+	MetaImagePath = "image_path"
+	// MetaBlock is, on a text item made by chunking, the 0-based index of
+	// the extracted block (paragraph, list, table, code block…) it comes
+	// from: "7"; "3-5" when short blocks were merged into one window. The
+	// windows of one long block share it, which lets retrieval return a
+	// hit's whole passage (small-to-big) from the document's items.
+	MetaBlock = "block"
+)
 
 // Vector is one item's embedding under one model.
 type Vector struct {
@@ -113,6 +149,13 @@ type TextQuery struct {
 	Filter Filter
 }
 
+// Model is an embedding model whose vectors filled a store.
+type Model struct {
+	ID      string
+	Dim     int              // every vector of the model has Dim components
+	Vectors map[Modality]int // how many it holds of each modality
+}
+
 // Stats counts what a store holds.
 type Stats struct {
 	Documents int
@@ -127,7 +170,8 @@ type Stats struct {
 // PutDocument replaces a document with all its items and vectors in one
 // transaction: readers see the old version or the new, never a mix, and a
 // crash leaves the previous state intact. Lookups of absent ids return an
-// error wrapping ErrNotFound.
+// error wrapping ErrNotFound. Package store holds the checks every
+// implementation shares, store/storetest the conformance suite.
 type Store interface {
 	PutDocument(ctx context.Context, doc Document, items []Item, vectors []Vector, blobs map[string][]byte) error
 	DeleteDocument(ctx context.Context, id string) error
@@ -142,6 +186,24 @@ type Store interface {
 	SearchVectors(ctx context.Context, q VectorQuery) ([]Hit, error)
 	SearchText(ctx context.Context, q TextQuery) ([]Hit, error)
 	Stats(ctx context.Context) (Stats, error)
+
+	// Models lists the models whose vectors filled the store, by ID, with
+	// their dimension and vectors per modality; a model stays listed (its
+	// dimension fixed) after its vectors are all deleted.
+	Models(ctx context.Context) ([]Model, error)
+	// CountItems counts the items of every document f selects, per
+	// modality, at once: document ID → modality → items. Documents without
+	// items are absent.
+	CountItems(ctx context.Context, f Filter) (map[string]map[Modality]int, error)
+	// DocumentVectors returns the vectors of a document's items under every
+	// model, ordered by item position, then model.
+	DocumentVectors(ctx context.Context, docID string) ([]Vector, error)
+	// ScanItems yields the items of the documents f selects, ordered by
+	// document source, then position, reading them a batch of documents at
+	// a time. Each document's items come from one version of it. The first
+	// error ends the sequence.
+	ScanItems(ctx context.Context, f Filter) iter.Seq2[Item, error]
+
 	Close() error
 }
 

@@ -88,6 +88,11 @@ type Chunk struct {
 	Place extract.Place
 	// Position is the 0-based order of the chunk within the document.
 	Position int
+	// Block is the 0-based index in Result.Blocks of the block the chunk
+	// comes from; BlockEnd the last one when short blocks were merged
+	// (else equal to Block). The pieces of a split block share Block: a
+	// reader can put the block (the passage) back together.
+	Block, BlockEnd int
 }
 
 // Approx is the Counter used when Options.Counter is nil. It mimics CLIP's
@@ -141,9 +146,11 @@ func Split(res *extract.Result, opt Options) []Chunk {
 	}
 	s := newSplitter(opt)
 	blocks := make([]extract.Block, 0, len(res.Blocks))
-	for _, b := range res.Blocks {
+	index := make([]int, 0, len(res.Blocks)) // of each kept block in res.Blocks
+	for i, b := range res.Blocks {
 		if b.Text = normalise(b.Kind, b.Text); b.Text != "" {
 			blocks = append(blocks, b)
+			index = append(index, i)
 		}
 	}
 	for start := 0; start < len(blocks); {
@@ -151,7 +158,7 @@ func Split(res *extract.Result, opt Options) []Chunk {
 		for end < len(blocks) && samePlace(blocks[start].Place, blocks[end].Place) {
 			end++
 		}
-		s.run(blocks[start:end])
+		s.run(blocks[start:end], index[start:end])
 		start = end
 	}
 	return s.out
@@ -165,6 +172,7 @@ type splitter struct {
 
 	secKey, secPrefix string // cache of the last section's prefix
 	secOK             bool
+	first, last       int // the blocks of the chunk being emitted
 	out               []Chunk
 }
 
@@ -208,20 +216,23 @@ func samePlace(a, b extract.Place) bool {
 }
 
 func (s *splitter) emit(text, prefix string, kind extract.BlockKind, place extract.Place) {
-	s.out = append(s.out, Chunk{Text: text, Embed: embed(prefix, text), Kind: kind, Place: place, Position: len(s.out)})
+	s.out = append(s.out, Chunk{Text: text, Embed: embed(prefix, text), Kind: kind, Place: place, Position: len(s.out),
+		Block: s.first, BlockEnd: s.last})
 }
 
 // run chunks the blocks of one place.
-func (s *splitter) run(blocks []extract.Block) {
+func (s *splitter) run(blocks []extract.Block, index []int) {
 	if s.minChars > 0 {
 		var kept []extract.Block
-		for _, b := range blocks {
+		var keptIndex []int
+		for i, b := range blocks {
 			if utf8.RuneCountInString(b.Text) >= s.minChars {
 				kept = append(kept, b)
+				keptIndex = append(keptIndex, index[i])
 			}
 		}
 		if len(kept) > 0 {
-			blocks = kept
+			blocks, index = kept, keptIndex
 		}
 	}
 	prefix := s.prefix(blocks[0].Section)
@@ -230,27 +241,32 @@ func (s *splitter) run(blocks []extract.Block) {
 	// Merged paragraphs and lists waiting to be emitted.
 	var acc strings.Builder
 	var accKind extract.BlockKind
+	accFirst, accLast := 0, 0
 	flush := func() {
 		if acc.Len() > 0 {
+			s.first, s.last = accFirst, accLast
 			s.emit(acc.String(), prefix, accKind, place)
 			acc.Reset()
 		}
 	}
-	for _, b := range blocks {
+	for bi, b := range blocks {
 		mergeable := b.Kind == extract.Paragraph || b.Kind == extract.List
 		if !s.fits(embed(prefix, b.Text)) {
 			flush()
+			s.first, s.last = index[bi], index[bi]
 			s.split(b, prefix)
 			continue
 		}
 		if !mergeable {
 			flush()
+			s.first, s.last = index[bi], index[bi]
 			s.emit(b.Text, prefix, b.Kind, place)
 			continue
 		}
 		if acc.Len() > 0 && s.fits(embed(prefix, acc.String()+"\n"+b.Text)) {
 			acc.WriteByte('\n')
 			acc.WriteString(b.Text)
+			accLast = index[bi]
 			if accKind != b.Kind {
 				accKind = extract.Paragraph
 			}
@@ -259,6 +275,7 @@ func (s *splitter) run(blocks []extract.Block) {
 		flush()
 		acc.WriteString(b.Text)
 		accKind = b.Kind
+		accFirst, accLast = index[bi], index[bi]
 	}
 	flush()
 }

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"mmrag/extract"
+	"mmrag/extract/html"
 	"mmrag/tokenizer"
 )
 
@@ -542,7 +543,7 @@ func seedBlog(tb testing.TB) map[string]*extract.Result {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		res, err := extract.HTML{}.Extract(context.Background(), extract.Source{Path: f, Data: data, MIME: "text/html", Root: filepath.Dir(filepath.Dir(f))})
+		res, err := html.HTML{}.Extract(context.Background(), extract.Source{Path: f, Data: data, MIME: "text/html", Root: filepath.Dir(filepath.Dir(f))})
 		if err != nil {
 			tb.Fatalf("extract %s: %v", f, err)
 		}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"image"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +19,7 @@ import (
 
 	"mmrag/imageprep"
 	"mmrag/onnx"
+	"mmrag/store"
 	"mmrag/tokenizer"
 )
 
@@ -257,7 +257,7 @@ func (c *CLIP) EmbedTexts(ctx context.Context, texts []string) ([][]float32, err
 		return nil, err
 	}
 	for _, x := range v {
-		Normalize(x)
+		store.Normalize(x)
 	}
 	return v, nil
 }
@@ -402,33 +402,9 @@ func (c *CLIP) EmbedImages(ctx context.Context, imgs []image.Image) ([][]float32
 			return nil, err
 		}
 		for _, v := range vecs {
-			Normalize(v)
+			store.Normalize(v)
 		}
 		out = append(out, vecs...)
 	}
 	return out, nil
-}
-
-// Normalize scales v to unit length in place (a zero vector stays zero).
-func Normalize(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	inv := float32(1 / math.Sqrt(s))
-	for i := range v {
-		v[i] *= inv
-	}
-}
-
-// Dot is the inner product of two equal-length vectors.
-func Dot(a, b []float32) float32 {
-	var s float32
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
 }

@@ -16,6 +16,7 @@ import (
 	"mmrag/embed"
 	"mmrag/onnx/onnxgraph"
 	"mmrag/onnx/onnxtest"
+	"mmrag/store"
 )
 
 // tokenizerDir is the real CLIP vocabulary when ../shared has it; the tiny
@@ -115,7 +116,7 @@ func TestEmbedShapesAndNorms(t *testing.T) {
 		t.Errorf("raw projection norm %v: TextProjections must not normalise", n)
 	}
 	unit := append([]float32(nil), raw[0]...)
-	embed.Normalize(unit)
+	store.Normalize(unit)
 	if d := maxDiff(unit, tv[0]); d > 1e-6 {
 		t.Errorf("EmbedTexts differs from normalised TextProjections by %v", d)
 	}

@@ -74,7 +74,7 @@ type TextEmbedder interface {
 }
 
 // Dense evaluates plain vector search, independent of package retrieve:
-// the question embedded by e, the k items of each modality (text only
+// the question embedded by e (as a question: retrieve.EmbedQuestions), the k items of each modality (text only
 // when none are given) with the largest dot product among the vectors
 // stored under e.ModelID(). Figures stored twice are not collapsed.
 func Dense(st mmrag.Store, e TextEmbedder, k int, modalities ...mmrag.Modality) Searcher {
@@ -82,7 +82,7 @@ func Dense(st mmrag.Store, e TextEmbedder, k int, modalities ...mmrag.Modality) 
 		modalities = []mmrag.Modality{mmrag.Text}
 	}
 	return func(ctx context.Context, q string) ([]Ranked, error) {
-		v, err := e.EmbedTexts(ctx, []string{q})
+		v, err := retrieve.EmbedQuestions(ctx, e, []string{q})
 		if err != nil {
 			return nil, err
 		}

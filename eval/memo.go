@@ -73,26 +73,36 @@ func (m *memo) prime(ctx context.Context, set *Set, f func(context.Context, []st
 	return summarise(took), nil
 }
 
-// MemoText is a TextEmbedder (and retrieve.TextEmbedder) that embeds each
-// text once.
+// MemoText is a TextEmbedder (and retrieve.QueryTextEmbedder) that embeds
+// each question once: with E's EmbedQueries where E has it (models with a
+// query prefix), else EmbedTexts. It serves questions only.
 type MemoText struct {
 	E TextEmbedder
 	m memo
 }
 
-// NewMemoText caches e's embeddings.
+// NewMemoText caches e's embeddings of questions.
 func NewMemoText(e TextEmbedder) *MemoText { return &MemoText{E: e} }
 
 func (m *MemoText) ModelID() string { return m.E.ModelID() }
 
+// questions embeds texts as questions.
+func (m *MemoText) questions(ctx context.Context, texts []string) ([][]float32, error) {
+	return retrieve.EmbedQuestions(ctx, m.E, texts)
+}
+
 func (m *MemoText) EmbedTexts(ctx context.Context, texts []string) ([][]float32, error) {
-	return m.m.embed(ctx, texts, m.E.EmbedTexts)
+	return m.m.embed(ctx, texts, m.questions)
+}
+
+func (m *MemoText) EmbedQueries(ctx context.Context, texts []string) ([][]float32, error) {
+	return m.m.embed(ctx, texts, m.questions)
 }
 
 // Prime embeds every question of set, one request each, and returns how
 // long the requests took; later calls are served from memory.
 func (m *MemoText) Prime(ctx context.Context, set *Set) (Latency, error) {
-	return m.m.prime(ctx, set, m.E.EmbedTexts)
+	return m.m.prime(ctx, set, m.questions)
 }
 
 // MemoQuery is a retrieve.QueryEmbedder (CLIP's text tower) that embeds

@@ -9,8 +9,11 @@ package eval
 // The MiniLM part runs only when MMRAG_OLLAMA_URL names a real Ollama
 // server with the embedding model MMRAG_OLLAMA_EMBED_MODEL (default
 // mmrag-minilm, which scripts/ollama.sh creates); MMRAG_REQUIRE_OLLAMA=1
-// makes its absence a failure. Thresholds are the measured values less a
-// margin: they catch a regression, not a different rounding.
+// makes its absence a failure. TestQualityInProcess measures the same
+// MiniLM weights run in-process (embed/sbert), converted from the GGUF the
+// server runs (embed/sbert/sberttest), without any server. Thresholds are
+// the measured values less a margin: they catch a regression, not a
+// different rounding.
 
 import (
 	"context"
@@ -20,10 +23,19 @@ import (
 	"testing"
 
 	"mmrag"
+	"mmrag/embed/sbert"
+	"mmrag/embed/sbert/sberttest"
 	"mmrag/ollama"
+	"mmrag/onnx/onnxtest"
 	"mmrag/retrieve"
 	"mmrag/sqlite"
 )
+
+// sentenceEmbedder is a dedicated text embedder: Ollama's or in-process.
+type sentenceEmbedder interface {
+	ModelID() string
+	EmbedTexts(ctx context.Context, texts []string) ([][]float32, error)
+}
 
 // rawNorm stands in for the norm of CLIP ViT-B/16's raw text projection
 // (8–10 on real queries): a stored passage vector scaled by it plays the
@@ -33,7 +45,7 @@ const rawNorm = 8.5
 type qualityKB struct {
 	store *sqlite.Store
 	items []mmrag.Item
-	text  *ollama.Embedder // nil without a server
+	text  sentenceEmbedder // nil without one
 }
 
 // minilm returns the real sentence embedder of the test server, or nil.
@@ -56,7 +68,7 @@ func minilm(t *testing.T) *ollama.Embedder {
 // openQualityKB stores the seed-blog with its CLIP vectors and, when emb is
 // set, emb's vectors of every passage (its text as shown, "section: text")
 // and of every figure's caption: the "everything as text" strategy.
-func openQualityKB(t *testing.T, emb *ollama.Embedder) *qualityKB {
+func openQualityKB(t *testing.T, emb sentenceEmbedder) *qualityKB {
 	t.Helper()
 	kb, items := seedBlogItems(t)
 	ctx := context.Background()
@@ -119,7 +131,29 @@ func checkFloors(t *testing.T, fs []floor, margin float64) {
 // offline for real: BM25 always, all-MiniLM-L6-v2 (dense and fused with
 // BM25) with a real Ollama server.
 func TestQuality(t *testing.T) {
-	emb := minilm(t)
+	var emb sentenceEmbedder
+	if o := minilm(t); o != nil {
+		emb = o
+	}
+	measureQuality(t, emb, "through Ollama's /api/embed")
+}
+
+// TestQualityInProcess runs the MiniLM strategies with the in-process
+// embedder on the real weights: `mmrag eval` without a server.
+func TestQualityInProcess(t *testing.T) {
+	needSeedBlog(t)
+	onnxtest.Init(t)
+	e, err := sbert.Load(sberttest.MiniLM(t), sbert.Options{Name: "all-MiniLM-L6-v2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	measureQuality(t, e, "in-process (ONNX Runtime)")
+}
+
+// measureQuality runs the labeled set against BM25 and, with emb, the
+// dense and hybrid strategies, logs the tables and checks the floors.
+func measureQuality(t *testing.T, emb sentenceEmbedder, how string) {
 	q := openQualityKB(t, emb)
 	ctx := context.Background()
 	set, err := ReadFile(seedBlogSet)
@@ -140,7 +174,7 @@ func TestQuality(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("question embedding by %s through Ollama's /api/embed: p50 %s, p95 %s", emb.ModelID(), fmtDur(l.P50), fmtDur(l.P95))
+		t.Logf("question embedding by %s %s: p50 %s, p95 %s", emb.ModelID(), how, fmtDur(l.P50), fmtDur(l.P95))
 	}
 	type strategy struct {
 		name   string

@@ -26,8 +26,8 @@ func tinySet(t *testing.T) *Set {
 		{ID: "ta", Modality: mmrag.Text, Text: "alpha"},
 		{ID: "tb", Modality: mmrag.Text, Text: "beta"},
 		{ID: "tc", Modality: mmrag.Text, Text: "gamma"},
-		{ID: "i1", Modality: mmrag.Image, Meta: map[string]string{"image_path": "images/1.png"}},
-		{ID: "i2", Modality: mmrag.Image, Meta: map[string]string{"image_path": "images/2.png"}},
+		{ID: "i1", Modality: mmrag.Image, Meta: map[string]string{mmrag.MetaImagePath: "images/1.png"}},
+		{ID: "i2", Modality: mmrag.Image, Meta: map[string]string{mmrag.MetaImagePath: "images/2.png"}},
 	}
 	if err := s.Resolve(items); err != nil {
 		t.Fatal(err)

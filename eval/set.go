@@ -20,6 +20,11 @@
 // survives re-ingestion and id changes; Resolve turns them into ids. Kind is
 // "fact" (answered by a passage), "figure" (answered only by a figure) or
 // "multi" (a passage and a figure, or several passages).
+//
+// A question may also carry "answer_keywords": case-insensitive substrings
+// that a correct answer contains (RunAnswers measures answers with them).
+// A question of kind "unanswerable" has no expectations and no keywords:
+// the documents do not answer it, and a good answer says so.
 package eval
 
 import (
@@ -41,10 +46,13 @@ const (
 	KindFact   = "fact"
 	KindFigure = "figure"
 	KindMulti  = "multi"
+	// KindUnanswerable questions are not answered by the documents: they
+	// have no expectations, and an answer should abstain.
+	KindUnanswerable = "unanswerable"
 )
 
 // Kinds lists the valid question kinds.
-func Kinds() []string { return []string{KindFact, KindFigure, KindMulti} }
+func Kinds() []string { return []string{KindFact, KindFigure, KindMulti, KindUnanswerable} }
 
 // maxLine bounds one JSONL line; a question is a few hundred bytes.
 const maxLine = 1 << 20
@@ -64,8 +72,11 @@ type Expect struct {
 type Question struct {
 	ID       string   `json:"id"`
 	Question string   `json:"question"`
-	Expect   []Expect `json:"expect"`
+	Expect   []Expect `json:"expect,omitempty"`
 	Kind     string   `json:"kind"`
+	// AnswerKeywords are case-insensitive substrings a correct answer
+	// contains, all of them; none: the answer is not measured.
+	AnswerKeywords []string `json:"answer_keywords,omitempty"`
 	// Line is the 1-based line of the question in its file.
 	Line int `json:"-"`
 }
@@ -145,8 +156,17 @@ func (q *Question) check() error {
 		return fmt.Errorf("question %s: empty question", q.ID)
 	case !slices.Contains(Kinds(), q.Kind):
 		return fmt.Errorf("question %s: kind %q is not one of %s", q.ID, q.Kind, strings.Join(Kinds(), ", "))
+	case q.Kind == KindUnanswerable && (len(q.Expect) > 0 || len(q.AnswerKeywords) > 0):
+		return fmt.Errorf("question %s: an unanswerable question expects no items and no answer keywords", q.ID)
+	case q.Kind == KindUnanswerable:
+		return nil
 	case len(q.Expect) == 0:
 		return fmt.Errorf("question %s: no expected items", q.ID)
+	}
+	for i, k := range q.AnswerKeywords {
+		if strings.TrimSpace(k) == "" {
+			return fmt.Errorf("question %s: answer keyword %d is empty", q.ID, i+1)
+		}
 	}
 	var text, image int
 	for i, e := range q.Expect {
@@ -184,9 +204,9 @@ func (e Expect) Matches(it mmrag.Item) bool {
 	}
 	var fields []string
 	if it.Modality == mmrag.Image {
-		fields = []string{it.Caption, it.Meta["caption"], it.Meta["image_path"]}
+		fields = []string{it.Caption, it.Meta[mmrag.MetaCaption], it.Meta[mmrag.MetaImagePath]}
 	} else {
-		fields = []string{it.Text, it.Meta["text"]}
+		fields = []string{it.Text, it.Meta[mmrag.MetaText]}
 	}
 	for _, f := range fields {
 		if f != "" && strings.Contains(f, e.Match) {
@@ -245,6 +265,9 @@ func (s *Set) Resolve(items []mmrag.Item) error {
 	}
 	return nil
 }
+
+// Answerable reports whether the documents answer q.
+func (q Question) Answerable() bool { return q.Kind != KindUnanswerable }
 
 // KindCounts counts the questions of each kind.
 func (s *Set) KindCounts() map[string]int {

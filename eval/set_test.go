@@ -102,11 +102,11 @@ func TestReadFileMissing(t *testing.T) {
 
 func TestResolve(t *testing.T) {
 	items := []mmrag.Item{
-		{ID: "t1", Modality: mmrag.Text, Text: "Intro: CLIP aligns text and images", Meta: map[string]string{"text": "CLIP aligns text and images"}},
+		{ID: "t1", Modality: mmrag.Text, Text: "Intro: CLIP aligns text and images", Meta: map[string]string{mmrag.MetaText: "CLIP aligns text and images"}},
 		{ID: "t2", Modality: mmrag.Text, Text: "Intro: something else"},
-		{ID: "i1", Modality: mmrag.Image, Caption: "A cat", Meta: map[string]string{"image_path": "images/1.png"}},
-		{ID: "i2", Modality: mmrag.Image, Caption: "The same cat again", Meta: map[string]string{"image_path": "images/1.png"}},
-		{ID: "i3", Modality: mmrag.Image, Caption: "", Meta: map[string]string{"image_path": "images/12.png", "caption": "No caption available"}},
+		{ID: "i1", Modality: mmrag.Image, Caption: "A cat", Meta: map[string]string{mmrag.MetaImagePath: "images/1.png"}},
+		{ID: "i2", Modality: mmrag.Image, Caption: "The same cat again", Meta: map[string]string{mmrag.MetaImagePath: "images/1.png"}},
+		{ID: "i3", Modality: mmrag.Image, Caption: "", Meta: map[string]string{mmrag.MetaImagePath: "images/12.png", mmrag.MetaCaption: "No caption available"}},
 	}
 	tests := []struct {
 		name  string

@@ -1,6 +1,12 @@
-// Package extract turns files into structured content: text blocks with their
-// section path and place, and images with their captions. It owns one file per
-// format; it knows nothing about chunking, embedding or storage.
+// Package extract defines what extraction turns files into: text blocks
+// with their section path and place, and images with their captions. It
+// holds these types, the Extractor interface and small helpers shared by the
+// extractors, and needs nothing outside the standard library, so that the
+// steps that consume Results (chunking, ingest) do not pull in the formats'
+// parsers. The extractors live in one sub-package per family of formats:
+// html, markdown and text (sharing markup), pdf, office (DOCX, PPTX, XLSX),
+// csv, picture (images and OCR) and media (audio and video); cmd/mmrag wires
+// them together. They know nothing about chunking, embedding or storage.
 package extract
 
 import (

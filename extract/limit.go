@@ -16,25 +16,3 @@ type TextLimitError struct {
 func (e *TextLimitError) Error() string {
 	return fmt.Sprintf("extracted text passed the %d-byte limit at %s (%d bytes read)", e.Limit, e.At, e.Read)
 }
-
-// textBudget counts the text an extractor produces against Source.MaxText.
-type textBudget struct {
-	limit int64 // <= 0: no limit
-	read  int64
-}
-
-// addRow counts a row of cells as officeRow renders it (cells joined by " | ",
-// one line end) and reports whether the text is still within the limit.
-func (b *textBudget) addRow(cells []string) bool {
-	n := int64(len(cells)) * 3 // " | " between cells, "\n" after the row
-	for _, c := range cells {
-		n += int64(len(c))
-	}
-	b.read += n
-	return b.limit <= 0 || b.read <= b.limit
-}
-
-// err is the error of a budget passed at where.
-func (b *textBudget) err(where string) error {
-	return &TextLimitError{Limit: b.limit, Read: b.read, At: where}
-}

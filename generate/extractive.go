@@ -18,57 +18,109 @@ type Passage struct {
 	Figure  bool
 	Text    string // a text passage's text
 	Caption string // a figure's caption
+	Place   string // where it is ("Article: T — Section: S"), for an abstention
 }
 
 // DefaultSentences is how many sentences Extractive quotes when asked for
 // none.
-const DefaultSentences = 3
+const DefaultSentences = 4
+
+// rankBonus/(rank+1) is added to a sentence's score for its passage's
+// rank: retrieval's order counts as much as a few shared words.
+const rankBonus = 0.5
+
+// DefaultMinCoverage is the evidence below which the extractive answer
+// abstains: the IDF-weighted share of the question's content words that
+// the best source holds. Calibrated on eval/testdata/seed-blog.jsonl (see
+// docs/QUALITY.md, "Answers").
+const DefaultMinCoverage = 0.25
+
+// NoAnswer opens an abstention: the knowledge base does not answer.
+const NoAnswer = "The knowledge base does not answer this question."
 
 // maxSentenceChars caps one quoted sentence: a table row or a list run
 // together is no sentence.
 const maxSentenceChars = 400
 
-// Extractive answers without a language model: it quotes the maxSentences
-// sentences of the text passages that best match the question, each with
+// ExtractiveOptions tune Answer.
+type ExtractiveOptions struct {
+	// Sentences is how many sentences to quote at most; 0 means
+	// DefaultSentences.
+	Sentences int
+	// MinCoverage is the evidence below which the answer abstains (see
+	// DefaultMinCoverage); 0 means the default, a negative value never
+	// abstains.
+	MinCoverage float64
+}
+
+// ExtractiveAnswer is an answer written without a model.
+type ExtractiveAnswer struct {
+	Text string
+	// Abstained: the evidence was too weak; Text says so and names the
+	// closest sources.
+	Abstained bool
+	// Coverage is the evidence: the IDF-weighted share of the question's
+	// content words held by the best source (0–1).
+	Coverage float64
+	// Why says why the answer abstained.
+	Why string
+	// Cited lists the citation numbers the text cites, in order of first
+	// citation.
+	Cited []int
+}
+
+// Extractive is Answer's text with the default evidence threshold.
+func Extractive(question string, passages []Passage, maxSentences int) string {
+	return Answer(question, passages, ExtractiveOptions{Sentences: maxSentences}).Text
+}
+
+// Answer answers without a language model: it quotes the whole sentences
+// of the text passages that best match the question, each once and with
 // its citation, in the order they appear in the sources, then lists the
-// figures with their captions.
+// figures with their captions. When no source holds enough of the
+// question's words (Coverage below MinCoverage) it abstains instead: it
+// says that the knowledge base does not answer and cites the closest
+// sources.
 //
 // A sentence scores the IDF-weighted share of the question's content words
-// it holds (IDF over all the passages' sentences, so words every passage
-// repeats count little) plus a bonus of 0.25/(rank+1) for its passage's
-// rank, which breaks ties toward the better passage. When no sentence
-// shares a word with the question, the best passage's first sentences
-// stand in: retrieval found it for a reason (a paraphrase, a figure).
-func Extractive(question string, passages []Passage, maxSentences int) string {
+// it holds (IDF over all the passages' sentences and captions, so words
+// every passage repeats count little and words no source holds count
+// most) plus a bonus of 0.5/(rank+1) for its passage's rank, which favours
+// the better passages. Fragments are never quoted: a sentence
+// cut at the length cap, one starting in lower case, or a passage's
+// unterminated last words.
+func Answer(question string, passages []Passage, opt ExtractiveOptions) ExtractiveAnswer {
+	maxSentences := opt.Sentences
 	if maxSentences <= 0 {
 		maxSentences = DefaultSentences
 	}
-	type sentence struct {
-		text     string
-		n        int // citation
-		rank     int // the passage's rank among text passages
-		pos      int // position within the passage
-		terms    map[string]bool
-		score    float64
-		overlaps bool
+	minCoverage := opt.MinCoverage
+	if minCoverage == 0 {
+		minCoverage = DefaultMinCoverage
 	}
 	var sents []sentence
-	var figures []Passage
+	var figures, texts []Passage
+	var sourceTerms []map[string]bool // of each passage and caption, for the coverage
 	rank := 0
 	for _, p := range passages {
 		if p.Figure {
 			figures = append(figures, p)
+			sourceTerms = append(sourceTerms, termSet(p.Caption))
 			continue
 		}
-		for i, s := range Sentences(p.Text) {
+		texts = append(texts, p)
+		sourceTerms = append(sourceTerms, termSet(p.Text))
+		all := Sentences(p.Text)
+		oneLine := !strings.Contains(strings.TrimSpace(p.Text), "\n")
+		for i, s := range all {
 			// The documents' own reference marks would read as ours; many
 			// of them make a reference list, not a statement.
 			if len(sourceMarks.FindAllStringIndex(s, 3)) >= 3 {
 				continue
 			}
 			s = strings.TrimSpace(sourceMarks.ReplaceAllString(s, ""))
-			if len(strings.Fields(s)) < minWords {
-				continue // a heading, a list of names
+			if len(strings.Fields(s)) < minWords || fragment(s, oneLine && i == len(all)-1) {
+				continue
 			}
 			sents = append(sents, sentence{text: s, n: p.N, rank: rank, pos: i, terms: termSet(s)})
 		}
@@ -80,13 +132,35 @@ func Extractive(question string, passages []Passage, maxSentences int) string {
 			df[t]++
 		}
 	}
-	idf := func(t string) float64 { return math.Log(1 + float64(len(sents))/float64(1+df[t])) }
+	for _, f := range figures {
+		for t := range termSet(f.Caption) {
+			df[t]++
+		}
+	}
+	docs := len(sents) + len(figures)
+	idf := func(t string) float64 { return math.Log(1 + float64(docs)/float64(1+df[t])) }
 	q := termSet(question)
 	var total float64
 	for t := range q {
 		total += idf(t)
 	}
-	anyOverlap := false
+	var ans ExtractiveAnswer
+	weight := idf
+	var wtotal float64
+	for t := range q {
+		wtotal += weight(t)
+	}
+	if wtotal > 0 {
+		for _, terms := range sourceTerms {
+			var got float64
+			for t := range q {
+				if terms[t] {
+					got += weight(t)
+				}
+			}
+			ans.Coverage = max(ans.Coverage, got/wtotal)
+		}
+	}
 	for i := range sents {
 		var got float64
 		for t := range q {
@@ -96,27 +170,52 @@ func Extractive(question string, passages []Passage, maxSentences int) string {
 		}
 		if total > 0 && got > 0 {
 			sents[i].score = got / total
-			sents[i].overlaps = true
-			anyOverlap = true
+			sents[i].hits = true
 		}
-		sents[i].score += 0.25 / float64(sents[i].rank+1)
+		sents[i].score += rankBonus / float64(sents[i].rank+1)
 	}
-	best := slices.Clone(sents)
-	if anyOverlap {
-		best = slices.DeleteFunc(best, func(s sentence) bool { return !s.overlaps })
-	} else {
-		// No shared word: the best passage's opening.
-		best = slices.DeleteFunc(best, func(s sentence) bool { return s.rank != 0 })
+	if len(passages) == 0 {
+		ans.Text = "No relevant passages were found in the documents."
+		ans.Abstained = true
+		return ans
 	}
+	if minCoverage > 0 {
+		switch {
+		case ans.Coverage < minCoverage:
+			ans.Why = fmt.Sprintf("the best source holds %.0f%% of the question's words", 100*ans.Coverage)
+		case unknownName(question, sourceTerms) != "":
+			ans.Why = fmt.Sprintf("no source names %q", unknownName(question, sourceTerms))
+		case quantity.MatchString(strings.ToLower(question)):
+			found := false
+			for _, s := range sents {
+				if s.numberBeyond(q) && s.coverage(q, weight, wtotal) >= max(minCoverage, quantityCoverage) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				ans.Why = "no source sentence about it holds a number"
+			}
+		}
+		if ans.Why != "" {
+			ans.Abstained = true
+			ans.Text, ans.Cited = abstain(texts, figures)
+			return ans
+		}
+	}
+
+	best := slices.DeleteFunc(slices.Clone(sents), func(s sentence) bool { return !s.hits })
 	slices.SortStableFunc(best, func(a, b sentence) int { return cmp.Compare(b.score, a.score) })
 	var chosen []sentence
-	seen := map[string]bool{}
+	var keys []string
 	for _, s := range best {
 		key := strings.ToLower(strings.Join(strings.Fields(s.text), " "))
-		if seen[key] {
+		// A sentence quoted already, or a part of one (overlapping
+		// windows), or one holding a quoted one, is not quoted again.
+		if slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(k, key) || strings.Contains(key, k) }) {
 			continue
 		}
-		seen[key] = true
+		keys = append(keys, key)
 		chosen = append(chosen, s)
 		if len(chosen) == maxSentences {
 			break
@@ -130,29 +229,214 @@ func Extractive(question string, passages []Passage, maxSentences int) string {
 	})
 
 	var b strings.Builder
+	cite := func(n int) {
+		if !slices.Contains(ans.Cited, n) {
+			ans.Cited = append(ans.Cited, n)
+		}
+	}
 	for i, s := range chosen {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
 		fmt.Fprintf(&b, "%s [%d]", s.text, s.n)
+		cite(s.n)
 	}
 	if len(figures) > 0 {
 		if b.Len() > 0 {
 			b.WriteString("\n\n")
 		}
 		b.WriteString("Figures:")
+		// One line per caption: a picture stored twice, or two with one
+		// caption, is listed once with all its numbers.
+		var captions []string
+		nums := map[string]string{}
 		for _, f := range figures {
-			c := strings.Join(strings.Fields(f.Caption), " ")
-			if c == "" {
-				c = "(no caption)"
+			c := captionText(f.Caption)
+			if _, ok := nums[c]; !ok {
+				captions = append(captions, c)
 			}
-			fmt.Fprintf(&b, "\n[%d] %s", f.N, c)
+			nums[c] += fmt.Sprintf("[%d]", f.N)
+			cite(f.N)
+		}
+		for _, c := range captions {
+			fmt.Fprintf(&b, "\n%s %s", nums[c], c)
 		}
 	}
 	if b.Len() == 0 {
-		return "No relevant passages were found in the documents."
+		ans.Abstained = true
+		ans.Text, ans.Cited = abstain(texts, figures)
+		return ans
 	}
-	return b.String()
+	ans.Text = b.String()
+	return ans
+}
+
+// sentence is a quotable sentence of a passage.
+type sentence struct {
+	text  string
+	n     int // citation
+	rank  int // the passage's rank among text passages
+	pos   int // position within the passage
+	terms map[string]bool
+	score float64
+	hits  bool
+}
+
+// coverage is the weighted share of the question's terms q the sentence
+// holds.
+func (s sentence) coverage(q map[string]bool, weight func(string) float64, total float64) float64 {
+	if total == 0 {
+		return 0
+	}
+	var got float64
+	for t := range q {
+		if s.terms[t] {
+			got += weight(t)
+		}
+	}
+	return got / total
+}
+
+// numberBeyond reports whether the sentence holds a number (a numeral or
+// a number word) that the question q does not.
+func (s sentence) numberBeyond(q map[string]bool) bool {
+	for t := range s.terms {
+		if !q[t] && (numeral(t) || numberWords[t]) {
+			return true
+		}
+	}
+	return false
+}
+
+// numeral reports a term of digits only: 250, 2024. A term mixing digits
+// and letters is a name ("11b" in LLaMA 3.2 Vision 11B, "gpt4"), not an
+// amount.
+func numeral(t string) bool {
+	for _, r := range t {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return t != ""
+}
+
+// numberWords are numbers written out (as termSet stems them).
+var numberWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`one two three four five six seven eight nine ten eleven twelve
+		thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty
+		seventy eighty ninety hundred thousand million billion trillion dozen half first second third
+		once twice several`) {
+		m[stem(w)] = true
+		m[stem(w+"s")] = true
+	}
+	return m
+}()
+
+// quantityCoverage is the least share of a quantity question's words that
+// a sentence holding a number must hold to answer it ("how many pairs was
+// CLIP trained on" is not answered by "0-shot image classification with
+// CLIP"). Calibrated with DefaultMinCoverage.
+const quantityCoverage = 0.35
+
+// quantity matches questions whose answer is a number: a source that
+// answers holds one.
+var quantity = regexp.MustCompile(`\b(how (many|much|long|old|big|large|often)|(what|which) (year|percentage|number))\b`)
+
+// unknownName returns a name of the question that no source holds: a
+// word with a digit ("90B") or a capital inside the question ("GPUs",
+// "Stable"). A knowledge base that never names the thing asked about does
+// not answer the question, however many of its other words it shares.
+func unknownName(question string, sources []map[string]bool) string {
+	words := strings.FieldsFunc(question, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
+	for i, w := range words {
+		r, _ := utf8.DecodeRuneInString(w)
+		if !strings.ContainsAny(w, "0123456789") && (i == 0 || !unicode.IsUpper(r)) {
+			continue
+		}
+		low := strings.ToLower(w)
+		if stopWords[low] {
+			continue
+		}
+		t := stem(low)
+		if !slices.ContainsFunc(sources, func(m map[string]bool) bool { return m[t] }) {
+			return w
+		}
+	}
+	return ""
+}
+
+// credit matches a caption's credit line ("Image by author.", "Photo by X
+// on Unsplash"): it says nothing about the picture and reads as a
+// repeated sentence when every figure has it.
+var credit = regexp.MustCompile(`(?i)^(image|photo|picture|illustration|figure|graphic)s?( \w+)? (by|from|courtesy of|via|credit)\b`)
+
+// captionText is a figure's caption on one line, without credit lines;
+// "(no caption)" when nothing else is left.
+func captionText(c string) string {
+	var kept []string
+	for _, s := range Sentences(oneLine(c)) {
+		if !credit.MatchString(s) {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) == 0 {
+		return "(no caption)"
+	}
+	return strings.Join(kept, " ")
+}
+
+// closest is how many sources an abstention names.
+const closest = 3
+
+// abstain says that the sources do not answer and names the closest ones.
+func abstain(texts, figures []Passage) (string, []int) {
+	var b strings.Builder
+	b.WriteString(NoAnswer)
+	var cited []int
+	list := append(slices.Clone(texts), figures...)
+	if len(list) > 0 {
+		b.WriteString(" The closest sources:")
+	}
+	for _, p := range list[:min(closest, len(list))] {
+		what := p.Place
+		if what == "" {
+			what = firstSentence(p.Text + p.Caption)
+		}
+		fmt.Fprintf(&b, "\n[%d] %s", p.N, oneLine(what))
+		cited = append(cited, p.N)
+	}
+	return b.String(), cited
+}
+
+// firstSentence is a text's first sentence, for naming a source.
+func firstSentence(s string) string {
+	if all := Sentences(oneLine(s)); len(all) > 0 {
+		return all[0]
+	}
+	return strings.TrimSpace(s)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// fragment reports a sentence that is not whole: cut at the length cap,
+// starting in lower case (the tail of a sentence a window cut), or, when
+// last says it ends its passage, stopping on a function word (the head of
+// one).
+func fragment(s string, last bool) bool {
+	if strings.HasSuffix(s, "…") {
+		return true
+	}
+	if r, _ := utf8.DecodeRuneInString(s); unicode.IsLower(r) {
+		return true
+	}
+	if last {
+		// Ending on a function word ("… by aligning text and") is a cut,
+		// not a heading or a list item without a full stop.
+		f := strings.Fields(s)
+		return stopWords[strings.ToLower(f[len(f)-1])]
+	}
+	return false
 }
 
 // sourceMarks are bracketed reference numbers in the documents' own text.
@@ -203,7 +487,7 @@ func Sentences(text string) []string {
 				continue
 			}
 			if r == '.' {
-				word := line[strings.LastIndexByte(line[:i], ' ')+1 : i+1]
+				word := strings.TrimLeft(line[strings.LastIndexByte(line[:i], ' ')+1:i+1], `("'“‘[`)
 				if abbreviations[strings.ToLower(word)] || (utf8.RuneCountInString(word) == 2 && unicode.IsUpper([]rune(word)[0])) {
 					continue
 				}
@@ -247,9 +531,18 @@ func termSet(s string) map[string]bool {
 }
 
 // stem folds the commonest English inflections (models → model,
-// embeddings → embedding, trained → train) so that a question and a passage
+// embeddings → embedding, trained → train, baked → bak) so that a question and a passage
 // agree on them; it is no full stemmer and needs not be.
 func stem(w string) string {
+	s := stem0(w)
+	// A final e goes too, so that bake, baked and bakes agree.
+	if utf8.RuneCountInString(s) > 3 && strings.HasSuffix(s, "e") {
+		s = strings.TrimSuffix(s, "e")
+	}
+	return s
+}
+
+func stem0(w string) string {
 	if utf8.RuneCountInString(w) <= 3 {
 		return w
 	}

@@ -34,7 +34,7 @@ func TestSentences(t *testing.T) {
 
 func TestStem(t *testing.T) {
 	for in, want := range map[string]string{
-		"models": "model", "embeddings": "embedding", "trained": "train", "images": "image",
+		"models": "model", "embeddings": "embedding", "trained": "train", "images": "imag", "baked": "bak", "bake": "bak",
 		"boxes": "box", "libraries": "library", "class": "class", "gas": "gas", "clip": "clip",
 	} {
 		if got := stem(in); got != want {
@@ -63,8 +63,8 @@ func TestExtractive(t *testing.T) {
 				"Figures:\n[4] CLIP's contrastive loss for text-image alignment.\n[5] (no caption)"},
 			[]string{"pasta", "widely used"}},
 		{"one sentence", "contrastive loss", 1, []string{"[1]"}, []string{"[2]", "pasta"}},
-		{"no shared word: best passage's opening", "zebra?", 1,
-			[]string{"Multimodal models process several kinds of data. [1]"}, []string{"pasta"}},
+		{"no shared word: abstains, naming the closest sources", "zebra?", 1,
+			[]string{NoAnswer, "[1] Multimodal models process several kinds of data.", "[2]"}, []string{"[4]"}},
 		{"inflections match", "which images did the model see", 3, []string{"Multimodal models process several kinds of data. [1]"}, nil},
 	}
 	for _, c := range cases {
@@ -84,7 +84,7 @@ func TestExtractive(t *testing.T) {
 				}
 			}
 			text, _, _ := strings.Cut(got, "Figures:")
-			if n := len(citation.FindAllString(text, -1)); n > c.max {
+			if n := len(citation.FindAllString(text, -1)); n > c.max && !strings.HasPrefix(got, NoAnswer) {
 				t.Errorf("answer %q quotes %d sentences, at most %d wanted", got, n, c.max)
 			}
 		})
@@ -92,7 +92,7 @@ func TestExtractive(t *testing.T) {
 	if got := Extractive("anything", nil, 3); !strings.Contains(got, "No relevant passages") {
 		t.Errorf("no passages: %q", got)
 	}
-	if got := Extractive("x", []Passage{{N: 1, Figure: true, Caption: "a  plot\nof loss"}}, 0); got != "Figures:\n[1] a plot of loss" {
+	if got := Extractive("the loss plot", []Passage{{N: 1, Figure: true, Caption: "a  plot\nof loss"}}, 0); got != "Figures:\n[1] a plot of loss" {
 		t.Errorf("figures only: %q", got)
 	}
 	// Duplicate sentences across passages are quoted once.
@@ -103,3 +103,48 @@ func TestExtractive(t *testing.T) {
 }
 
 var citation = regexp.MustCompile(`\[\d+\]`)
+
+func TestAnswerWholeSentences(t *testing.T) {
+	// Overlapping windows of one paragraph: the fragments a window cut are
+	// not quoted, and no sentence is quoted twice.
+	ps := []Passage{
+		{N: 1, Text: "A key insight from CLIP is that by aligning text and"},
+		{N: 2, Text: "the next article of this series covers retrieval. In the next article of this series, I discuss multimodal retrieval."},
+		{N: 3, Text: "In the next article of this series, I discuss multimodal retrieval. A key insight from CLIP is that aligning text and images enables zero-shot classification."},
+	}
+	a := Answer("What insight from CLIP about aligning text and images does the next article discuss?", ps, ExtractiveOptions{Sentences: 5})
+	if a.Abstained {
+		t.Fatalf("abstained: %q", a.Text)
+	}
+	if strings.Contains(a.Text, "aligning text and [") || strings.Contains(a.Text, "the next article of this series covers") {
+		t.Errorf("a fragment was quoted: %q", a.Text)
+	}
+	for _, s := range []string{"In the next article of this series, I discuss multimodal retrieval.", "A key insight from CLIP is that aligning text and images"} {
+		if n := strings.Count(a.Text, s); n != 1 {
+			t.Errorf("%q quoted %d times in %q", s, n, a.Text)
+		}
+	}
+	if len(a.Cited) == 0 || a.Coverage <= 0 {
+		t.Errorf("cited %v, coverage %v", a.Cited, a.Coverage)
+	}
+}
+
+func TestAnswerAbstains(t *testing.T) {
+	ps := []Passage{
+		{N: 1, Text: "CLIP was trained with a contrastive loss on image-caption pairs.", Place: "Article: CLIP — Section: Training"},
+		{N: 2, Figure: true, Caption: "The contrastive loss."},
+	}
+	a := Answer("What batch size and how many GPUs were used to pre-train the model?", ps, ExtractiveOptions{})
+	if !a.Abstained || !strings.HasPrefix(a.Text, NoAnswer) || !strings.Contains(a.Text, "[1] Article: CLIP — Section: Training") {
+		t.Errorf("weak evidence: %+v", a)
+	}
+	if !slices.Equal(a.Cited, []int{1, 2}) {
+		t.Errorf("an abstention cites the closest sources: %v", a.Cited)
+	}
+	if a := Answer("What batch size and how many GPUs were used?", ps, ExtractiveOptions{MinCoverage: -1}); a.Abstained {
+		t.Errorf("MinCoverage < 0 abstained: %q", a.Text)
+	}
+	if a := Answer("How was CLIP trained, with which loss?", ps, ExtractiveOptions{}); a.Abstained || a.Coverage < DefaultMinCoverage {
+		t.Errorf("strong evidence abstained: %+v", a)
+	}
+}

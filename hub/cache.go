@@ -61,7 +61,7 @@ func (e *NotCachedError) Is(target error) bool { return target == ErrNotCached }
 // of it completed. Resolve never touches the network.
 func Resolve(home, arg string) (string, error) {
 	if arg == "" {
-		return "", fmt.Errorf("empty model argument: give a model folder or a hub id such as %s", DefaultModel)
+		return "", errors.New("empty model argument: give a model folder or a hub id of the form org/name")
 	}
 	explicit := filepath.IsAbs(arg) || arg == "." || arg == ".." ||
 		strings.HasPrefix(arg, "./") || strings.HasPrefix(arg, "../") ||

@@ -309,22 +309,11 @@ func (c *Client) fetch(ctx context.Context, dir, repoID, commit string, w remote
 // transfer appends the rest of w's bytes to part. On failure the partial
 // file is kept for the next Pull to resume.
 func (c *Client) transfer(ctx context.Context, rawURL, part, commit string, w *remoteFile) error {
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
+	f, have, err := openPartial(part, w.Size)
 	if err != nil {
 		return fmt.Errorf("download %s: %w", w.Path, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("download %s: %w", w.Path, err)
-	}
-	have := st.Size()
-	if w.Size >= 0 && have > w.Size {
-		if err := f.Truncate(0); err != nil {
-			return fmt.Errorf("download %s: %w", w.Path, err)
-		}
-		have = 0
-	}
 	if w.Size >= 0 && have == w.Size {
 		// Complete already: an earlier Pull stopped after this file.
 		c.report(Progress{File: w.Path, Done: have, Total: w.Size})
@@ -346,30 +335,73 @@ func (c *Client) transfer(ctx context.Context, rawURL, part, commit string, w *r
 		return fmt.Errorf("download %s: %w", w.Path, err)
 	}
 	defer r.resp.Body.Close()
+	if have, err = accept(r, f, have, commit, w); err != nil {
+		return err
+	}
+	if _, err := f.Seek(have, io.SeekStart); err != nil {
+		return fmt.Errorf("download %s: %w", w.Path, err)
+	}
+	if err := c.receive(ctx, f, r, have, w, watchdog); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("download %s: %w", w.Path, err)
+	}
+	return nil
+}
+
+// openPartial opens (or creates) a partial file and says how many bytes it
+// holds, emptying it first when it is longer than size (when known).
+func openPartial(part string, size int64) (*os.File, int64, error) {
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	have := st.Size()
+	if size >= 0 && have > size {
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+		have = 0
+	}
+	return f, have, nil
+}
+
+// accept checks the answer to a transfer's GET and returns where its body
+// starts in part (0 when the server ignored the Range and part was emptied),
+// or errRestart when the server will not continue at have. It fills in
+// what the answer says of w that the model info did not.
+func accept(r *reply, part *os.File, have int64, commit string, w *remoteFile) (int64, error) {
 	resp := r.resp
 	switch resp.StatusCode {
 	case http.StatusOK:
 		if have > 0 { // the server ignored Range: start over
-			if err := f.Truncate(0); err != nil {
-				return fmt.Errorf("download %s: %w", w.Path, err)
+			if err := part.Truncate(0); err != nil {
+				return 0, fmt.Errorf("download %s: %w", w.Path, err)
 			}
 			have = 0
 		}
 	case http.StatusPartialContent:
 		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != have {
-			return errRestart
+			return 0, errRestart
 		}
 		if w.Size < 0 && total >= 0 {
 			w.Size = total
 		}
 	case http.StatusRequestedRangeNotSatisfiable:
-		return errRestart
+		return 0, errRestart
 	default:
-		return fmt.Errorf("download %s: %w", w.Path, statusError(r))
+		return 0, fmt.Errorf("download %s: %w", w.Path, statusError(r))
 	}
 	if r.commit != "" && r.commit != commit {
-		return fmt.Errorf("download %s: the hub served commit %s instead of %s", w.Path, r.commit, commit)
+		return 0, fmt.Errorf("download %s: the hub served commit %s instead of %s", w.Path, r.commit, commit)
 	}
 	if w.Size < 0 {
 		switch {
@@ -382,11 +414,13 @@ func (c *Client) transfer(ctx context.Context, rawURL, part, commit string, w *r
 	if w.SHA256 == "" && w.BlobID == "" && hex64.MatchString(r.linkedEtag) {
 		w.SHA256 = r.linkedEtag
 	}
+	return have, nil
+}
 
-	if _, err := f.Seek(have, io.SeekStart); err != nil {
-		return fmt.Errorf("download %s: %w", w.Path, err)
-	}
-	var body io.Reader = resp.Body
+// receive appends r's body to part, which holds have bytes, reporting
+// progress and resetting the stall watchdog as data comes.
+func (c *Client) receive(ctx context.Context, part *os.File, r *reply, have int64, w *remoteFile, watchdog *time.Timer) error {
+	var body io.Reader = r.resp.Body
 	if w.Size >= 0 {
 		body = io.LimitReader(body, w.Size-have+1) // one byte too many is enough to tell
 	}
@@ -396,14 +430,14 @@ func (c *Client) transfer(ctx context.Context, rawURL, part, commit string, w *r
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			watchdog.Reset(stallTimeout)
-			if _, err := f.Write(buf[:n]); err != nil {
+			if _, err := part.Write(buf[:n]); err != nil {
 				return fmt.Errorf("download %s: %w", w.Path, err)
 			}
 			have += int64(n)
 			c.report(Progress{File: w.Path, Done: have, Total: w.Size})
 		}
 		if rerr == io.EOF {
-			break
+			return nil
 		}
 		if rerr != nil {
 			if cause := context.Cause(ctx); cause != nil {
@@ -417,10 +451,6 @@ func (c *Client) transfer(ctx context.Context, rawURL, part, commit string, w *r
 				w.Path, redact(r.url), rerr, have, size)
 		}
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("download %s: %w", w.Path, err)
-	}
-	return nil
 }
 
 // parseContentRange reads "bytes start-end/total"; total is -1 for "*".

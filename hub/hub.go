@@ -26,8 +26,6 @@ import (
 )
 
 const (
-	// DefaultModel is the hub id of the model mmrag uses when none is given.
-	DefaultModel = "Xenova/clip-vit-base-patch16"
 	// DefaultEndpoint is the hub used when neither Client.Endpoint nor
 	// $HF_ENDPOINT is set.
 	DefaultEndpoint = "https://huggingface.co"
@@ -106,61 +104,79 @@ func (m *Model) Size() int64 {
 	return n
 }
 
-// CLIPFiles returns the repo paths (all plain names, usable as patterns) of a
-// CLIP model in the layout of the Xenova/* ONNX exports. Pull given exactly
-// this list also checks, before downloading anything, that the repository
-// has the files such a model cannot do without: config.json,
-// preprocessor_config.json, tokenizer.json or vocab.json with merges.txt, and
-// both ONNX graphs. The other files are optional.
-func CLIPFiles(quantized bool) []string {
-	return []string{
-		"config.json",
-		"preprocessor_config.json",
-		"tokenizer.json",
-		"vocab.json",
-		"merges.txt",
-		"tokenizer_config.json",
-		"special_tokens_map.json",
-		"onnx/text_model" + quantSuffix(quantized) + ".onnx",
-		"onnx/vision_model" + quantSuffix(quantized) + ".onnx",
-	}
+// Files says which files of a repository Pull fetches. The hub knows no
+// kind of model: each caller (the CLIP embedder, a text embedder) names the
+// files its model folder is made of and checks that it can do without the
+// ones the repository lacks.
+type Files struct {
+	// Patterns are path.Match patterns over repo paths, e.g. "config.json"
+	// or "onnx/*.onnx"; nil selects every file of the repository.
+	Patterns []string
+	// Check, when set, is given the repo paths the patterns selected,
+	// sorted, before anything is downloaded; an error from it stops Pull,
+	// which names the repository, revision and commit in front of it.
+	Check func(selected []string) error
 }
 
-func quantSuffix(quantized bool) string {
-	if quantized {
-		return "_quantized"
-	}
-	return ""
-}
-
-// missingCLIP lists the files a CLIP model needs that have lacks.
-func missingCLIP(have map[string]bool, quantized bool) []string {
+// Missing returns the paths in required that selected lacks, in the order
+// of required: the usual body of a Files.Check.
+func Missing(selected []string, required ...string) []string {
 	var missing []string
-	for _, p := range []string{
-		"config.json",
-		"preprocessor_config.json",
-		"onnx/text_model" + quantSuffix(quantized) + ".onnx",
-		"onnx/vision_model" + quantSuffix(quantized) + ".onnx",
-	} {
-		if !have[p] {
+	for _, p := range required {
+		if !slices.Contains(selected, p) {
 			missing = append(missing, p)
 		}
-	}
-	if !have["tokenizer.json"] && !(have["vocab.json"] && have["merges.txt"]) {
-		missing = append(missing, "tokenizer.json (or vocab.json with merges.txt)")
 	}
 	return missing
 }
 
 // Pull makes the cache hold the files of repoID at revision ("" means
-// DefaultRevision) whose repo paths match one of the path.Match patterns in
-// files (nil means every file), downloading only what is missing or fails
-// verification. Interrupted transfers are resumed by the next Pull. Files
-// are checked against the sizes and SHA-256 sums the hub lists (git blob
-// ids for small files); the model becomes usable only once every file is in
-// place. When the cache is already up to date Pull downloads nothing and
-// the result's Fetched is empty.
-func (c *Client) Pull(ctx context.Context, repoID, revision string, files []string) (*Model, error) {
+// DefaultRevision) that files selects, downloading only what is missing or
+// fails verification. Interrupted transfers are resumed by the next Pull.
+// Files are checked against the sizes and SHA-256 sums the hub lists (git
+// blob ids for small files); the model becomes usable only once every file
+// is in place. When the cache is already up to date Pull downloads nothing
+// and the result's Fetched is empty.
+func (c *Client) Pull(ctx context.Context, repoID, revision string, files Files) (*Model, error) {
+	p, err := c.plan(ctx, repoID, revision, files)
+	if err != nil {
+		return nil, err
+	}
+	p.prev, _ = readManifest(p.dir) // an unreadable manifest is simply rewritten
+	if err := p.fetchWanted(ctx); err != nil {
+		return nil, err
+	}
+	p.keepEarlier()
+	m := p.model()
+	if p.upToDate(m) {
+		m.Pulled = p.prev.Pulled
+		return m, nil
+	}
+	if err := p.install(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// pull is one Pull in progress.
+type pull struct {
+	c                     *Client
+	repoID, revision, dir string
+	info                  *repoInfo
+	want                  []remoteFile // the files selected, sorted by path
+	prev                  *Model       // the earlier pull's manifest, if any
+
+	entries map[string]File // what the new manifest lists, by repo path
+	moves   []move          // verified downloads to rename into place
+	fetched []string        // repo paths downloaded
+	stale   []string        // repo paths of the earlier pull to delete
+}
+
+type move struct{ from, to string }
+
+// plan checks Pull's arguments, asks the hub what the repository holds and
+// selects the files to pull, all before anything is downloaded.
+func (c *Client) plan(ctx context.Context, repoID, revision string, files Files) (*pull, error) {
 	org, name, err := splitID(repoID)
 	if err != nil {
 		return nil, err
@@ -168,7 +184,7 @@ func (c *Client) Pull(ctx context.Context, repoID, revision string, files []stri
 	if revision == "" {
 		revision = DefaultRevision
 	}
-	for _, p := range files {
+	for _, p := range files.Patterns {
 		if _, err := path.Match(p, ""); err != nil {
 			return nil, fmt.Errorf("file pattern %q: %w", p, err)
 		}
@@ -177,117 +193,125 @@ func (c *Client) Pull(ctx context.Context, repoID, revision string, files []stri
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(home, "models", org, name)
-
 	info, err := c.repoInfo(ctx, repoID, revision)
 	if err != nil {
 		return nil, err
 	}
-	var want []remoteFile
-	have := map[string]bool{}
+	p := &pull{c: c, repoID: repoID, revision: revision, dir: filepath.Join(home, "models", org, name), info: info}
+	var selected []string
 	for _, f := range info.files {
-		if matchAny(files, f.Path) {
-			want = append(want, f)
-			have[f.Path] = true
+		if matchAny(files.Patterns, f.Path) {
+			p.want = append(p.want, f)
+			selected = append(selected, f.Path)
 		}
 	}
-	if len(want) == 0 {
-		return nil, fmt.Errorf("%s at %s (commit %s): no file matches %q", repoID, revision, info.commit, files)
+	if len(p.want) == 0 {
+		return nil, fmt.Errorf("%s at %s (commit %s): no file matches %q", repoID, revision, info.commit, files.Patterns)
 	}
-	for _, q := range []bool{false, true} {
-		if slices.Equal(files, CLIPFiles(q)) {
-			if m := missingCLIP(have, q); len(m) > 0 {
-				return nil, fmt.Errorf("%s at %s (commit %s) is not a usable CLIP model: missing %s",
-					repoID, revision, info.commit, strings.Join(m, ", "))
-			}
+	if files.Check != nil {
+		if err := files.Check(selected); err != nil {
+			return nil, fmt.Errorf("%s at %s (commit %s): %w", repoID, revision, info.commit, err)
 		}
 	}
+	return p, nil
+}
 
-	prev, _ := readManifest(dir) // an unreadable manifest is simply rewritten
-	type move struct{ from, to string }
-	var (
-		moves   []move
-		entries = map[string]File{}
-		fetched []string
-	)
-	for _, w := range want {
-		final := filepath.Join(dir, filepath.FromSlash(w.Path))
-		f, ok, err := verifyInPlace(ctx, final, w, prevEntry(prev, info.commit, w.Path))
+// fetchWanted keeps each wanted file already in place and intact, and
+// downloads the others into partial files.
+func (p *pull) fetchWanted(ctx context.Context) error {
+	p.entries = map[string]File{}
+	for _, w := range p.want {
+		final := filepath.Join(p.dir, filepath.FromSlash(w.Path))
+		f, ok, err := verifyInPlace(ctx, final, w, prevEntry(p.prev, p.info.commit, w.Path))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if ok {
-			entries[w.Path] = f
-			c.report(Progress{File: w.Path, Done: f.Size, Total: f.Size})
+			p.entries[w.Path] = f
+			p.c.report(Progress{File: w.Path, Done: f.Size, Total: f.Size})
 			continue
 		}
-		part, f, err := c.fetch(ctx, dir, repoID, info.commit, w)
+		part, f, err := p.c.fetch(ctx, p.dir, p.repoID, p.info.commit, w)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		entries[w.Path] = f
-		moves = append(moves, move{part, final})
-		fetched = append(fetched, w.Path)
+		p.entries[w.Path] = f
+		p.moves = append(p.moves, move{part, final})
+		p.fetched = append(p.fetched, w.Path)
 	}
+	return nil
+}
 
-	// Files of an earlier pull that this one did not select stay when they
-	// still belong to the new commit; the others are stale.
-	var stale []string
-	if prev != nil {
-		byPath := map[string]remoteFile{}
-		for _, f := range info.files {
-			byPath[f.Path] = f
+// keepEarlier decides the fate of the files of an earlier pull that this
+// one did not select: they stay when they still belong to the new commit;
+// the others are stale.
+func (p *pull) keepEarlier() {
+	if p.prev == nil {
+		return
+	}
+	byPath := map[string]remoteFile{}
+	for _, f := range p.info.files {
+		byPath[f.Path] = f
+	}
+	for _, e := range p.prev.Files {
+		if _, ok := p.entries[e.Path]; ok {
+			continue
 		}
-		for _, e := range prev.Files {
-			if _, ok := entries[e.Path]; ok {
-				continue
-			}
-			r, inRepo := byPath[e.Path]
-			same := prev.Commit == info.commit || (r.SHA256 != "" && r.SHA256 == e.SHA256)
-			if inRepo && same && (r.Size < 0 || r.Size == e.Size) && hasSize(filepath.Join(dir, filepath.FromSlash(e.Path)), e.Size) {
-				entries[e.Path] = e
-			} else {
-				stale = append(stale, e.Path)
-			}
+		r, inRepo := byPath[e.Path]
+		same := p.prev.Commit == p.info.commit || (r.SHA256 != "" && r.SHA256 == e.SHA256)
+		if inRepo && same && (r.Size < 0 || r.Size == e.Size) && hasSize(filepath.Join(p.dir, filepath.FromSlash(e.Path)), e.Size) {
+			p.entries[e.Path] = e
+		} else {
+			p.stale = append(p.stale, e.Path)
 		}
 	}
+}
 
-	m := &Model{ID: repoID, Revision: revision, Commit: info.commit, Dir: dir, Fetched: fetched}
-	for _, f := range entries {
+// model is the result of the pull, without its Pulled time.
+func (p *pull) model() *Model {
+	m := &Model{ID: p.repoID, Revision: p.revision, Commit: p.info.commit, Dir: p.dir, Fetched: p.fetched}
+	for _, f := range p.entries {
 		m.Files = append(m.Files, f)
 	}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	return m
+}
 
-	if prev != nil && len(moves) == 0 && len(stale) == 0 && prev.ID == m.ID &&
-		prev.Revision == m.Revision && prev.Commit == m.Commit && slices.Equal(prev.Files, m.Files) {
-		m.Pulled = prev.Pulled
-		return m, nil
-	}
+// upToDate says whether the earlier pull's manifest already describes m
+// and nothing is to be moved or deleted.
+func (p *pull) upToDate(m *Model) bool {
+	prev := p.prev
+	return prev != nil && len(p.moves) == 0 && len(p.stale) == 0 && prev.ID == m.ID &&
+		prev.Revision == m.Revision && prev.Commit == m.Commit && slices.Equal(prev.Files, m.Files)
+}
 
+// install moves the downloads into place, deletes the stale files and
+// writes m as the new manifest.
+func (p *pull) install(m *Model) error {
 	// From here the folder is incomplete until the new manifest lands, so
 	// that Resolve never hands out a mix of two commits.
-	manifest := filepath.Join(dir, ManifestName)
+	manifest := filepath.Join(p.dir, ManifestName)
 	if err := os.Remove(manifest); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove old manifest: %w", err)
+		return fmt.Errorf("remove old manifest: %w", err)
 	}
-	for _, mv := range moves {
+	for _, mv := range p.moves {
 		if err := os.MkdirAll(filepath.Dir(mv.to), 0o755); err != nil {
-			return nil, fmt.Errorf("create folder for %s: %w", mv.to, err)
+			return fmt.Errorf("create folder for %s: %w", mv.to, err)
 		}
 		if err := os.Rename(mv.from, mv.to); err != nil {
-			return nil, fmt.Errorf("move %s into place: %w", mv.to, err)
+			return fmt.Errorf("move %s into place: %w", mv.to, err)
 		}
 	}
-	for _, p := range stale {
-		removeWithEmptyParents(dir, p)
+	for _, s := range p.stale {
+		removeWithEmptyParents(p.dir, s)
 	}
 	m.Pulled = time.Now().UTC()
-	if err := writeManifest(dir, m); err != nil {
-		return nil, err
+	if err := writeManifest(p.dir, m); err != nil {
+		return err
 	}
 	// Whatever is left there belongs to transfers no commit needs any more.
-	_ = os.RemoveAll(filepath.Join(dir, partialDir))
-	return m, nil
+	_ = os.RemoveAll(filepath.Join(p.dir, partialDir))
+	return nil
 }
 
 func (c *Client) report(p Progress) {

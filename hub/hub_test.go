@@ -17,6 +17,21 @@ import (
 
 const testID = "acme/clip-tiny"
 
+// clipPaths are the files of a CLIP model folder (embed.CLIPFiles' patterns;
+// hub itself knows no kind of model).
+func clipPaths(quantized bool) []string {
+	q := ""
+	if quantized {
+		q = "_quantized"
+	}
+	return []string{
+		"config.json", "preprocessor_config.json", "tokenizer.json", "vocab.json", "merges.txt",
+		"tokenizer_config.json", "special_tokens_map.json", "onnx/text_model" + q + ".onnx", "onnx/vision_model" + q + ".onnx",
+	}
+}
+
+func clipFiles(quantized bool) Files { return Files{Patterns: clipPaths(quantized)} }
+
 // newClient returns a client for fh with a fresh home, with the token and
 // endpoint variables of the machine running the tests cleared.
 func newClient(t *testing.T, fh *hubtest.Server) *Client {
@@ -94,11 +109,11 @@ func TestPullFull(t *testing.T) {
 		s.last, s.total = p.Done, p.Total
 	}
 
-	m, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
+	m, err := c.Pull(context.Background(), testID, "", clipFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := CLIPFiles(false)
+	want := clipPaths(false)
 	checkFiles(t, m, repo, want)
 	if len(m.Fetched) != len(want) {
 		t.Errorf("fetched %v, want all %d files", m.Fetched, len(want))
@@ -142,17 +157,17 @@ func TestPullQuantized(t *testing.T) {
 	fh := hubtest.New(t)
 	repo := fh.AddRepo(testID, hubtest.CLIPRepo(2))
 	c := newClient(t, fh)
-	m, err := c.Pull(context.Background(), testID, "main", CLIPFiles(true))
+	m, err := c.Pull(context.Background(), testID, "main", clipFiles(true))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFiles(t, m, repo, CLIPFiles(true))
+	checkFiles(t, m, repo, clipPaths(true))
 	// A later full-precision pull keeps the quantized files: same commit.
-	m, err = c.Pull(context.Background(), testID, "main", CLIPFiles(false))
+	m, err = c.Pull(context.Background(), testID, "main", clipFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFiles(t, m, repo, append(CLIPFiles(false), "onnx/text_model_quantized.onnx", "onnx/vision_model_quantized.onnx"))
+	checkFiles(t, m, repo, append(clipPaths(false), "onnx/text_model_quantized.onnx", "onnx/vision_model_quantized.onnx"))
 	if len(m.Fetched) != 2 {
 		t.Errorf("second pull fetched %v, want only the two full-precision graphs", m.Fetched)
 	}
@@ -163,12 +178,12 @@ func TestPullTwiceIsNoop(t *testing.T) {
 	repo := fh.AddRepo(testID, hubtest.CLIPRepo(3))
 	c := newClient(t, fh)
 	ctx := context.Background()
-	first, err := c.Pull(ctx, testID, "", CLIPFiles(false))
+	first, err := c.Pull(ctx, testID, "", clipFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fh.ResetLog()
-	second, err := c.Pull(ctx, testID, "", CLIPFiles(false))
+	second, err := c.Pull(ctx, testID, "", clipFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +196,7 @@ func TestPullTwiceIsNoop(t *testing.T) {
 	if len(second.Fetched) != 0 || !second.Pulled.Equal(first.Pulled) {
 		t.Errorf("second pull: fetched %v, pulled %v (first %v); want nothing fetched, same time", second.Fetched, second.Pulled, first.Pulled)
 	}
-	checkFiles(t, second, repo, CLIPFiles(false))
+	checkFiles(t, second, repo, clipPaths(false))
 	if disk, err := readManifest(second.Dir); err != nil || !disk.Pulled.Equal(first.Pulled) {
 		t.Errorf("manifest rewritten by a no-op pull: %v, %v", disk, err)
 	}
@@ -194,14 +209,14 @@ func TestPullTwiceIsNoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	fh.ResetLog()
-	third, err := c.Pull(ctx, testID, "", CLIPFiles(false))
+	third, err := c.Pull(ctx, testID, "", clipFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(third.Fetched, []string{"onnx/text_model.onnx"}) {
 		t.Errorf("after damage fetched %v, want only onnx/text_model.onnx", third.Fetched)
 	}
-	checkFiles(t, third, repo, CLIPFiles(false))
+	checkFiles(t, third, repo, clipPaths(false))
 }
 
 func TestPullNewCommit(t *testing.T) {
@@ -210,7 +225,7 @@ func TestPullNewCommit(t *testing.T) {
 	fh.AddRepo(testID, files)
 	c := newClient(t, fh)
 	ctx := context.Background()
-	m, err := c.Pull(ctx, testID, "", CLIPFiles(false))
+	m, err := c.Pull(ctx, testID, "", clipFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,14 +233,14 @@ func TestPullNewCommit(t *testing.T) {
 	next["onnx/vision_model.onnx"] = hubtest.CLIPRepo(5)["onnx/vision_model.onnx"]
 	delete(next, "merges.txt")
 	repo := fh.AddRepo(testID, next)
-	m2, err := c.Pull(ctx, testID, "", CLIPFiles(false))
+	m2, err := c.Pull(ctx, testID, "", clipFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(m2.Fetched, []string{"onnx/vision_model.onnx"}) {
 		t.Errorf("fetched %v, want only the changed file", m2.Fetched)
 	}
-	want := slices.DeleteFunc(CLIPFiles(false), func(p string) bool { return p == "merges.txt" })
+	want := slices.DeleteFunc(clipPaths(false), func(p string) bool { return p == "merges.txt" })
 	checkFiles(t, m2, repo, want)
 	if _, err := os.Stat(filepath.Join(m.Dir, "merges.txt")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("file removed upstream is still in the cache (err %v)", err)
@@ -256,7 +271,7 @@ func TestPullResume(t *testing.T) {
 			c := newClient(t, fh)
 			ctx := context.Background()
 
-			_, err := c.Pull(ctx, testID, "", CLIPFiles(false))
+			_, err := c.Pull(ctx, testID, "", clipFiles(false))
 			if err == nil || !strings.Contains(err.Error(), "pull again to resume") || !strings.Contains(err.Error(), tc.file) {
 				t.Fatalf("interrupted pull: err = %v, want a resumable error naming %s", err, tc.file)
 			}
@@ -268,11 +283,11 @@ func TestPullResume(t *testing.T) {
 			}
 			fh.ResetLog()
 
-			m, err := c.Pull(ctx, testID, "", CLIPFiles(false))
+			m, err := c.Pull(ctx, testID, "", clipFiles(false))
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkFiles(t, m, repo, CLIPFiles(false))
+			checkFiles(t, m, repo, clipPaths(false))
 			var ranges []string
 			for _, h := range fh.Hits(tc.server, hubtest.File) {
 				if h.Path == tc.file && h.Range != "" {
@@ -302,10 +317,10 @@ func TestPullResumeTotal(t *testing.T) {
 	size := int64(len(files[p].Data))
 	fh.CutAfter(p, size/2)
 	c := newClient(t, fh)
-	if _, err := c.Pull(context.Background(), testID, "", CLIPFiles(false)); err == nil {
+	if _, err := c.Pull(context.Background(), testID, "", clipFiles(false)); err == nil {
 		t.Fatal("first pull succeeded despite the cut")
 	}
-	if _, err := c.Pull(context.Background(), testID, "", CLIPFiles(false)); err != nil {
+	if _, err := c.Pull(context.Background(), testID, "", clipFiles(false)); err != nil {
 		t.Fatal(err)
 	}
 	total := fh.Served(p)
@@ -336,7 +351,7 @@ func TestPullIntegrity(t *testing.T) {
 			files[tc.file].Serve = tc.serve(files[tc.file].Data)
 			fh.AddRepo(testID, files)
 			c := newClient(t, fh)
-			_, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
+			_, err := c.Pull(context.Background(), testID, "", clipFiles(false))
 			if !errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.file) {
 				t.Fatalf("err = %v, want ErrIntegrity with %q naming %s", err, tc.want, tc.file)
 			}
@@ -374,7 +389,7 @@ func TestPullAuth(t *testing.T) {
 			fh.RequireToken("hf_secret", tc.gated)
 			c := newClient(t, fh)
 			c.Token = tc.token
-			m, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
+			m, err := c.Pull(context.Background(), testID, "", clipFiles(false))
 			if tc.wantErr != nil {
 				if !errors.Is(err, ErrAccess) {
 					t.Fatalf("err = %v, want ErrAccess", err)
@@ -389,7 +404,7 @@ func TestPullAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkFiles(t, m, repo, CLIPFiles(false))
+			checkFiles(t, m, repo, clipPaths(false))
 			for _, h := range fh.Hits(hubtest.Hub, "") {
 				if h.Auth != "Bearer hf_secret" {
 					t.Errorf("hub request for %q had Authorization %q", h.Path, h.Auth)
@@ -417,11 +432,11 @@ func TestPullRenamedRepo(t *testing.T) {
 	fh.RequireToken("hf_secret", false)
 	c := newClient(t, fh)
 	c.Token = "hf_secret"
-	m, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
+	m, err := c.Pull(context.Background(), testID, "", clipFiles(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFiles(t, m, repo, CLIPFiles(false))
+	checkFiles(t, m, repo, clipPaths(false))
 	if m.ID != testID || !strings.HasSuffix(m.Dir, filepath.Join("acme", "clip-tiny")) {
 		t.Errorf("model stored as %s in %s, want under the id asked for", m.ID, m.Dir)
 	}
@@ -450,7 +465,7 @@ func TestPullNotFound(t *testing.T) {
 			}
 			fh.AddRepo(testID, files)
 			c := newClient(t, fh)
-			_, err := c.Pull(context.Background(), tc.id, tc.rev, CLIPFiles(false))
+			_, err := c.Pull(context.Background(), tc.id, tc.rev, clipFiles(false))
 			if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "repository or file not found") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want ErrNotFound saying %q", err, tc.want)
 			}
@@ -466,7 +481,7 @@ func TestPullUnreachable(t *testing.T) {
 	c := newClient(t, fh)
 	url := fh.URL()
 	fh.Close()
-	_, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
+	_, err := c.Pull(context.Background(), testID, "", clipFiles(false))
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
 	}
@@ -491,7 +506,7 @@ func TestPullCancel(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Pull(ctx, testID, "", []string{"onnx/vision_model.onnx"})
+		_, err := c.Pull(ctx, testID, "", Files{Patterns: []string{"onnx/vision_model.onnx"}})
 		done <- err
 	}()
 	select {
@@ -516,46 +531,53 @@ func TestPullStalled(t *testing.T) {
 	fh.AddRepo(testID, hubtest.CLIPRepo(13))
 	fh.Stall()
 	c := newClient(t, fh)
-	_, err := c.Pull(context.Background(), testID, "", []string{"onnx/vision_model.onnx"})
+	_, err := c.Pull(context.Background(), testID, "", Files{Patterns: []string{"onnx/vision_model.onnx"}})
 	if !errors.Is(err, errStalled) || !strings.Contains(err.Error(), "pull again to resume") {
 		t.Fatalf("err = %v, want a stalled-transfer error", err)
 	}
 }
 
-func TestPullCLIPRequirements(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		drop []string
-		want string // "" = success
-	}{
-		{"no vision graph", []string{"onnx/vision_model.onnx"}, "missing onnx/vision_model.onnx"},
-		{"no tokenizer at all", []string{"tokenizer.json", "merges.txt"}, "missing tokenizer.json (or vocab.json with merges.txt)"},
-		{"bpe files instead of tokenizer.json", []string{"tokenizer.json", "special_tokens_map.json"}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			fh := hubtest.New(t)
-			files := hubtest.CLIPRepo(14)
-			for _, p := range tc.drop {
-				delete(files, p)
-			}
-			repo := fh.AddRepo(testID, files)
-			c := newClient(t, fh)
-			m, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
-			if tc.want != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "not a usable CLIP model") {
-					t.Fatalf("err = %v, want %q", err, tc.want)
+func TestPullCheck(t *testing.T) {
+	fh := hubtest.New(t)
+	fh.AddRepo(testID, hubtest.CLIPRepo(14))
+	c := newClient(t, fh)
+	errNo := errors.New("not a usable model: missing onnx/model.onnx")
+	var got []string
+	files := Files{
+		Patterns: []string{"onnx/*.onnx", "config.json", "onnx/model.onnx"},
+		Check: func(selected []string) error {
+			got = selected
+			if m := Missing(selected, "config.json", "onnx/model.onnx"); len(m) > 0 {
+				if !slices.Equal(m, []string{"onnx/model.onnx"}) {
+					t.Errorf("Missing = %q", m)
 				}
-				if n := len(fh.Hits("", hubtest.File)); n != 0 {
-					t.Errorf("%d files downloaded before the requirement check", n)
-				}
-				return
+				return errNo
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := slices.DeleteFunc(CLIPFiles(false), func(p string) bool { return slices.Contains(tc.drop, p) })
-			checkFiles(t, m, repo, want)
-		})
+			return nil
+		},
+	}
+	_, err := c.Pull(context.Background(), testID, "", files)
+	if !errors.Is(err, errNo) || !strings.HasPrefix(err.Error(), testID+" at main (commit ") {
+		t.Fatalf("err = %v, want the check's error after the repository, revision and commit", err)
+	}
+	want := []string{"config.json", "onnx/text_model.onnx", "onnx/text_model_quantized.onnx", "onnx/vision_model.onnx", "onnx/vision_model_quantized.onnx"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Check saw %q, want %q", got, want)
+	}
+	if n := len(fh.Hits("", hubtest.File)); n != 0 {
+		t.Errorf("%d files downloaded before the check", n)
+	}
+	files.Patterns = files.Patterns[:2]
+	if _, err := c.Pull(context.Background(), testID, "", files); !errors.Is(err, errNo) {
+		t.Fatalf("err = %v, want the check's error", err)
+	}
+	files.Check = func([]string) error { return nil }
+	m, err := c.Pull(context.Background(), testID, "", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Files) != len(want) {
+		t.Errorf("pulled %d files, want %d", len(m.Files), len(want))
 	}
 }
 
@@ -575,7 +597,7 @@ func TestPullBadInput(t *testing.T) {
 		{testID, []string{"["}, `file pattern "["`},
 		{testID, []string{"*.bin"}, "no file matches"},
 	} {
-		_, err := c.Pull(context.Background(), tc.id, "", tc.files)
+		_, err := c.Pull(context.Background(), tc.id, "", Files{Patterns: tc.files})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Pull(%q, %q): err = %v, want %q", tc.id, tc.files, err, tc.want)
 		}
@@ -589,7 +611,7 @@ func TestPullAllFiles(t *testing.T) {
 	fh := hubtest.New(t)
 	repo := fh.AddRepo(testID, hubtest.CLIPRepo(16))
 	c := newClient(t, fh)
-	m, err := c.Pull(context.Background(), testID, "", nil)
+	m, err := c.Pull(context.Background(), testID, "", Files{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,11 +636,11 @@ func TestEnvironment(t *testing.T) {
 			t.Setenv("HF_ENDPOINT", fh.URL()+"/")
 			t.Setenv("MMRAG_HOME", home)
 			var c Client
-			m, err := c.Pull(context.Background(), testID, "", CLIPFiles(false))
+			m, err := c.Pull(context.Background(), testID, "", clipFiles(false))
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkFiles(t, m, repo, CLIPFiles(false))
+			checkFiles(t, m, repo, clipPaths(false))
 			if want := filepath.Join(home, "models", "acme", "clip-tiny"); m.Dir != want {
 				t.Errorf("dir = %s, want %s", m.Dir, want)
 			}
@@ -711,7 +733,7 @@ func TestList(t *testing.T) {
 		t.Fatalf("empty home: List = %v, %v", models, err)
 	}
 	for _, id := range []string{"zeta/clip", "alpha/clip"} {
-		if _, err := c.Pull(context.Background(), id, "", CLIPFiles(true)); err != nil {
+		if _, err := c.Pull(context.Background(), id, "", clipFiles(true)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -728,10 +750,10 @@ func TestList(t *testing.T) {
 	for i, repo := range []*hubtest.Repo{b, a} {
 		m := models[i]
 		var size int64
-		for _, p := range CLIPFiles(true) {
+		for _, p := range clipPaths(true) {
 			size += int64(len(repo.Files[p].Data))
 		}
-		if m.Size() != size || m.Commit != repo.Commit || len(m.Files) != len(CLIPFiles(true)) || m.Pulled.IsZero() {
+		if m.Size() != size || m.Commit != repo.Commit || len(m.Files) != len(clipPaths(true)) || m.Pulled.IsZero() {
 			t.Errorf("%s: size %d commit %s files %d pulled %v; want size %d commit %s", m.ID, m.Size(), m.Commit, len(m.Files), m.Pulled, size, repo.Commit)
 		}
 		if want := filepath.Join(c.Home, "models", filepath.FromSlash(m.ID)); m.Dir != want {
@@ -777,7 +799,7 @@ func BenchmarkPull(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		c := &Client{Endpoint: fh.URL(), Home: b.TempDir()}
-		if _, err := c.Pull(context.Background(), testID, "", nil); err != nil {
+		if _, err := c.Pull(context.Background(), testID, "", Files{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -789,12 +811,12 @@ func BenchmarkUpToDate(b *testing.B) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<20)
 	fh.AddRepo(testID, map[string]*hubtest.Blob{"onnx/vision_model.onnx": {Data: data, LFS: true}})
 	c := &Client{Endpoint: fh.URL(), Home: b.TempDir()}
-	if _, err := c.Pull(context.Background(), testID, "", nil); err != nil {
+	if _, err := c.Pull(context.Background(), testID, "", Files{}); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		m, err := c.Pull(context.Background(), testID, "", nil)
+		m, err := c.Pull(context.Background(), testID, "", Files{})
 		if err != nil || len(m.Fetched) != 0 {
 			b.Fatal(m, err)
 		}

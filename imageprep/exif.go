@@ -240,7 +240,32 @@ func parseEXIF(b []byte) (EXIF, error) {
 	if err != nil {
 		return x, fmt.Errorf("EXIF IFD0: %w", err)
 	}
-	var exifOff, gpsOff uint32
+	exifOff, gpsOff := x.readIFD0(r, ifd0)
+	var errs []error
+	if exifOff != 0 {
+		sub, err := r.ifd(exifOff)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("the Exif IFD: %w", err))
+		}
+		for _, e := range sub {
+			if e.tag == 0x9003 {
+				x.DateTimeOriginal = asciiValue(e)
+			}
+		}
+	}
+	if gpsOff != 0 {
+		sub, err := r.ifd(gpsOff)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("the GPS IFD: %w", err))
+		}
+		x.readGPS(r, sub)
+	}
+	return x, errors.Join(errs...)
+}
+
+// readIFD0 takes what x holds from IFD0 and returns the offsets of the
+// Exif and GPS sub-IFDs (0 when absent).
+func (x *EXIF) readIFD0(r tiffReader, ifd0 []ifdEntry) (exifOff, gpsOff uint32) {
 	for _, e := range ifd0 {
 		switch e.tag {
 		case 0x0112:
@@ -261,50 +286,36 @@ func parseEXIF(b []byte) (EXIF, error) {
 			gpsOff, _ = r.uint(e)
 		}
 	}
-	var errs []error
-	if exifOff != 0 {
-		sub, err := r.ifd(exifOff)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("Exif IFD: %w", err))
-		}
-		for _, e := range sub {
-			if e.tag == 0x9003 {
-				x.DateTimeOriginal = asciiValue(e)
-			}
-		}
-	}
-	if gpsOff != 0 {
-		sub, err := r.ifd(gpsOff)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("GPS IFD: %w", err))
-		}
-		var latRef, lonRef string
-		var lat, lon []float64
-		for _, e := range sub {
-			switch e.tag {
-			case 1:
-				latRef = asciiValue(e)
-			case 2:
-				lat = r.rationals(e)
-			case 3:
-				lonRef = asciiValue(e)
-			case 4:
-				lon = r.rationals(e)
-			}
-		}
-		la, ok1 := dms(lat)
-		lo, ok2 := dms(lon)
-		if ok1 && ok2 && la <= 90 && lo <= 180 {
-			if latRef == "S" {
-				la = -la
-			}
-			if lonRef == "W" {
-				lo = -lo
-			}
-			x.HasGPS, x.Latitude, x.Longitude = true, la, lo
+	return exifOff, gpsOff
+}
+
+// readGPS sets x's position from the GPS IFD when it holds a valid one.
+func (x *EXIF) readGPS(r tiffReader, gps []ifdEntry) {
+	var latRef, lonRef string
+	var lat, lon []float64
+	for _, e := range gps {
+		switch e.tag {
+		case 1:
+			latRef = asciiValue(e)
+		case 2:
+			lat = r.rationals(e)
+		case 3:
+			lonRef = asciiValue(e)
+		case 4:
+			lon = r.rationals(e)
 		}
 	}
-	return x, errors.Join(errs...)
+	la, ok1 := dms(lat)
+	lo, ok2 := dms(lon)
+	if ok1 && ok2 && la <= 90 && lo <= 180 {
+		if latRef == "S" {
+			la = -la
+		}
+		if lonRef == "W" {
+			lo = -lo
+		}
+		x.HasGPS, x.Latitude, x.Longitude = true, la, lo
+	}
 }
 
 // dms turns degrees, minutes, seconds into decimal degrees.

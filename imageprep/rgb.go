@@ -69,104 +69,167 @@ func ToRGB(img image.Image) *RGB {
 	}
 	switch m := img.(type) {
 	case *image.NRGBA:
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
-			for x, j := 0, 0; j < len(row); x, j = x+4, j+3 {
-				row[j], row[j+1], row[j+2] = src[x], src[x+1], src[x+2]
-			}
-		}
+		fromNRGBA(dst, m)
 	case *image.RGBA:
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
-			for x, j := 0, 0; j < len(row); x, j = x+4, j+3 {
-				a := src[x+3]
-				if a == 0xff {
-					row[j], row[j+1], row[j+2] = src[x], src[x+1], src[x+2]
-				} else {
-					row[j], row[j+1], row[j+2] = unpremul(src[x], a), unpremul(src[x+1], a), unpremul(src[x+2], a)
-				}
-			}
-		}
+		fromRGBA(dst, m)
 	case *image.Gray:
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
-			for x, j := 0, 0; j < len(row); x, j = x+1, j+3 {
-				v := src[x]
-				row[j], row[j+1], row[j+2] = v, v, v
-			}
-		}
+		fromGray(dst, m)
 	case *image.Gray16:
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
-			for x, j := 0, 0; j < len(row); x, j = x+2, j+3 {
-				v := src[x] // big-endian: the high byte
-				row[j], row[j+1], row[j+2] = v, v, v
-			}
-		}
+		fromGray16(dst, m)
 	case *image.NRGBA64:
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
-			for x, j := 0, 0; j < len(row); x, j = x+8, j+3 {
-				row[j], row[j+1], row[j+2] = src[x], src[x+2], src[x+4]
-			}
-		}
+		fromNRGBA64(dst, m)
 	case *image.RGBA64:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				c := m.RGBA64At(b.Min.X+x, b.Min.Y+y)
-				j := y*dst.Stride + 3*x
-				if c.A == 0xffff {
-					dst.Pix[j], dst.Pix[j+1], dst.Pix[j+2] = uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8)
-				} else {
-					n := color.NRGBA64Model.Convert(c).(color.NRGBA64)
-					dst.Pix[j], dst.Pix[j+1], dst.Pix[j+2] = uint8(n.R>>8), uint8(n.G>>8), uint8(n.B>>8)
-				}
-			}
-		}
+		fromRGBA64(dst, m)
 	case *image.Paletted:
-		var lut [256][3]uint8
-		for i, c := range m.Palette {
-			if i == 256 {
-				break
-			}
-			n := color.NRGBAModel.Convert(c).(color.NRGBA)
-			lut[i] = [3]uint8{n.R, n.G, n.B}
-		}
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
-			for x, j := 0, 0; j < len(row); x, j = x+1, j+3 {
-				c := &lut[src[x]]
-				row[j], row[j+1], row[j+2] = c[0], c[1], c[2]
-			}
-		}
+		fromPaletted(dst, m)
 	case *image.CMYK:
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
-			for x, j := 0, 0; j < len(row); x, j = x+4, j+3 {
-				row[j], row[j+1], row[j+2] = cmykToRGB(src[x], src[x+1], src[x+2], src[x+3])
-			}
-		}
+		fromCMYK(dst, m)
 	case *image.YCbCr:
 		jpegYCbCrToRGB(dst, m)
 	case *image.NYCbCrA:
 		jpegYCbCrToRGB(dst, &m.YCbCr)
 	default:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				n := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-				j := y*dst.Stride + 3*x
-				dst.Pix[j], dst.Pix[j+1], dst.Pix[j+2] = n.R, n.G, n.B
+		fromAny(dst, img)
+	}
+	return dst
+}
+
+// fromNRGBA drops the alpha of straight RGBA.
+func fromNRGBA(dst *RGB, m *image.NRGBA) {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	for y := 0; y < h; y++ {
+		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+		row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
+		for x, j := 0, 0; j < len(row); x, j = x+4, j+3 {
+			row[j], row[j+1], row[j+2] = src[x], src[x+1], src[x+2]
+		}
+	}
+}
+
+// fromRGBA un-premultiplies RGBA and drops the alpha.
+func fromRGBA(dst *RGB, m *image.RGBA) {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	for y := 0; y < h; y++ {
+		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+		row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
+		for x, j := 0, 0; j < len(row); x, j = x+4, j+3 {
+			a := src[x+3]
+			if a == 0xff {
+				row[j], row[j+1], row[j+2] = src[x], src[x+1], src[x+2]
+			} else {
+				row[j], row[j+1], row[j+2] = unpremul(src[x], a), unpremul(src[x+1], a), unpremul(src[x+2], a)
 			}
 		}
 	}
-	return dst
+}
+
+// fromGray replicates grey into R, G and B.
+func fromGray(dst *RGB, m *image.Gray) {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	for y := 0; y < h; y++ {
+		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+		row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
+		for x, j := 0, 0; j < len(row); x, j = x+1, j+3 {
+			v := src[x]
+			row[j], row[j+1], row[j+2] = v, v, v
+		}
+	}
+}
+
+// fromGray16 replicates the high byte of 16-bit grey into R, G and B.
+func fromGray16(dst *RGB, m *image.Gray16) {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	for y := 0; y < h; y++ {
+		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+		row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
+		for x, j := 0, 0; j < len(row); x, j = x+2, j+3 {
+			v := src[x] // big-endian: the high byte
+			row[j], row[j+1], row[j+2] = v, v, v
+		}
+	}
+}
+
+// fromNRGBA64 keeps the high bytes of straight 16-bit RGBA.
+func fromNRGBA64(dst *RGB, m *image.NRGBA64) {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	for y := 0; y < h; y++ {
+		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+		row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
+		for x, j := 0, 0; j < len(row); x, j = x+8, j+3 {
+			row[j], row[j+1], row[j+2] = src[x], src[x+2], src[x+4]
+		}
+	}
+}
+
+// fromRGBA64 un-premultiplies 16-bit RGBA and keeps the high bytes.
+func fromRGBA64(dst *RGB, m *image.RGBA64) {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			c := m.RGBA64At(b.Min.X+x, b.Min.Y+y)
+			j := y*dst.Stride + 3*x
+			if c.A == 0xffff {
+				dst.Pix[j], dst.Pix[j+1], dst.Pix[j+2] = uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8)
+			} else {
+				n := color.NRGBA64Model.Convert(c).(color.NRGBA64)
+				dst.Pix[j], dst.Pix[j+1], dst.Pix[j+2] = uint8(n.R>>8), uint8(n.G>>8), uint8(n.B>>8)
+			}
+		}
+	}
+}
+
+// fromPaletted looks the palette indices up.
+func fromPaletted(dst *RGB, m *image.Paletted) {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	var lut [256][3]uint8
+	for i, c := range m.Palette {
+		if i == 256 {
+			break
+		}
+		n := color.NRGBAModel.Convert(c).(color.NRGBA)
+		lut[i] = [3]uint8{n.R, n.G, n.B}
+	}
+	for y := 0; y < h; y++ {
+		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+		row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
+		for x, j := 0, 0; j < len(row); x, j = x+1, j+3 {
+			c := &lut[src[x]]
+			row[j], row[j+1], row[j+2] = c[0], c[1], c[2]
+		}
+	}
+}
+
+// fromCMYK converts with PIL's cmyk2rgb.
+func fromCMYK(dst *RGB, m *image.CMYK) {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	for y := 0; y < h; y++ {
+		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+		row := dst.Pix[y*dst.Stride : y*dst.Stride+3*w]
+		for x, j := 0, 0; j < len(row); x, j = x+4, j+3 {
+			row[j], row[j+1], row[j+2] = cmykToRGB(src[x], src[x+1], src[x+2], src[x+3])
+		}
+	}
+}
+
+// fromAny converts any other image pixel by pixel through color.NRGBAModel.
+func fromAny(dst *RGB, img image.Image) {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			n := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+			j := y*dst.Stride + 3*x
+			dst.Pix[j], dst.Pix[j+1], dst.Pix[j+2] = n.R, n.G, n.B
+		}
+	}
 }
 
 // unpremul recovers the straight 8-bit colour from a premultiplied one.

@@ -67,9 +67,9 @@ func TestAssetRoot(t *testing.T) {
 			}
 			for _, it := range items {
 				if it.Modality == mmrag.Image {
-					srcs = append(srcs, it.Meta[MetaImageSrc])
+					srcs = append(srcs, it.Meta[mmrag.MetaSrc])
 					if tt.assetRoot == "" && it.BlobHash == sha256Hex(secretPNG) {
-						t.Errorf("the file outside the folder was stored (item %q)", it.Meta[MetaImageSrc])
+						t.Errorf("the file outside the folder was stored (item %q)", it.Meta[mmrag.MetaSrc])
 					}
 				}
 			}

@@ -191,7 +191,7 @@ func (f *Fetcher) get(ctx context.Context, rawURL string) (*Page, error) {
 }
 
 // Fetch downloads url and returns its bytes and content type. Its signature
-// is the one extract.HTML.Fetch and extract.Markdown.Fetch take, so that
+// is the one html.HTML.Fetch and markdown.Markdown.Fetch take, so that
 // remote images obey the same limits and address checks as pages.
 func (f *Fetcher) Fetch(ctx context.Context, url string) ([]byte, string, error) {
 	p, err := f.Get(ctx, url)

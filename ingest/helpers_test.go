@@ -20,6 +20,11 @@ import (
 
 	"mmrag"
 	"mmrag/extract"
+	"mmrag/extract/csv"
+	"mmrag/extract/html"
+	"mmrag/extract/markdown"
+	"mmrag/extract/pdf"
+	"mmrag/extract/text"
 	"mmrag/sqlite"
 )
 
@@ -121,7 +126,7 @@ func hashVector(seed []byte, dim int) []float32 {
 	return v
 }
 
-// imageExtractor is a stand-in for extract.Picture: the file is its one image.
+// imageExtractor is a stand-in for picture.Picture: the file is its one image.
 type imageExtractor struct{}
 
 func (imageExtractor) Extract(_ context.Context, src extract.Source) (*extract.Result, error) {
@@ -130,11 +135,11 @@ func (imageExtractor) Extract(_ context.Context, src extract.Source) (*extract.R
 
 func testExtractors() map[string]extract.Extractor {
 	return map[string]extract.Extractor{
-		TypeHTML:     extract.HTML{},
-		TypeMarkdown: extract.Markdown{},
-		TypeText:     extract.Text{},
-		TypePDF:      extract.PDF{NoOCR: true},
-		TypeCSV:      extract.CSV{},
+		TypeHTML:     html.HTML{},
+		TypeMarkdown: markdown.Markdown{},
+		TypeText:     text.Text{},
+		TypePDF:      pdf.PDF{NoOCR: true},
+		TypeCSV:      csv.CSV{},
 		TypeImage:    imageExtractor{},
 	}
 }
@@ -228,4 +233,4 @@ func (l *eventLog) of(kind EventKind) []Event {
 	return out
 }
 
-func extractHTMLWithFetch(f *Fetcher) extract.Extractor { return extract.HTML{Fetch: f.Fetch} }
+func extractHTMLWithFetch(f *Fetcher) extract.Extractor { return html.HTML{Fetch: f.Fetch} }

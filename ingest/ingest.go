@@ -43,7 +43,7 @@ type Pipeline struct {
 	Chunk      chunk.Options
 	Fetch      FetchOptions // limits for URL targets
 	// Fetcher downloads URL targets; nil means NewFetcher(Fetch). The same
-	// Fetcher's Fetch method suits extract.HTML.Fetch.
+	// Fetcher's Fetch method suits html.HTML.Fetch (mmrag/extract/html).
 	Fetcher *Fetcher
 	// Workers is how many files are read and extracted at once; 0 means 2.
 	// Embedding runs in one stage that batches the chunks of every
@@ -162,13 +162,12 @@ const MaxReportWarnings = 1000
 // type no extractor reads.
 var ErrUnsupported = errors.New("unsupported file type")
 
-// Meta keys the pipeline adds to Document.Meta.
+// Meta keys the pipeline adds to Document.Meta (those of Item.Meta are
+// mmrag's: mmrag.MetaText, mmrag.MetaSrc…).
 const (
 	MetaChunking = "ingest.chunking" // chunk settings the items were made with
 	MetaMIME     = "ingest.mime"     // detected content type
 	MetaURL      = "ingest.url"      // final URL after redirects
-	MetaItemText = "text"            // Item.Meta: the chunk without its section prefix, when it differs from Item.Text
-	MetaImageSrc = "src"             // Item.Meta: where an image was referenced from
 )
 
 func (p *Pipeline) workers() int {

@@ -176,8 +176,13 @@ func TestAddIncremental(t *testing.T) {
 				keep++
 			}
 		}
-		if n.Meta[MetaItemText] != "" && !strings.HasSuffix(n.Text, n.Meta[MetaItemText]) {
-			t.Errorf("item text %q does not end with its chunk %q", n.Text, n.Meta[MetaItemText])
+		if n.Meta[mmrag.MetaText] != "" && !strings.HasSuffix(n.Text, n.Meta[mmrag.MetaText]) {
+			t.Errorf("item text %q does not end with its chunk %q", n.Text, n.Meta[mmrag.MetaText])
+		}
+		// Text items name their block, from which retrieval rebuilds
+		// their passage.
+		if n.Modality == mmrag.Text && n.Meta[mmrag.MetaBlock] == "" {
+			t.Errorf("text item %s has no %s", n.ID, mmrag.MetaBlock)
 		}
 	}
 	if keep != len(newItems)-len(texts) {
@@ -307,6 +312,7 @@ type panicky struct{}
 
 func (panicky) Extract(context.Context, extract.Source) (*extract.Result, error) {
 	var m map[string]int
+	//lint:ignore SA5000 the bug is the point: a runtime panic inside an extractor
 	m["x"]++
 	return nil, nil
 }

@@ -47,13 +47,17 @@ func (wk *work) build(chunks []chunk.Chunk, images []extract.Image, warn func(st
 			Position: pos,
 		}
 		if c.Text != "" && c.Text != text {
-			it.Meta = map[string]string{MetaItemText: c.Text}
+			it.Meta = map[string]string{mmrag.MetaText: c.Text}
 		}
+		if it.Meta == nil {
+			it.Meta = map[string]string{}
+		}
+		it.Meta[mmrag.MetaBlock] = blockKey(c)
 		if c.Place.Sheet != "" {
 			if it.Meta == nil {
 				it.Meta = map[string]string{}
 			}
-			it.Meta["sheet"] = c.Place.Sheet
+			it.Meta[mmrag.MetaSheet] = c.Place.Sheet
 		}
 		if it.Kind == "" {
 			it.Kind = string(extract.Paragraph)
@@ -96,18 +100,18 @@ func (wk *work) build(chunks []chunk.Chunk, images []extract.Image, warn func(st
 				it.Meta = map[string]string{}
 			}
 			if im.Src != "" {
-				it.Meta[MetaImageSrc] = im.Src
+				it.Meta[mmrag.MetaSrc] = im.Src
 			}
 			if im.Place.Sheet != "" {
-				it.Meta["sheet"] = im.Place.Sheet
+				it.Meta[mmrag.MetaSheet] = im.Place.Sheet
 			}
 		}
 		// Extractors mark what an image is (a scanned "page", a video
 		// "frame"); a picture file is a "picture", one in a document a
 		// "figure".
 		switch {
-		case im.Meta["kind"] != "":
-			it.Kind = im.Meta["kind"]
+		case im.Meta[mmrag.MetaKind] != "":
+			it.Kind = im.Meta[mmrag.MetaKind]
 		case wk.doc.Type == TypeImage:
 			it.Kind = "picture"
 		}
@@ -122,7 +126,7 @@ func (wk *work) build(chunks []chunk.Chunk, images []extract.Image, warn func(st
 func (wk *work) imageName(hash string) string {
 	for _, it := range wk.items {
 		if it.BlobHash == hash {
-			if src := it.Meta[MetaImageSrc]; src != "" {
+			if src := it.Meta[mmrag.MetaSrc]; src != "" {
 				return src
 			}
 		}
@@ -131,3 +135,12 @@ func (wk *work) imageName(hash string) string {
 }
 
 func sortStrings(s []string) { slices.Sort(s) }
+
+// blockKey is a chunk's mmrag.MetaBlock: its block, or the first and last
+// of the blocks merged into it.
+func blockKey(c chunk.Chunk) string {
+	if c.BlockEnd > c.Block {
+		return strconv.Itoa(c.Block) + "-" + strconv.Itoa(c.BlockEnd)
+	}
+	return strconv.Itoa(c.Block)
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"mmrag/extract"
+	"mmrag/extract/office"
 )
 
 // manyImages is an extractor for which a file of n lines is n images.
@@ -116,7 +117,7 @@ func TestLimits(t *testing.T) {
 			emb := newFake()
 			p := newPipeline(t, emb)
 			p.Extractors[TypeText] = manyImages{png: pngBytes(t, 1, 8, 8)}
-			p.Extractors[TypeXLSX] = extract.XLSX{}
+			p.Extractors[TypeXLSX] = office.XLSX{}
 			p.Limits = tt.limits
 			start := time.Now()
 			rep, err := p.Add(ctx, []string{dir}, WalkOptions{Include: []string{"*.md", "*.csv", "*.figs", "*.xlsx"}})

@@ -21,12 +21,6 @@ import (
 	"mmrag"
 )
 
-// DocumentVectorer is implemented by stores that return all vectors of a
-// document at once (the Weaviate store); others are asked item by item.
-type DocumentVectorer interface {
-	DocumentVectors(ctx context.Context, docID string) ([]mmrag.Vector, error)
-}
-
 // Options tune Copy.
 type Options struct {
 	// Workers is the number of documents copied at once. Default 4: a
@@ -64,11 +58,6 @@ func CopyWith(ctx context.Context, dst, src mmrag.Store, opt Options) (Result, e
 	if err != nil {
 		return res, fmt.Errorf("migrate: list source documents: %w", err)
 	}
-	st, err := src.Stats(ctx)
-	if err != nil {
-		return res, fmt.Errorf("migrate: source stats: %w", err)
-	}
-	models := slices.Sorted(maps.Keys(st.Vectors))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -84,7 +73,7 @@ func CopyWith(ctx context.Context, dst, src mmrag.Store, opt Options) (Result, e
 		go func() {
 			defer wg.Done()
 			for d := range jobs {
-				r, err := copyDoc(ctx, dst, src, d, models)
+				r, err := copyDoc(ctx, dst, src, d)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -122,7 +111,7 @@ feed:
 	return res, nil
 }
 
-func copyDoc(ctx context.Context, dst, src mmrag.Store, d mmrag.Document, models []string) (Result, error) {
+func copyDoc(ctx context.Context, dst, src mmrag.Store, d mmrag.Document) (Result, error) {
 	var r Result
 	have, err := dst.Document(ctx, d.ID)
 	switch {
@@ -136,9 +125,9 @@ func copyDoc(ctx context.Context, dst, src mmrag.Store, d mmrag.Document, models
 	if err != nil {
 		return r, fmt.Errorf("migrate document %s (%s): read items: %w", d.ID, d.Source, err)
 	}
-	vectors, err := docVectors(ctx, src, d.ID, items, models)
+	vectors, err := src.DocumentVectors(ctx, d.ID)
 	if err != nil {
-		return r, fmt.Errorf("migrate document %s (%s): %w", d.ID, d.Source, err)
+		return r, fmt.Errorf("migrate document %s (%s): read vectors: %w", d.ID, d.Source, err)
 	}
 	blobs := map[string][]byte{}
 	for _, it := range items {
@@ -155,30 +144,6 @@ func copyDoc(ctx context.Context, dst, src mmrag.Store, d mmrag.Document, models
 		return r, fmt.Errorf("migrate document %s (%s): %w", d.ID, d.Source, err)
 	}
 	return Result{Documents: 1, Items: len(items), Vectors: len(vectors), Blobs: len(blobs)}, nil
-}
-
-func docVectors(ctx context.Context, src mmrag.Store, docID string, items []mmrag.Item, models []string) ([]mmrag.Vector, error) {
-	if dv, ok := src.(DocumentVectorer); ok {
-		v, err := dv.DocumentVectors(ctx, docID)
-		if err != nil {
-			return nil, fmt.Errorf("read vectors: %w", err)
-		}
-		return v, nil
-	}
-	var out []mmrag.Vector
-	for _, it := range items {
-		for _, m := range models {
-			v, err := src.Vector(ctx, m, it.ID)
-			if errors.Is(err, mmrag.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("read vector of item %s (model %s): %w", it.ID, m, err)
-			}
-			out = append(out, mmrag.Vector{ItemID: it.ID, Model: m, Values: v})
-		}
-	}
-	return out, nil
 }
 
 // Verify compares dst with src: the counts of Stats (documents, items per

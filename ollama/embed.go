@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
-	"sync"
+
+	"mmrag/store"
 )
 
 // DefaultBatch is how many texts go in one /api/embed request when
@@ -25,8 +25,7 @@ type Embedder struct {
 	// BatchSize is the most texts per request; 0: DefaultBatch.
 	BatchSize int
 
-	mu  sync.Mutex
-	dim int
+	dim store.Dim
 }
 
 var defaultClient = &Client{}
@@ -51,11 +50,7 @@ func (e *Embedder) ModelID() string { return "ollama/" + e.model() }
 
 // Dim is the vector length: 0 until Load or the first EmbedTexts has
 // learned it.
-func (e *Embedder) Dim() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.dim
-}
+func (e *Embedder) Dim() int { return e.dim.Get() }
 
 // Load learns Dim before any text is embedded: from /api/show's
 // embedding_length, or, where the server does not tell, by embedding one
@@ -70,11 +65,7 @@ func (e *Embedder) Load(ctx context.Context) error {
 		return fmt.Errorf("ollama embedder: %w", err)
 	}
 	if info.EmbeddingLength > 0 {
-		e.mu.Lock()
-		if e.dim == 0 {
-			e.dim = info.EmbeddingLength
-		}
-		e.mu.Unlock()
+		e.dim.Set(info.EmbeddingLength)
 		return nil
 	}
 	_, err = e.EmbedTexts(ctx, []string{"dimension"})
@@ -124,48 +115,15 @@ func (e *Embedder) EmbedTexts(ctx context.Context, texts []string) ([][]float32,
 			return nil, fmt.Errorf("ollama embed with %s: asked for %d vectors, got %d", model, hi-lo, len(r.Embeddings))
 		}
 		for i, v := range r.Embeddings {
-			f, err := normalise(v)
+			f, err := store.Unit(v)
 			if err != nil {
 				return nil, fmt.Errorf("ollama embed with %s: text %d: %w", model, lo+i, err)
 			}
-			if err := e.setDim(len(f)); err != nil {
+			if err := e.dim.Check(len(f)); err != nil {
 				return nil, fmt.Errorf("ollama embed with %s: text %d: %w", model, lo+i, err)
 			}
 			out = append(out, f)
 		}
 	}
 	return out, nil
-}
-
-func (e *Embedder) setDim(n int) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.dim == 0 {
-		e.dim = n
-	}
-	if n != e.dim {
-		return fmt.Errorf("vector has %d dimensions, the model's earlier ones %d", n, e.dim)
-	}
-	return nil
-}
-
-// normalise scales v to unit length, refusing vectors that cannot be
-// (empty, zero, NaN or infinite components).
-func normalise(v []float64) ([]float32, error) {
-	if len(v) == 0 {
-		return nil, errors.New("empty vector")
-	}
-	var ss float64
-	for _, x := range v {
-		ss += x * x
-	}
-	n := math.Sqrt(ss)
-	if n == 0 || math.IsNaN(n) || math.IsInf(n, 0) {
-		return nil, fmt.Errorf("vector of norm %v cannot be normalised", n)
-	}
-	f := make([]float32, len(v))
-	for i, x := range v {
-		f[i] = float32(x / n)
-	}
-	return f, nil
 }

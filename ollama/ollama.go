@@ -207,7 +207,7 @@ func (g *stallGuard) stop() {
 // err explains why a request failed when its context may be the cause.
 func (g *stallGuard) err(url string, err error) error {
 	if context.Cause(g.ctx) == ErrStalled {
-		return fmt.Errorf("Ollama at %s sent nothing for %v (raise the timeout if the model loads slowly): %w", url, g.d, ErrStalled)
+		return fmt.Errorf("the Ollama server at %s sent nothing for %v (raise the timeout if the model loads slowly): %w", url, g.d, ErrStalled)
 	}
 	return err
 }

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"sync"
+
+	"mmrag/store"
 )
 
 // DefaultBatch is how many texts go in one /v1/embeddings request when
@@ -28,8 +28,7 @@ type Embedder struct {
 	// BatchSize is the most texts per request; 0: DefaultBatch.
 	BatchSize int
 
-	mu  sync.Mutex
-	dim int
+	dim store.Dim
 }
 
 var defaultClient = &Client{}
@@ -60,21 +59,16 @@ func (e *Embedder) ModelID() string {
 // Dim is the vector length: Dimensions when set, else 0 until Load or the
 // first EmbedTexts has learned it.
 func (e *Embedder) Dim() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.dim == 0 && e.Dimensions > 0 {
-		return e.Dimensions
+	if n := e.dim.Get(); n > 0 || e.Dimensions <= 0 {
+		return n
 	}
-	return e.dim
+	return e.Dimensions
 }
 
 // Load learns Dim by embedding one word (the API cannot tell it otherwise),
 // failing early when the server is down, refuses the key or lacks the model.
 func (e *Embedder) Load(ctx context.Context) error {
-	e.mu.Lock()
-	known := e.dim > 0
-	e.mu.Unlock()
-	if known {
+	if e.dim.Get() > 0 {
 		return nil
 	}
 	_, err := e.EmbedTexts(ctx, []string{"dimension"})
@@ -141,11 +135,11 @@ func (e *Embedder) EmbedTexts(ctx context.Context, texts []string) ([][]float32,
 			if d.Index < 0 || d.Index >= len(vs) || vs[d.Index] != nil {
 				return nil, fmt.Errorf("openai embed with %s: vector index %d out of range or repeated", model, d.Index)
 			}
-			f, err := normalise(d.Embedding)
+			f, err := store.Unit(d.Embedding)
 			if err != nil {
 				return nil, fmt.Errorf("openai embed with %s: text %d: %w", model, lo+d.Index, err)
 			}
-			if err := e.setDim(len(f)); err != nil {
+			if err := e.dim.Check(len(f)); err != nil {
 				return nil, fmt.Errorf("openai embed with %s: text %d: %w", model, lo+d.Index, err)
 			}
 			vs[d.Index] = f
@@ -153,36 +147,4 @@ func (e *Embedder) EmbedTexts(ctx context.Context, texts []string) ([][]float32,
 		out = append(out, vs...)
 	}
 	return out, nil
-}
-
-func (e *Embedder) setDim(n int) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.dim == 0 {
-		e.dim = n
-	}
-	if n != e.dim {
-		return fmt.Errorf("vector has %d dimensions, the model's earlier ones %d", n, e.dim)
-	}
-	return nil
-}
-
-// normalise scales v to unit length, refusing vectors that cannot be.
-func normalise(v []float64) ([]float32, error) {
-	if len(v) == 0 {
-		return nil, errors.New("empty vector")
-	}
-	var ss float64
-	for _, x := range v {
-		ss += x * x
-	}
-	n := math.Sqrt(ss)
-	if n == 0 || math.IsNaN(n) || math.IsInf(n, 0) {
-		return nil, fmt.Errorf("vector of norm %v cannot be normalised", n)
-	}
-	f := make([]float32, len(v))
-	for i, x := range v {
-		f[i] = float32(x / n)
-	}
-	return f, nil
 }

@@ -1,8 +1,9 @@
 // Package openai owns mmrag's use of OpenAI-compatible servers (OpenAI,
 // vLLM, llama.cpp's server, LM Studio…): chat generation through
-// /v1/chat/completions (streamed as server-sent events, images as data URLs)
-// and text embeddings through /v1/embeddings. It speaks the HTTP API with
-// net/http; no SDK is linked in.
+// /v1/chat/completions (streamed as server-sent events, images as data URLs),
+// text embeddings through /v1/embeddings and speech-to-text through
+// /v1/audio/transcriptions. It speaks the HTTP API with net/http; no SDK is
+// linked in.
 package openai
 
 import (
@@ -208,14 +209,23 @@ func (b guardedBody) Read(p []byte) (int, error) {
 // call posts a JSON request (GET when in is nil) and returns the body of a
 // success; the caller must call done.
 func (c *Client) call(ctx context.Context, endpoint, model string, in any) (body guardedBody, done func(), err error) {
+	if in == nil {
+		return c.send(ctx, endpoint, model, "", nil)
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return body, nil, fmt.Errorf("%s: encoding the request: %w", endpoint, err)
+	}
+	return c.send(ctx, endpoint, model, "application/json", b)
+}
+
+// send posts payload as contentType (GET when contentType is "") and
+// returns the body of a success; the caller must call done.
+func (c *Client) send(ctx context.Context, endpoint, model, contentType string, payload []byte) (body guardedBody, done func(), err error) {
 	base := c.URL()
 	method, rd := http.MethodGet, io.Reader(nil)
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return body, nil, fmt.Errorf("%s: encoding the request: %w", endpoint, err)
-		}
-		method, rd = http.MethodPost, bytes.NewReader(b)
+	if contentType != "" {
+		method, rd = http.MethodPost, bytes.NewReader(payload)
 	}
 	g := newStallGuard(ctx, c.timeout())
 	req, err := http.NewRequestWithContext(g.ctx, method, base+endpoint, rd)
@@ -223,8 +233,8 @@ func (c *Client) call(ctx context.Context, endpoint, model string, in any) (body
 		g.stop()
 		return body, nil, fmt.Errorf("%s: bad server URL %q: %w", endpoint, base, err)
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if k := c.apiKey(); k != "" {
 		req.Header.Set("Authorization", "Bearer "+k)

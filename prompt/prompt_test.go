@@ -17,7 +17,7 @@ var doc = mmrag.Document{ID: "d1", Title: "Multimodal Embeddings", Source: "/blo
 func textResult(rank int, section, text string) retrieve.Result {
 	return retrieve.Result{
 		Item: mmrag.Item{ID: fmt.Sprintf("t%d", rank), DocID: "d1", Modality: mmrag.Text,
-			Text: section + ": " + text, Section: []string{section}, Anchor: "sec", Meta: map[string]string{"text": text}},
+			Text: section + ": " + text, Section: []string{section}, Anchor: "sec", Meta: map[string]string{mmrag.MetaText: text}},
 		Doc: doc, Rank: rank, Score: 1 / float64(rank),
 	}
 }
@@ -25,7 +25,7 @@ func textResult(rank int, section, text string) retrieve.Result {
 func imageResult(rank int, path, caption string) retrieve.Result {
 	return retrieve.Result{
 		Item: mmrag.Item{ID: fmt.Sprintf("i%d", rank), DocID: "d1", Modality: mmrag.Image, Section: []string{"Contrastive Learning"},
-			Caption: caption, Text: caption, BlobHash: strings.Repeat("ab", 32), MIME: "image/png", Meta: map[string]string{"image_path": path}},
+			Caption: caption, Text: caption, BlobHash: strings.Repeat("ab", 32), MIME: "image/png", Meta: map[string]string{mmrag.MetaImagePath: path}},
 		Doc: doc, Rank: rank, Score: 0.5,
 	}
 }
@@ -103,7 +103,7 @@ func TestCitedStyle(t *testing.T) {
 		}
 	}
 	c := cites[0]
-	if c.Title != "Multimodal Embeddings" || c.Section != "Contrastive Learning" || c.Link() != "/blog/embeddings.html#sec" ||
+	if c.Title != "Multimodal Embeddings" || c.SectionPath() != "Contrastive Learning" || c.Link() != "/blog/embeddings.html#sec" ||
 		c.Text != "CLIP is trained with a contrastive loss." || c.Modality != mmrag.Text {
 		t.Errorf("citation 1: %+v", c)
 	}

@@ -39,7 +39,7 @@ func TestSeedBlogPrompt(t *testing.T) {
 		}
 		for i, it := range d.Items {
 			// The passage introducing contrastive learning.
-			if strings.HasPrefix(it.Meta["text"], "The standard approach to aligning") && it.Modality == mmrag.Text {
+			if strings.HasPrefix(it.Meta[mmrag.MetaText], "The standard approach to aligning") && it.Modality == mmrag.Text {
 				q, want = d.Vectors[i].Values, it
 			}
 		}
@@ -61,7 +61,7 @@ func TestSeedBlogPrompt(t *testing.T) {
 		t.Fatalf("first citation %+v, want item %s", cites, want.ID)
 	}
 	u := msgs[0].Content
-	snip := "Snippet: " + want.Meta["text"]
+	snip := "Snippet: " + want.Meta[mmrag.MetaText]
 	if !strings.Contains(u, "Article: "+cites[0].Title+"\nSection: Contrastive Learning\n"+snip) {
 		t.Errorf("prompt lacks the passage under its article and section:\n%s", u)
 	}

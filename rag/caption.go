@@ -130,7 +130,7 @@ func (c *Captioner) document(ctx context.Context, docID string, progress func(Ca
 	// replaced, every stored vector carried over.
 	var keep []mmrag.Item
 	for _, it := range items {
-		if it.Kind == KindCaption && captions[it.Meta["figure"]] != "" {
+		if it.Kind == KindCaption && captions[it.Meta[mmrag.MetaFigure]] != "" {
 			continue // replaced below
 		}
 		keep = append(keep, it)
@@ -143,7 +143,7 @@ func (c *Captioner) document(ctx context.Context, docID string, progress func(Ca
 			continue
 		}
 		it.Meta = cloneMeta(it.Meta)
-		it.Meta["caption_by"] = cmpOr(c.Model, "vision model")
+		it.Meta[mmrag.MetaCaptionBy] = cmpOr(c.Model, "vision model")
 		it.Caption = cap
 		it.Text = cap
 		keep[i] = it
@@ -155,14 +155,15 @@ func (c *Captioner) document(ctx context.Context, docID string, progress func(Ca
 		added = append(added, mmrag.Item{
 			ID: hex.EncodeToString(sum[:16]), DocID: docID, Modality: mmrag.Text, Kind: KindCaption,
 			Text: text, Section: it.Section, Page: it.Page, Anchor: it.Anchor, Time: it.Time, Position: it.Position,
-			Meta: map[string]string{"figure": it.ID, "text": cap, "caption_by": it.Meta["caption_by"]},
+			Meta: map[string]string{mmrag.MetaFigure: it.ID, mmrag.MetaText: cap, mmrag.MetaCaptionBy: it.Meta[mmrag.MetaCaptionBy]},
 		})
 		texts = append(texts, text)
 	}
-	vectors, err := storedVectors(ctx, c.Store, c.Models, keep)
+	stored, err := c.Store.DocumentVectors(ctx, docID)
 	if err != nil {
-		return 0, fmt.Errorf("caption %s: %w", doc.Source, err)
+		return 0, fmt.Errorf("caption %s: read vectors: %w", doc.Source, err)
 	}
+	vectors := keepVectors(stored, c.Models, keep)
 	vecs, err := c.Embed.EmbedTexts(ctx, texts)
 	if err != nil {
 		return 0, fmt.Errorf("caption %s: embed captions: %w", doc.Source, err)

@@ -75,6 +75,12 @@ type Engine struct {
 	MaxImageSide int
 	// Rerank, when set, reorders the retrieved passages before the prompt.
 	Rerank Reranker
+	// Passages bounds the passages text hits are widened to
+	// (retrieve.Passages); negative: the windows alone, as retrieved.
+	Passages retrieve.PassageOptions
+	// Extractive tunes the answer written without a model (its evidence
+	// threshold included).
+	Extractive generate.ExtractiveOptions
 }
 
 // Reranker reorders passages by relevance to a query: it returns one score
@@ -97,12 +103,25 @@ type Request struct {
 
 // Answer is an answer with everything needed to check it.
 type Answer struct {
-	Question  string
-	Text      string
-	Model     string // the generator's name, or "extractive"
-	Strategy  Strategy
-	Results   *retrieve.Results
+	Question string
+	Text     string
+	Model    string // the generator's name, or "extractive"
+	Strategy Strategy
+	Results  *retrieve.Results
+	// Citations are the answer's own sources, numbered as its text cites
+	// them: once the answer is written, the cited ones (Cited set) come
+	// first, in the order the text first cites them, then the others.
 	Citations []prompt.Citation
+	// Abstained: the extractive answer found the evidence too weak and
+	// says that the knowledge base does not answer.
+	Abstained bool
+	// Evidence is the extractive answer's measure of support: the share
+	// of the question's content words the best source holds (see
+	// generate.ExtractiveAnswer.Coverage); 0 for a model's answer.
+	Evidence float64
+	// PromptTokens is the prompt's size as prompt.Build counted it (the
+	// same prompt the extractive answer reads its sources from).
+	PromptTokens int
 	// Sent lists the citation numbers of the figures sent as pictures.
 	Sent []int
 	// Notes are things the user should know: images not sent, a model
@@ -158,6 +177,7 @@ func (e *Engine) Ask(ctx context.Context, req Request, onSources func(*Answer) e
 	}
 	msgs, cites := prompt.Build(q, res, req.History, popt)
 	a.Citations = cites
+	a.PromptTokens = prompt.Tokens(msgs, popt.Counter)
 	if onSources != nil {
 		if err := onSources(a); err != nil {
 			return nil, err
@@ -166,7 +186,9 @@ func (e *Engine) Ask(ctx context.Context, req Request, onSources func(*Answer) e
 
 	if e.Generator == nil {
 		a.Model = Extractive
-		a.Text = generate.Extractive(q, prompt.Passages(cites), 0)
+		ex := generate.Answer(q, prompt.Passages(cites), e.Extractive)
+		a.Text, a.Abstained, a.Evidence = ex.Text, ex.Abstained, ex.Coverage
+		a.Citations = prompt.MarkCited(cites, a.Text)
 		if onToken != nil {
 			if err := streamWords(a.Text, onToken); err != nil {
 				return nil, err
@@ -210,7 +232,8 @@ func (e *Engine) Ask(ctx context.Context, req Request, onSources func(*Answer) e
 			a.Text = s
 			a.Notes = append(a.Notes, "the model stopped early: "+err.Error())
 		} else {
-			a.Text = generate.Extractive(q, prompt.Passages(cites), 0)
+			ex := generate.Answer(q, prompt.Passages(cites), e.Extractive)
+			a.Text, a.Abstained, a.Evidence = ex.Text, ex.Abstained, ex.Coverage
 			a.Model = Extractive
 			a.Notes = append(a.Notes, "the model failed ("+err.Error()+"); this is an extractive answer from the sources")
 			if onToken != nil {
@@ -220,6 +243,7 @@ func (e *Engine) Ask(ctx context.Context, req Request, onSources func(*Answer) e
 			}
 		}
 	}
+	a.Citations = prompt.MarkCited(cites, a.Text)
 	a.Took = time.Since(start)
 	return a, nil
 }
@@ -254,6 +278,11 @@ func (e *Engine) retrieve(ctx context.Context, q string, strategy Strategy, over
 	res, err := e.Searcher.Search(ctx, q, opt)
 	if err != nil {
 		return nil, err
+	}
+	if e.Passages.MaxTokens >= 0 {
+		if err := retrieve.Passages(ctx, e.Searcher.Store, res, e.Passages); err != nil {
+			return nil, err
+		}
 	}
 	if strategy == TextImages {
 		if err := e.sectionFigures(ctx, res); err != nil {
@@ -303,7 +332,7 @@ func (e *Engine) sectionFigures(ctx context.Context, res *retrieve.Results) erro
 func (e *Engine) rerank(ctx context.Context, q string, res *retrieve.Results) error {
 	texts := make([]string, len(res.Text))
 	for i, r := range res.Text {
-		texts[i] = r.Item.Text
+		texts[i] = cmpOr(r.Passage, r.Item.Text)
 	}
 	scores, err := e.Rerank.Score(ctx, q, texts)
 	if err != nil {

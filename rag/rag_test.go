@@ -18,6 +18,7 @@ import (
 	"mmrag/chunk"
 	"mmrag/embed"
 	"mmrag/extract"
+	"mmrag/extract/markdown"
 	"mmrag/generate"
 	"mmrag/ingest"
 	"mmrag/onnx/onnxgraph"
@@ -114,7 +115,7 @@ func newKB(t *testing.T) *kb {
 	t.Cleanup(func() { store.Close() })
 	p := &ingest.Pipeline{
 		Store: store, Embedder: clip,
-		Extractors: map[string]extract.Extractor{ingest.TypeMarkdown: extract.Markdown{}},
+		Extractors: map[string]extract.Extractor{ingest.TypeMarkdown: markdown.Markdown{}},
 		Chunk:      chunk.Options{Counter: clip.Tokenizer()},
 	}
 	rep, err := p.Add(ctx, []string{src}, ingest.WalkOptions{})
@@ -364,7 +365,7 @@ func TestCaptioner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fig.Caption != "A seismometer chart of ground tremors." || fig.Meta["caption_by"] != "fake-vision" {
+	if fig.Caption != "A seismometer chart of ground tremors." || fig.Meta[mmrag.MetaCaptionBy] != "fake-vision" {
 		t.Errorf("figure caption %q meta %v", fig.Caption, fig.Meta)
 	}
 	// The caption is now text the text-only strategy finds.
@@ -374,7 +375,7 @@ func TestCaptioner(t *testing.T) {
 	}
 	found := false
 	for _, r := range a.Results.Text {
-		if r.Item.Kind == rag.KindCaption && r.Item.Meta["figure"] == fig.ID {
+		if r.Item.Kind == rag.KindCaption && r.Item.Meta[mmrag.MetaFigure] == fig.ID {
 			found = true
 		}
 	}

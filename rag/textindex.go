@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"mmrag"
 )
@@ -47,15 +48,20 @@ func indexDoc(ctx context.Context, store mmrag.Store, emb TextEmbedder, models [
 	if err != nil {
 		return 0, err
 	}
+	stored, err := store.DocumentVectors(ctx, docID)
+	if err != nil {
+		return 0, fmt.Errorf("index %s: read vectors: %w", doc.Source, err)
+	}
+	has := map[string]bool{}
+	for _, v := range stored {
+		if v.Model == emb.ModelID() {
+			has[v.ItemID] = true
+		}
+	}
 	var missing []mmrag.Item
 	for _, it := range items {
-		if it.Modality != mmrag.Text {
-			continue
-		}
-		if _, err := store.Vector(ctx, emb.ModelID(), it.ID); errors.Is(err, mmrag.ErrNotFound) {
+		if it.Modality == mmrag.Text && !has[it.ID] {
 			missing = append(missing, it)
-		} else if err != nil {
-			return 0, fmt.Errorf("index %s: %w", doc.Source, err)
 		}
 	}
 	if len(missing) == 0 {
@@ -72,10 +78,7 @@ func indexDoc(ctx context.Context, store mmrag.Store, emb TextEmbedder, models [
 	if len(vecs) != len(texts) {
 		return 0, fmt.Errorf("index %s: %s returned %d vectors for %d texts", doc.Source, emb.ModelID(), len(vecs), len(texts))
 	}
-	vectors, err := storedVectors(ctx, store, models, items)
-	if err != nil {
-		return 0, fmt.Errorf("index %s: %w", doc.Source, err)
-	}
+	vectors := keepVectors(stored, models, items)
 	for i, it := range missing {
 		vectors = append(vectors, mmrag.Vector{ItemID: it.ID, Model: emb.ModelID(), Values: vecs[i]})
 	}
@@ -85,20 +88,18 @@ func indexDoc(ctx context.Context, store mmrag.Store, emb TextEmbedder, models [
 	return len(missing), nil
 }
 
-// storedVectors reads the vectors items have under models.
-func storedVectors(ctx context.Context, store mmrag.Store, models []string, items []mmrag.Item) ([]mmrag.Vector, error) {
+// keepVectors returns the vectors of stored that belong to items and are of
+// one of models.
+func keepVectors(stored []mmrag.Vector, models []string, items []mmrag.Item) []mmrag.Vector {
+	keep := make(map[string]bool, len(items))
+	for _, it := range items {
+		keep[it.ID] = true
+	}
 	var out []mmrag.Vector
-	for _, m := range models {
-		for _, it := range items {
-			v, err := store.Vector(ctx, m, it.ID)
-			if errors.Is(err, mmrag.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("read vectors: %w", err)
-			}
-			out = append(out, mmrag.Vector{ItemID: it.ID, Model: m, Values: v})
+	for _, v := range stored {
+		if keep[v.ItemID] && slices.Contains(models, v.Model) {
+			out = append(out, v)
 		}
 	}
-	return out, nil
+	return out
 }

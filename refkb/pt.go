@@ -2,7 +2,6 @@ package refkb
 
 import (
 	"archive/zip"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -258,87 +257,121 @@ func parseTensorPickle(b []byte) (tensorMeta, error) {
 	if err != nil {
 		return t, err
 	}
+	call, err := rebuildCall(v)
+	if err != nil {
+		return t, err
+	}
+	pid, ok := call.args[0].(pkPersID)
+	if !ok {
+		return t, fmt.Errorf("tensor storage is %s, not a persistent id", pkDescribe(call.args[0]))
+	}
+	if err := t.parseStorage(pid); err != nil {
+		return t, err
+	}
+	if t.offset, ok = call.args[1].(int64); !ok || t.offset < 0 {
+		return t, fmt.Errorf("storage offset %s is not a non-negative int", pkDescribe(call.args[1]))
+	}
+	if err := t.parseLayout(call.args[2], call.args[3]); err != nil {
+		return t, err
+	}
+	return t, t.checkBounds()
+}
+
+// rebuildCall finds the torch._utils._rebuild_tensor_v2(storage, offset,
+// shape, stride, …) call that data.pkl holds, inside the
+// _rebuild_parameter(tensor, requires_grad, hooks) of a saved nn.Parameter
+// too.
+func rebuildCall(v any) (pkReduce, error) {
 	call, ok := v.(pkReduce)
 	if !ok {
-		return t, fmt.Errorf("holds %s, not a tensor", pkDescribe(v))
+		return call, fmt.Errorf("holds %s, not a tensor", pkDescribe(v))
 	}
-	// A saved nn.Parameter wraps the tensor: _rebuild_parameter(tensor, requires_grad, hooks).
 	if call.fn == (pkGlobal{"torch._utils", "_rebuild_parameter"}) && len(call.args) > 0 {
 		if inner, ok := call.args[0].(pkReduce); ok {
 			call = inner
 		}
 	}
 	if call.fn != (pkGlobal{"torch._utils", "_rebuild_tensor_v2"}) {
-		return t, fmt.Errorf("holds %s, not a plain tensor (want torch._utils._rebuild_tensor_v2)", pkDescribe(call))
+		return call, fmt.Errorf("holds %s, not a plain tensor (want torch._utils._rebuild_tensor_v2)", pkDescribe(call))
 	}
 	if len(call.args) < 4 {
-		return t, fmt.Errorf("_rebuild_tensor_v2 has %d arguments, want at least 4", len(call.args))
+		return call, fmt.Errorf("_rebuild_tensor_v2 has %d arguments, want at least 4", len(call.args))
 	}
-	pid, ok := call.args[0].(pkPersID)
-	if !ok {
-		return t, fmt.Errorf("tensor storage is %s, not a persistent id", pkDescribe(call.args[0]))
-	}
-	// ('storage', torch.<Type>Storage, key, location, numel)
+	return call, nil
+}
+
+// parseStorage reads the storage's persistent id,
+// ('storage', torch.<Type>Storage, key, location, numel).
+func (t *tensorMeta) parseStorage(pid pkPersID) error {
 	st, ok := pid.id.(pkTuple)
 	if !ok || len(st) != 5 || st[0] != "storage" {
-		return t, fmt.Errorf("storage id %s is not ('storage', type, key, location, numel)", pkDescribe(pid.id))
+		return fmt.Errorf("storage id %s is not ('storage', type, key, location, numel)", pkDescribe(pid.id))
 	}
 	typ, ok := st[1].(pkGlobal)
 	if !ok || typ.module != "torch" {
-		return t, fmt.Errorf("storage type %s is not a torch storage class", pkDescribe(st[1]))
+		return fmt.Errorf("storage type %s is not a torch storage class", pkDescribe(st[1]))
 	}
 	t.storage = typ.name
 	if typ.name != "FloatStorage" {
-		return t, fmt.Errorf("dtype storage is torch.%s, want torch.FloatStorage (float32)", typ.name)
+		return fmt.Errorf("dtype storage is torch.%s, want torch.FloatStorage (float32)", typ.name)
 	}
 	key, ok := st[2].(string)
 	if !ok || key == "" || strings.ContainsAny(key, "/\\") || key == "." || key == ".." {
-		return t, fmt.Errorf("storage key %s is not a member name", pkDescribe(st[2]))
+		return fmt.Errorf("storage key %s is not a member name", pkDescribe(st[2]))
 	}
 	t.key = key
 	numel, ok := st[4].(int64)
 	if !ok || numel < 0 || numel > math.MaxInt64/4 {
-		return t, fmt.Errorf("storage size %s is not a valid element count", pkDescribe(st[4]))
+		return fmt.Errorf("storage size %s is not a valid element count", pkDescribe(st[4]))
 	}
 	t.numel = numel
-	if t.offset, ok = call.args[1].(int64); !ok || t.offset < 0 {
-		return t, fmt.Errorf("storage offset %s is not a non-negative int", pkDescribe(call.args[1]))
-	}
-	shape, err := pkInts(call.args[2])
+	return nil
+}
+
+// parseLayout reads a 2-D shape and stride, both non-negative, with at
+// most MaxInt32 elements.
+func (t *tensorMeta) parseLayout(shapeArg, strideArg any) error {
+	shape, err := pkInts(shapeArg)
 	if err != nil {
-		return t, fmt.Errorf("shape: %w", err)
+		return fmt.Errorf("shape: %w", err)
 	}
-	stride, err := pkInts(call.args[3])
+	stride, err := pkInts(strideArg)
 	if err != nil {
-		return t, fmt.Errorf("stride: %w", err)
+		return fmt.Errorf("stride: %w", err)
 	}
 	if len(shape) != 2 || len(stride) != 2 {
-		return t, fmt.Errorf("tensor has shape %v: want 2-D", shape)
+		return fmt.Errorf("tensor has shape %v: want 2-D", shape)
 	}
 	copy(t.shape[:], shape)
 	copy(t.stride[:], stride)
 	r, c := shape[0], shape[1]
 	if r < 0 || c < 0 || stride[0] < 0 || stride[1] < 0 {
-		return t, fmt.Errorf("negative shape %v or stride %v", shape, stride)
+		return fmt.Errorf("negative shape %v or stride %v", shape, stride)
 	}
 	if c != 0 && r > math.MaxInt32/c {
-		return t, fmt.Errorf("tensor shape %v is too large", shape)
+		return fmt.Errorf("tensor shape %v is too large", shape)
 	}
-	if r == 0 || c == 0 {
-		return t, nil
+	return nil
+}
+
+// checkBounds checks that every element of a non-empty tensor lies inside
+// its storage.
+func (t *tensorMeta) checkBounds() error {
+	if t.shape[0] == 0 || t.shape[1] == 0 {
+		return nil
 	}
 	// The last element must lie inside the storage; earlier ones then do too.
 	last := t.offset
-	for i, n := range shape {
-		if stride[i] != 0 && n-1 > (math.MaxInt64-last)/stride[i] {
-			return t, fmt.Errorf("stride %v overflows", stride)
+	for i, n := range t.shape {
+		if t.stride[i] != 0 && n-1 > (math.MaxInt64-last)/t.stride[i] {
+			return fmt.Errorf("stride %v overflows", t.stride[:])
 		}
-		last += (n - 1) * stride[i]
+		last += (n - 1) * t.stride[i]
 	}
-	if last >= numel {
-		return t, fmt.Errorf("tensor shape %v stride %v offset %d needs element %d, storage holds %d", shape, stride, t.offset, last, numel)
+	if last >= t.numel {
+		return fmt.Errorf("tensor shape %v stride %v offset %d needs element %d, storage holds %d", t.shape[:], t.stride[:], t.offset, last, t.numel)
 	}
-	return t, nil
+	return nil
 }
 
 func pkInts(v any) ([]int64, error) {
@@ -355,401 +388,4 @@ func pkInts(v any) ([]int64, error) {
 		out[i] = n
 	}
 	return out, nil
-}
-
-// The pickle values the reader builds. Python objects are never created:
-// a class reference stays a pkGlobal and a call stays a pkReduce, which is
-// all a tensor's pickle needs and keeps untrusted input inert.
-type (
-	pkGlobal struct{ module, name string }
-	pkReduce struct {
-		fn   any
-		args pkTuple
-	}
-	pkPersID struct{ id any }
-	pkTuple  []any
-	pkList   struct{ items []any }    // pointer-shared: APPEND mutates in place
-	pkDict   struct{ pairs [][2]any } // keys may be unhashable in Go
-	pkBytes  []byte
-	pkNone   struct{}
-)
-
-func pkDescribe(v any) string {
-	switch x := v.(type) {
-	case pkGlobal:
-		return "global " + x.module + "." + x.name
-	case pkReduce:
-		return "a call of " + pkDescribe(x.fn)
-	case pkPersID:
-		return "a persistent id"
-	case pkTuple:
-		return fmt.Sprintf("a %d-tuple", len(x))
-	case *pkList:
-		return "a list"
-	case *pkDict:
-		return "a dict"
-	case string:
-		return fmt.Sprintf("%q", x)
-	case int64:
-		return fmt.Sprint(x)
-	case float64:
-		return fmt.Sprint(x)
-	case bool:
-		return fmt.Sprint(x)
-	case pkNone:
-		return "None"
-	case pkBytes:
-		return "bytes"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-// unpickle interprets the subset of pickle protocols 2–5 that torch.save
-// emits for tensors (and the common container opcodes around them).
-func unpickle(b []byte) (any, error) {
-	var (
-		stack []any
-		marks []int
-		memo  = map[int64]any{}
-		pos   int
-	)
-	var (
-		op byte
-		at int // offset of op
-	)
-	fail := func(op byte, format string, a ...any) error {
-		return fmt.Errorf("pickle opcode 0x%02x at offset %d: %s", op, at, fmt.Sprintf(format, a...))
-	}
-	truncated := func() error { return fail(op, "truncated argument") }
-	underflow := func() error { return fail(op, "stack underflow") }
-	need := func(n int) ([]byte, bool) {
-		if n < 0 || n > len(b)-pos {
-			return nil, false
-		}
-		s := b[pos : pos+n]
-		pos += n
-		return s, true
-	}
-	line := func() (string, bool) {
-		i := bytes.IndexByte(b[pos:], '\n')
-		if i < 0 {
-			return "", false
-		}
-		s := string(b[pos : pos+i])
-		pos += i + 1
-		return s, true
-	}
-	pop := func() (any, bool) {
-		if len(stack) == 0 || (len(marks) > 0 && len(stack) == marks[len(marks)-1]) {
-			return nil, false
-		}
-		v := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		return v, true
-	}
-	popMark := func() ([]any, bool) {
-		if len(marks) == 0 {
-			return nil, false
-		}
-		m := marks[len(marks)-1]
-		marks = marks[:len(marks)-1]
-		items := append([]any(nil), stack[m:]...)
-		stack = stack[:m]
-		return items, true
-	}
-	top := func() (any, bool) {
-		if len(stack) == 0 || (len(marks) > 0 && len(stack) == marks[len(marks)-1]) {
-			return nil, false
-		}
-		return stack[len(stack)-1], true
-	}
-	lenArg := func(width int) (int, bool) {
-		s, ok := need(width)
-		if !ok {
-			return 0, false
-		}
-		var n uint64
-		switch width {
-		case 1:
-			n = uint64(s[0])
-		case 4:
-			n = uint64(binary.LittleEndian.Uint32(s))
-		case 8:
-			n = binary.LittleEndian.Uint64(s)
-		}
-		if n > uint64(len(b)) {
-			return 0, false
-		}
-		return int(n), true
-	}
-
-	for pos < len(b) {
-		op, at = b[pos], pos
-		pos++
-		switch op {
-		case 0x80: // PROTO
-			p, ok := need(1)
-			if !ok {
-				return nil, truncated()
-			}
-			if p[0] > 5 {
-				return nil, fail(op, "protocol %d is newer than 5", p[0])
-			}
-		case 0x95: // FRAME: framing only, the opcodes follow inline
-			if _, ok := need(8); !ok {
-				return nil, truncated()
-			}
-		case '.': // STOP
-			v, ok := pop()
-			if !ok {
-				return nil, underflow()
-			}
-			return v, nil
-		case '(': // MARK
-			marks = append(marks, len(stack))
-		case 'c': // GLOBAL
-			mod, ok1 := line()
-			name, ok2 := line()
-			if !ok1 || !ok2 {
-				return nil, truncated()
-			}
-			stack = append(stack, pkGlobal{mod, name})
-		case 0x93: // STACK_GLOBAL
-			name, ok1 := pop()
-			mod, ok2 := pop()
-			ns, ok3 := name.(string)
-			ms, ok4 := mod.(string)
-			if !ok1 || !ok2 || !ok3 || !ok4 {
-				return nil, fail(op, "want module and name strings")
-			}
-			stack = append(stack, pkGlobal{ms, ns})
-		case 'q', 'r', 0x94: // BINPUT, LONG_BINPUT, MEMOIZE
-			v, ok := top()
-			if !ok {
-				return nil, underflow()
-			}
-			var k int64
-			switch op {
-			case 'q':
-				s, ok := need(1)
-				if !ok {
-					return nil, truncated()
-				}
-				k = int64(s[0])
-			case 'r':
-				s, ok := need(4)
-				if !ok {
-					return nil, truncated()
-				}
-				k = int64(binary.LittleEndian.Uint32(s))
-			default:
-				k = int64(len(memo))
-			}
-			memo[k] = v
-		case 'h', 'j': // BINGET, LONG_BINGET
-			var k int64
-			if op == 'h' {
-				s, ok := need(1)
-				if !ok {
-					return nil, truncated()
-				}
-				k = int64(s[0])
-			} else {
-				s, ok := need(4)
-				if !ok {
-					return nil, truncated()
-				}
-				k = int64(binary.LittleEndian.Uint32(s))
-			}
-			v, ok := memo[k]
-			if !ok {
-				return nil, fail(op, "memo %d is unset", k)
-			}
-			stack = append(stack, v)
-		case 'X', 0x8c, 0x8d, 'T', 'U', 'B', 'C', 0x8e: // str and bytes of each length width
-			width := 4
-			switch op {
-			case 0x8c, 'U', 'C':
-				width = 1
-			case 0x8d, 0x8e:
-				width = 8
-			}
-			n, ok := lenArg(width)
-			if !ok {
-				return nil, truncated()
-			}
-			s, ok := need(n)
-			if !ok {
-				return nil, truncated()
-			}
-			if op == 'B' || op == 'C' || op == 0x8e {
-				stack = append(stack, pkBytes(bytes.Clone(s)))
-			} else {
-				stack = append(stack, string(s))
-			}
-		case 'K': // BININT1
-			s, ok := need(1)
-			if !ok {
-				return nil, truncated()
-			}
-			stack = append(stack, int64(s[0]))
-		case 'M': // BININT2
-			s, ok := need(2)
-			if !ok {
-				return nil, truncated()
-			}
-			stack = append(stack, int64(binary.LittleEndian.Uint16(s)))
-		case 'J': // BININT
-			s, ok := need(4)
-			if !ok {
-				return nil, truncated()
-			}
-			stack = append(stack, int64(int32(binary.LittleEndian.Uint32(s))))
-		case 0x8a, 0x8b: // LONG1, LONG4: little-endian two's complement
-			width := 1
-			if op == 0x8b {
-				width = 4
-			}
-			n, ok := lenArg(width)
-			if !ok {
-				return nil, truncated()
-			}
-			s, ok := need(n)
-			if !ok {
-				return nil, truncated()
-			}
-			if n > 8 {
-				return nil, fail(op, "%d-byte integer does not fit in int64", n)
-			}
-			var u uint64
-			for i := n - 1; i >= 0; i-- {
-				u = u<<8 | uint64(s[i])
-			}
-			if n > 0 && n < 8 && s[n-1]&0x80 != 0 {
-				u |= ^uint64(0) << (8 * n) // sign-extend
-			}
-			stack = append(stack, int64(u))
-		case 'G': // BINFLOAT, big-endian
-			s, ok := need(8)
-			if !ok {
-				return nil, truncated()
-			}
-			stack = append(stack, math.Float64frombits(binary.BigEndian.Uint64(s)))
-		case 'N':
-			stack = append(stack, pkNone{})
-		case 0x88, 0x89: // NEWTRUE, NEWFALSE
-			stack = append(stack, op == 0x88)
-		case ')': // EMPTY_TUPLE
-			stack = append(stack, pkTuple{})
-		case 't': // TUPLE
-			items, ok := popMark()
-			if !ok {
-				return nil, fail(op, "no mark")
-			}
-			stack = append(stack, pkTuple(items))
-		case 0x85, 0x86, 0x87: // TUPLE1..3
-			n := int(op - 0x84)
-			items := make(pkTuple, n)
-			for i := n - 1; i >= 0; i-- {
-				v, ok := pop()
-				if !ok {
-					return nil, underflow()
-				}
-				items[i] = v
-			}
-			stack = append(stack, items)
-		case ']': // EMPTY_LIST
-			stack = append(stack, &pkList{})
-		case 'l': // LIST
-			items, ok := popMark()
-			if !ok {
-				return nil, fail(op, "no mark")
-			}
-			stack = append(stack, &pkList{items: items})
-		case 'a', 'e': // APPEND, APPENDS
-			var items []any
-			if op == 'a' {
-				v, ok := pop()
-				if !ok {
-					return nil, underflow()
-				}
-				items = []any{v}
-			} else {
-				var ok bool
-				if items, ok = popMark(); !ok {
-					return nil, fail(op, "no mark")
-				}
-			}
-			l, ok := top()
-			lst, isList := l.(*pkList)
-			if !ok || !isList {
-				return nil, fail(op, "target is not a list")
-			}
-			lst.items = append(lst.items, items...)
-		case '}': // EMPTY_DICT
-			stack = append(stack, &pkDict{})
-		case 'd', 's', 'u': // DICT, SETITEM, SETITEMS
-			var items []any
-			if op == 's' {
-				v, ok1 := pop()
-				k, ok2 := pop()
-				if !ok1 || !ok2 {
-					return nil, underflow()
-				}
-				items = []any{k, v}
-			} else {
-				var ok bool
-				if items, ok = popMark(); !ok {
-					return nil, fail(op, "no mark")
-				}
-			}
-			if len(items)%2 != 0 {
-				return nil, fail(op, "odd number of keys and values")
-			}
-			var d *pkDict
-			if op == 'd' {
-				d = &pkDict{}
-				stack = append(stack, d)
-			} else {
-				v, ok := top()
-				if d, _ = v.(*pkDict); !ok || d == nil {
-					return nil, fail(op, "target is not a dict")
-				}
-			}
-			for i := 0; i < len(items); i += 2 {
-				d.pairs = append(d.pairs, [2]any{items[i], items[i+1]})
-			}
-		case 'Q': // BINPERSID
-			v, ok := pop()
-			if !ok {
-				return nil, underflow()
-			}
-			stack = append(stack, pkPersID{v})
-		case 'R', 0x81: // REDUCE, NEWOBJ: record the call, never make it
-			args, ok1 := pop()
-			fn, ok2 := pop()
-			if !ok1 || !ok2 {
-				return nil, underflow()
-			}
-			tup, ok := args.(pkTuple)
-			if !ok {
-				return nil, fail(op, "arguments are %s, not a tuple", pkDescribe(args))
-			}
-			stack = append(stack, pkReduce{fn, tup})
-		case 'b': // BUILD: the state of an object; tensors carry none we need
-			if _, ok := pop(); !ok {
-				return nil, underflow()
-			}
-			if _, ok := top(); !ok {
-				return nil, underflow()
-			}
-		case '0': // POP
-			if _, ok := pop(); !ok {
-				return nil, underflow()
-			}
-		default:
-			return nil, fail(op, "not supported by this minimal reader")
-		}
-	}
-	return nil, errors.New("pickle ends without STOP")
 }

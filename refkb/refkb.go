@@ -42,6 +42,7 @@ import (
 	_ "golang.org/x/image/webp"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 // Files of a reference knowledge base, relative to its folder.
@@ -268,9 +269,9 @@ func (r *reader) read(opt Options) (*KB, error) {
 			hashPart(rec)
 			size += int64(len(rec))
 			full := t.Section + ": " + t.Text
-			meta := map[string]string{"row": strconv.Itoa(i), "text": t.Text}
+			meta := map[string]string{mmrag.MetaRow: strconv.Itoa(i), mmrag.MetaText: t.Text}
 			if e := EmbeddedText(t.Section, t.Text); e != full {
-				meta["embedded"] = e
+				meta[mmrag.MetaEmbedded] = e
 			}
 			addItem(mmrag.Item{
 				Modality: mmrag.Text,
@@ -308,7 +309,7 @@ func (r *reader) read(opt Options) (*KB, error) {
 				MIME:     f.mime,
 				Width:    f.width,
 				Height:   f.height,
-				Meta:     map[string]string{"row": strconv.Itoa(i), "caption": im.Caption, "image_path": im.ImagePath},
+				Meta:     map[string]string{mmrag.MetaRow: strconv.Itoa(i), mmrag.MetaCaption: im.Caption, mmrag.MetaImagePath: im.ImagePath},
 			}, imageVecs[i])
 		}
 		doc.Doc.Hash = hex.EncodeToString(h.Sum(nil))
@@ -398,10 +399,8 @@ func (r *reader) readTensor(rel string, n int) ([][]float32, error) {
 		return nil, fmt.Errorf("%s has 0-d vectors", rel)
 	}
 	for i, row := range rows {
-		for _, f := range row {
-			if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-				return nil, fmt.Errorf("%s: row %d holds NaN or Inf", rel, i)
-			}
+		if !store.Finite(row) {
+			return nil, fmt.Errorf("%s: row %d holds NaN or Inf", rel, i)
 		}
 	}
 	return rows, nil
@@ -470,11 +469,7 @@ func Summary(kb *KB) string {
 			nVec++
 			dim = len(v.Values)
 			models[v.Model] = true
-			var s float64
-			for _, f := range v.Values {
-				s += float64(f) * float64(f)
-			}
-			n := math.Sqrt(s)
+			n := store.Norm(v.Values)
 			minN, maxN = min(minN, n), max(maxN, n)
 		}
 	}

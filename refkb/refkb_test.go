@@ -47,44 +47,14 @@ func TestReadFixture(t *testing.T) {
 	counts := map[mmrag.Modality]int{}
 	ids := map[string]bool{}
 	for _, d := range kb.Docs {
-		if d.Doc.Type != DocType || d.Doc.Title == "" || len(d.Doc.Hash) != 64 || d.Doc.Size <= 0 || d.Doc.ModTime.IsZero() {
-			t.Errorf("document %+v", d.Doc)
-		}
-		if want := "reference:seed-blog#" + d.Doc.Title; d.Doc.Source != want {
-			t.Errorf("source %q, want %q", d.Doc.Source, want)
-		}
-		if len(d.Vectors) != len(d.Items) {
-			t.Fatalf("%s: %d vectors for %d items", d.Doc.Title, len(d.Vectors), len(d.Items))
-		}
+		checkFixtureDoc(t, d)
 		for i, it := range d.Items {
 			counts[it.Modality]++
 			if ids[it.ID] || len(it.ID) != 32 {
 				t.Errorf("item id %q is duplicate or not 32 hex digits", it.ID)
 			}
 			ids[it.ID] = true
-			if it.DocID != d.Doc.ID || it.Position != i || len(it.Section) != 1 {
-				t.Errorf("item %d of %s: doc %s position %d section %q", i, d.Doc.Title, it.DocID, it.Position, it.Section)
-			}
-			v := d.Vectors[i]
-			if v.ItemID != it.ID || v.Model != testModel || len(v.Values) != 512 {
-				t.Errorf("vector %d: item %s model %s dim %d", i, v.ItemID, v.Model, len(v.Values))
-			}
-			if n := norm(v.Values); math.Abs(n-1) > 1e-3 {
-				t.Errorf("vector of item %d of %s has norm %v", i, d.Doc.Title, n)
-			}
-			if it.Modality == mmrag.Image {
-				data := d.Blobs[it.BlobHash]
-				sum := sha256.Sum256(data)
-				if hex.EncodeToString(sum[:]) != it.BlobHash {
-					t.Errorf("image item %d: blob %s missing or wrong", i, it.BlobHash)
-				}
-				if !strings.HasPrefix(it.MIME, "image/") || it.Width <= 0 || it.Height <= 0 || it.Kind != "figure" {
-					t.Errorf("image item %d: mime %q %dx%d kind %q", i, it.MIME, it.Width, it.Height, it.Kind)
-				}
-				if it.Caption == "" || it.Text != it.Caption || it.Meta["image_path"] == "" {
-					t.Errorf("image item %d: caption %q text %q meta %v", i, it.Caption, it.Text, it.Meta)
-				}
-			}
+			checkFixtureItem(t, d, i)
 		}
 	}
 	if counts[mmrag.Text] != 86 || counts[mmrag.Image] != 17 {
@@ -92,12 +62,12 @@ func TestReadFixture(t *testing.T) {
 	}
 
 	first := kb.Docs[0].Items[0]
-	if first.Modality != mmrag.Text || first.Kind != "paragraph" || first.Meta["row"] != "0" ||
-		first.Meta["text"] != texts[0].Text || first.Text != texts[0].Section+": "+texts[0].Text ||
+	if first.Modality != mmrag.Text || first.Kind != "paragraph" || first.Meta[mmrag.MetaRow] != "0" ||
+		first.Meta[mmrag.MetaText] != texts[0].Text || first.Text != texts[0].Section+": "+texts[0].Text ||
 		first.Section[0] != texts[0].Section || kb.Docs[0].Doc.Title != texts[0].ArticleTitle {
 		t.Fatalf("first text item %+v does not match record %+v", first, texts[0])
 	}
-	if e := first.Meta["embedded"]; e != EmbeddedText(texts[0].Section, texts[0].Text) || len([]rune(e)) != 256+2 {
+	if e := first.Meta[mmrag.MetaEmbedded]; e != EmbeddedText(texts[0].Section, texts[0].Text) || len([]rune(e)) != 256+2 {
 		t.Fatalf("first item embedded %q (%d chars)", e, len([]rune(e)))
 	}
 
@@ -114,6 +84,52 @@ func TestReadFixture(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+// checkFixtureDoc checks a document of the fixture and that it has a
+// vector per item.
+func checkFixtureDoc(t *testing.T, d Doc) {
+	t.Helper()
+	if d.Doc.Type != DocType || d.Doc.Title == "" || len(d.Doc.Hash) != 64 || d.Doc.Size <= 0 || d.Doc.ModTime.IsZero() {
+		t.Errorf("document %+v", d.Doc)
+	}
+	if want := "reference:seed-blog#" + d.Doc.Title; d.Doc.Source != want {
+		t.Errorf("source %q, want %q", d.Doc.Source, want)
+	}
+	if len(d.Vectors) != len(d.Items) {
+		t.Fatalf("%s: %d vectors for %d items", d.Doc.Title, len(d.Vectors), len(d.Items))
+	}
+}
+
+// checkFixtureItem checks item i of d, its vector and, for a figure, its
+// image.
+func checkFixtureItem(t *testing.T, d Doc, i int) {
+	t.Helper()
+	it := d.Items[i]
+	if it.DocID != d.Doc.ID || it.Position != i || len(it.Section) != 1 {
+		t.Errorf("item %d of %s: doc %s position %d section %q", i, d.Doc.Title, it.DocID, it.Position, it.Section)
+	}
+	v := d.Vectors[i]
+	if v.ItemID != it.ID || v.Model != testModel || len(v.Values) != 512 {
+		t.Errorf("vector %d: item %s model %s dim %d", i, v.ItemID, v.Model, len(v.Values))
+	}
+	if n := norm(v.Values); math.Abs(n-1) > 1e-3 {
+		t.Errorf("vector of item %d of %s has norm %v", i, d.Doc.Title, n)
+	}
+	if it.Modality != mmrag.Image {
+		return
+	}
+	data := d.Blobs[it.BlobHash]
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != it.BlobHash {
+		t.Errorf("image item %d: blob %s missing or wrong", i, it.BlobHash)
+	}
+	if !strings.HasPrefix(it.MIME, "image/") || it.Width <= 0 || it.Height <= 0 || it.Kind != "figure" {
+		t.Errorf("image item %d: mime %q %dx%d kind %q", i, it.MIME, it.Width, it.Height, it.Kind)
+	}
+	if it.Caption == "" || it.Text != it.Caption || it.Meta[mmrag.MetaImagePath] == "" {
+		t.Errorf("image item %d: caption %q text %q meta %v", i, it.Caption, it.Text, it.Meta)
 	}
 }
 
@@ -298,15 +314,15 @@ func TestReadMini(t *testing.T) {
 		{mmrag.Image, "1", "A red square.", 1},
 	} {
 		it, v := alpha.Items[i], alpha.Vectors[i].Values
-		if it.Modality != want.mod || it.Meta["row"] != want.row || it.Text != want.text || it.Position != i || v[want.vec] != 1 {
-			t.Errorf("alpha item %d: %s row %s text %q position %d vector %v", i, it.Modality, it.Meta["row"], it.Text, it.Position, v)
+		if it.Modality != want.mod || it.Meta[mmrag.MetaRow] != want.row || it.Text != want.text || it.Position != i || v[want.vec] != 1 {
+			t.Errorf("alpha item %d: %s row %s text %q position %d vector %v", i, it.Modality, it.Meta[mmrag.MetaRow], it.Text, it.Position, v)
 		}
-		if _, ok := it.Meta["embedded"]; ok {
+		if _, ok := it.Meta[mmrag.MetaEmbedded]; ok {
 			t.Errorf("alpha item %d: short text has an embedded form", i)
 		}
 	}
 	img := beta.Items[1]
-	if img.Caption != "" || img.Text != "" || img.Meta["caption"] != "No caption available" ||
+	if img.Caption != "" || img.Text != "" || img.Meta[mmrag.MetaCaption] != "No caption available" ||
 		img.MIME != "image/png" || img.Width != 6 || img.Height != 3 || len(beta.Blobs[img.BlobHash]) == 0 {
 		t.Fatalf("uncaptioned image item %+v", img)
 	}

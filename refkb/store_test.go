@@ -33,22 +33,7 @@ func TestPutIntoSQLite(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 
-	for _, d := range kb.Docs {
-		got, err := s.DocumentBySource(ctx, d.Doc.Source)
-		if err != nil || got.ID != d.Doc.ID || got.Hash != d.Doc.Hash || got.Type != DocType {
-			t.Fatalf("document by source %q: %+v, %v", d.Doc.Source, got, err)
-		}
-		items, err := s.Items(ctx, d.Doc.ID)
-		if err != nil || len(items) != len(d.Items) {
-			t.Fatalf("items of %s: %d, %v", d.Doc.Title, len(items), err)
-		}
-		for i, it := range items {
-			if it.ID != d.Items[i].ID || it.Text != d.Items[i].Text || it.Meta["row"] != d.Items[i].Meta["row"] {
-				t.Fatalf("stored item %d of %s differs", i, d.Doc.Title)
-			}
-		}
-	}
-
+	checkStoredDocs(t, s, kb)
 	// Every stored vector, used as a query over the whole collection,
 	// finds its own item first; identical records tie (two figures appear
 	// twice, and both articles end with the same "Exported from Medium" line).
@@ -56,32 +41,9 @@ func TestPutIntoSQLite(t *testing.T) {
 	for _, d := range kb.Docs {
 		for i, it := range d.Items {
 			byID[it.ID] = it
-			hits, err := s.SearchVectors(ctx, mmrag.VectorQuery{Model: testModel, Modality: it.Modality, Vector: d.Vectors[i].Values})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := 86
-			if it.Modality == mmrag.Image {
-				want = 17
-			}
-			if len(hits) != want {
-				t.Fatalf("%s search returned %d hits, want %d", it.Modality, len(hits), want)
-			}
-			own := -1
-			for j, h := range hits {
-				if h.ItemID == it.ID {
-					own = j
-				}
-			}
-			if own < 0 || hits[own].Score < hits[0].Score-1e-6 {
-				t.Errorf("%s item %d of %s: first hit %s (%.4f), not itself (rank %d)", it.Modality, i, d.Doc.Title, hits[0].ItemID, hits[0].Score, own)
-			}
-			if hits[0].Score < 0.999 || hits[0].Score > 1.001 {
-				t.Errorf("self score %v, want ≈1", hits[0].Score)
-			}
+			checkSelfSearch(t, s, d, i)
 		}
 	}
-
 	// Image bytes come back from the blob store.
 	for _, d := range kb.Docs {
 		for h, data := range d.Blobs {
@@ -104,5 +66,57 @@ func TestPutIntoSQLite(t *testing.T) {
 		if byID[h.ItemID].DocID != kb.Docs[1].Doc.ID {
 			t.Fatalf("filtered search returned item %s of another document", h.ItemID)
 		}
+	}
+}
+
+// checkStoredDocs checks that the store gives back each document and its
+// items.
+func checkStoredDocs(t *testing.T, s *sqlite.Store, kb *KB) {
+	t.Helper()
+	ctx := context.Background()
+	for _, d := range kb.Docs {
+		got, err := s.DocumentBySource(ctx, d.Doc.Source)
+		if err != nil || got.ID != d.Doc.ID || got.Hash != d.Doc.Hash || got.Type != DocType {
+			t.Fatalf("document by source %q: %+v, %v", d.Doc.Source, got, err)
+		}
+		items, err := s.Items(ctx, d.Doc.ID)
+		if err != nil || len(items) != len(d.Items) {
+			t.Fatalf("items of %s: %d, %v", d.Doc.Title, len(items), err)
+		}
+		for i, it := range items {
+			if it.ID != d.Items[i].ID || it.Text != d.Items[i].Text || it.Meta[mmrag.MetaRow] != d.Items[i].Meta[mmrag.MetaRow] {
+				t.Fatalf("stored item %d of %s differs", i, d.Doc.Title)
+			}
+		}
+	}
+}
+
+// checkSelfSearch searches the store with the vector of item i of d and
+// checks that the item comes first, with a score of about 1.
+func checkSelfSearch(t *testing.T, s *sqlite.Store, d Doc, i int) {
+	t.Helper()
+	it := d.Items[i]
+	hits, err := s.SearchVectors(context.Background(), mmrag.VectorQuery{Model: testModel, Modality: it.Modality, Vector: d.Vectors[i].Values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 86
+	if it.Modality == mmrag.Image {
+		want = 17
+	}
+	if len(hits) != want {
+		t.Fatalf("%s search returned %d hits, want %d", it.Modality, len(hits), want)
+	}
+	own := -1
+	for j, h := range hits {
+		if h.ItemID == it.ID {
+			own = j
+		}
+	}
+	if own < 0 || hits[own].Score < hits[0].Score-1e-6 {
+		t.Errorf("%s item %d of %s: first hit %s (%.4f), not itself (rank %d)", it.Modality, i, d.Doc.Title, hits[0].ItemID, hits[0].Score, own)
+	}
+	if hits[0].Score < 0.999 || hits[0].Score > 1.001 {
+		t.Errorf("self score %v, want ≈1", hits[0].Score)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"mmrag/onnx"
+	"mmrag/tokenizer/wordpiece"
 )
 
 // Defaults of Options.
@@ -50,7 +51,7 @@ type Options struct {
 // folder it loads.
 type CrossEncoder struct {
 	sess   *onnx.Session
-	tok    *WordPiece
+	tok    *wordpiece.Tokenizer
 	maxLen int
 	batch  int
 	feed   []onnx.IO // the graph's inputs, all of them known names
@@ -77,7 +78,7 @@ func LoadCrossEncoder(dir string, opt Options) (*CrossEncoder, error) {
 	if positions > 0 {
 		maxLen = min(maxLen, positions)
 	}
-	tok, err := LoadWordPiece(dir)
+	tok, err := wordpiece.Load(dir)
 	if err != nil {
 		return nil, fmt.Errorf("cross-encoder %s: %w", dir, err)
 	}
@@ -179,7 +180,7 @@ func (c *CrossEncoder) fixedLength() int {
 func (c *CrossEncoder) MaxLen() int { return c.maxLen }
 
 // Tokenizer returns the encoder's tokenizer.
-func (c *CrossEncoder) Tokenizer() *WordPiece { return c.tok }
+func (c *CrossEncoder) Tokenizer() *wordpiece.Tokenizer { return c.tok }
 
 // Close releases the ONNX Runtime session.
 func (c *CrossEncoder) Close() error { return c.sess.Close() }
@@ -188,7 +189,7 @@ func (c *CrossEncoder) Close() error { return c.sess.Close() }
 // (higher is more relevant; a sigmoid of it is the probability models
 // trained with a binary loss give).
 func (c *CrossEncoder) Score(ctx context.Context, query string, passages []string) ([]float32, error) {
-	encs := make([]Encoding, len(passages))
+	encs := make([]wordpiece.Encoding, len(passages))
 	for i, p := range passages {
 		encs[i] = c.tok.EncodePair(query, p, c.maxLen)
 	}
@@ -214,7 +215,7 @@ func (c *CrossEncoder) Score(ctx context.Context, query string, passages []strin
 }
 
 // run scores one batch: encs[idx...] padded to the longest.
-func (c *CrossEncoder) run(ctx context.Context, encs []Encoding, idx []int) ([]float32, error) {
+func (c *CrossEncoder) run(ctx context.Context, encs []wordpiece.Encoding, idx []int) ([]float32, error) {
 	seq := 0
 	for _, i := range idx {
 		seq = max(seq, len(encs[i].IDs))

@@ -14,16 +14,15 @@ import (
 
 	"mmrag/onnx/onnxgraph"
 	"mmrag/onnx/onnxtest"
+	"mmrag/tokenizer/wordpiece"
 )
 
 // tinyVocab is the vocabulary of the tiny cross-encoder folders.
 var tinyVocab = func() []string {
 	v := []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
-	for _, w := range strings.Fields(`the a of and to in is what how does clip image text model vector space embed
+	v = append(v, strings.Fields(`the a of and to in is what how does clip image text model vector space embed
 		##s ##ing ##ed ##ding search query passage answer neural network cat dog photo picture caption
-		softmax temperature score rank re ##rank cross encoder token . , ? ! -`) {
-		v = append(v, w)
-	}
+		softmax temperature score rank re ##rank cross encoder token . , ? ! -`)...)
 	for c := 'a'; c <= 'z'; c++ {
 		v = append(v, string(c), "##"+string(c))
 	}
@@ -54,7 +53,7 @@ type tinyModel struct {
 // score computes, in Go, what the tiny graph computes for one pair:
 // logits = tanh(mean over real tokens of (emb[id] + types[type])) @ w + b.
 // It returns the last column.
-func (m *tinyModel) score(e Encoding) float32 {
+func (m *tinyModel) score(e wordpiece.Encoding) float32 {
 	mean := make([]float64, m.width)
 	for j, id := range e.IDs {
 		for k := range m.width {
@@ -146,11 +145,11 @@ func writeTinyCrossEncoder(t testing.TB, dir string, o tinyOptions) *tinyModel {
 		`{"architectures": ["BertForSequenceClassification"], "model_type": "bert", "max_position_embeddings": %d, "num_labels": %d}`,
 		cmpOr(o.maxPos, 512), m.labels))
 	if o.tokJSON {
-		writeFile(t, filepath.Join(dir, TokenizerJSON), tokenizerJSONFor(t, tinyVocab,
+		writeFile(t, filepath.Join(dir, wordpiece.TokenizerJSON), tokenizerJSONFor(t, tinyVocab,
 			map[string]any{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": nil, "lowercase": true}))
 	} else {
-		writeFile(t, filepath.Join(dir, VocabTxt), strings.Join(tinyVocab, "\n")+"\n")
-		writeFile(t, filepath.Join(dir, TokenizerConfig), `{"do_lower_case": true, "model_max_length": 512}`)
+		writeFile(t, filepath.Join(dir, wordpiece.VocabTxt), strings.Join(tinyVocab, "\n")+"\n")
+		writeFile(t, filepath.Join(dir, wordpiece.TokenizerConfig), `{"do_lower_case": true, "model_max_length": 512}`)
 	}
 	return m
 }
@@ -350,7 +349,7 @@ func TestLoadCrossEncoderErrors(t *testing.T) {
 		{"missing named model", tinyOptions{}, nil, Options{Model: "onnx/model_quantized.onnx"}, []string{"onnx/model_quantized.onnx", "not found"}},
 		{"missing config", tinyOptions{}, func(d string) error { return os.Remove(filepath.Join(d, ConfigFile)) }, Options{}, []string{ConfigFile, "not found"}},
 		{"bad config", tinyOptions{}, func(d string) error { return os.WriteFile(filepath.Join(d, ConfigFile), []byte("{"), 0o644) }, Options{}, []string{ConfigFile, "JSON"}},
-		{"missing vocabulary", tinyOptions{}, func(d string) error { return os.Remove(filepath.Join(d, VocabTxt)) }, Options{}, []string{VocabTxt, TokenizerJSON}},
+		{"missing vocabulary", tinyOptions{}, func(d string) error { return os.Remove(filepath.Join(d, wordpiece.VocabTxt)) }, Options{}, []string{wordpiece.VocabTxt, wordpiece.TokenizerJSON}},
 		{"corrupt model", tinyOptions{}, func(d string) error {
 			p := filepath.Join(d, ModelFile)
 			data, err := os.ReadFile(p)

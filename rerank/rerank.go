@@ -10,7 +10,8 @@
 //     the candidates in their original order and come back as an error
 //     wrapping ErrUnparsed, which callers treat as a warning.
 //   - CrossEncoder runs a Hugging Face BERT cross-encoder exported to ONNX
-//     through ONNX Runtime, with a pure-Go WordPiece tokenizer (WordPiece).
+//     through ONNX Runtime, with the pure-Go WordPiece tokenizer of package
+//     tokenizer/wordpiece (shared with the sentence embedder, embed/sbert).
 //
 // # Cross-encoder model folder
 //

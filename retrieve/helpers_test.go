@@ -8,6 +8,7 @@ import (
 
 	"mmrag"
 	"mmrag/sqlite"
+	"mmrag/store"
 	"mmrag/store/storetest"
 )
 
@@ -42,7 +43,7 @@ type fakeText struct{ fakeCLIP }
 func (f *fakeText) EmbedTexts(ctx context.Context, texts []string) ([][]float32, error) {
 	v, err := f.TextProjections(ctx, texts)
 	for _, x := range v {
-		copy(x, normalized(x))
+		copy(x, store.Normalized(x))
 	}
 	return v, err
 }
@@ -84,7 +85,7 @@ func put(t testing.TB, s mmrag.Store, doc mmrag.Document, es ...entry) {
 	for _, e := range es {
 		items = append(items, e.item)
 		if e.vec != nil {
-			vecs = append(vecs, mmrag.Vector{ItemID: e.item.ID, Model: testModel, Values: normalized(e.vec)})
+			vecs = append(vecs, mmrag.Vector{ItemID: e.item.ID, Model: testModel, Values: store.Normalized(e.vec)})
 		}
 		if e.item.BlobHash != "" {
 			b, h := storetest.PNG(e.item.Meta["seed"])
@@ -111,7 +112,7 @@ func directSoftmax(q []float32, es [][]float32, temp float64) []float64 {
 	out := make([]float64, len(es))
 	var sum float64
 	for i, e := range es {
-		out[i] = math.Exp(dot64(q, normalized(e)) / temp)
+		out[i] = math.Exp(store.Dot64(q, store.Normalized(e)) / temp)
 		sum += out[i]
 	}
 	for i := range out {

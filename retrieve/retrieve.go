@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 // QueryEmbedder is CLIP's text tower as reference scoring needs it.
@@ -27,6 +28,24 @@ type TextEmbedder interface {
 	ModelID() string
 	// EmbedTexts returns L2-normalised embeddings.
 	EmbedTexts(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// QueryTextEmbedder is a TextEmbedder that embeds questions differently
+// from the passages it stores (e5's "query: " prefix, bge's instruction).
+// The Searcher embeds questions with EmbedQueries when the text embedder
+// has it.
+type QueryTextEmbedder interface {
+	TextEmbedder
+	EmbedQueries(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// EmbedQuestions embeds questions with e: EmbedQueries where e has it,
+// else EmbedTexts.
+func EmbedQuestions(ctx context.Context, e TextEmbedder, texts []string) ([][]float32, error) {
+	if q, ok := e.(QueryTextEmbedder); ok {
+		return q.EmbedQueries(ctx, texts)
+	}
+	return e.EmbedTexts(ctx, texts)
 }
 
 // Mode says how items are scored; see the package documentation.
@@ -190,7 +209,7 @@ func (o Options) resolve() (Options, error) {
 		o.Modalities = []mmrag.Modality{mmrag.Text, mmrag.Image}
 	}
 	for _, m := range o.Modalities {
-		if m != mmrag.Text && m != mmrag.Image {
+		if !store.ValidModality(m) {
 			return o, fmt.Errorf("unknown modality %q (want %s or %s)", m, mmrag.Text, mmrag.Image)
 		}
 	}
@@ -238,6 +257,12 @@ type Result struct {
 	DenseRank, BM25Rank int
 	// Rank is the 1-based position in its modality's list.
 	Rank int
+	// Passage is, once Passages has run, a text result's passage: the
+	// block its window belongs to, or the window with its neighbours in a
+	// long block. "" before. Windows are the IDs of the hits the result
+	// stands for, best first (Item's own first).
+	Passage string   `json:",omitempty"`
+	Windows []string `json:",omitempty"`
 }
 
 // Results are a search's two ranked lists.
@@ -321,7 +346,7 @@ func (s *Searcher) SearchVector(ctx context.Context, model string, q []float32, 
 	if len(q) == 0 {
 		return nil, errors.New("search by vector: empty query vector")
 	}
-	if !finite(q) {
+	if !store.Finite(q) {
 		return nil, errors.New("search by vector: query vector holds NaN or Inf")
 	}
 	opt, err := opt.resolve()
@@ -378,7 +403,7 @@ func (s *Searcher) embed(ctx context.Context, sp Space, query string) ([]float32
 		err error
 	)
 	if sp == TextSpace {
-		v, err = s.Text.EmbedTexts(ctx, []string{query})
+		v, err = EmbedQuestions(ctx, s.Text, []string{query})
 	} else {
 		v, err = s.CLIP.TextProjections(ctx, []string{query})
 	}
@@ -388,7 +413,7 @@ func (s *Searcher) embed(ctx context.Context, sp Space, query string) ([]float32
 	if err != nil {
 		return nil, fmt.Errorf("embed query with %s: %w", s.model(sp), err)
 	}
-	if len(v[0]) == 0 || !finite(v[0]) {
+	if len(v[0]) == 0 || !store.Finite(v[0]) {
 		return nil, fmt.Errorf("embed query with %s: empty vector or one holding NaN or Inf", s.model(sp))
 	}
 	return v[0], nil
@@ -460,7 +485,7 @@ func (s *Searcher) run(ctx context.Context, query string, plans []plan, opt Opti
 func (s *Searcher) softmax(ctx context.Context, p plan, opt Options, res *Results, normalize bool) ([]Result, error) {
 	q := p.vector
 	if normalize {
-		q = normalized(q)
+		q = store.Normalized(q)
 	}
 	hits, err := s.Store.SearchVectors(ctx, mmrag.VectorQuery{
 		Model: p.model, Modality: p.modality, Vector: q, K: p.params.Pool, Filter: opt.Filter,
@@ -489,7 +514,7 @@ func (s *Searcher) softmax(ctx context.Context, p plan, opt Options, res *Result
 		if err != nil {
 			return nil, err
 		}
-		dots[i] = dot64(q, v)
+		dots[i] = store.Dot64(q, v)
 	}
 	probs = softmax64(dots, p.params.Temperature)
 	// Rounding may have swapped near-ties: reorder the rescored head.
@@ -519,7 +544,7 @@ func (s *Searcher) softmax(ctx context.Context, p plan, opt Options, res *Result
 
 // cosine scores by cosine similarity with a fixed threshold.
 func (s *Searcher) cosine(ctx context.Context, p plan, opt Options, res *Results) ([]Result, error) {
-	q := normalized(p.vector)
+	q := store.Normalized(p.vector)
 	fetch := p.params.K
 	if p.modality == mmrag.Image && !opt.KeepDuplicateImages {
 		fetch = 2*p.params.K + 8 // room for duplicate figures
@@ -555,7 +580,7 @@ func (s *Searcher) cosine(ctx context.Context, p plan, opt Options, res *Results
 
 // hybrid fuses the dense and BM25 rankings of text items by RRF.
 func (s *Searcher) hybrid(ctx context.Context, query string, p plan, opt Options, res *Results) ([]Result, error) {
-	q := normalized(p.vector)
+	q := store.Normalized(p.vector)
 	depth := max(4*p.params.K, 50)
 	// The two searches are independent: run them side by side (BM25 over a
 	// large collection can take as long as the vector scan).
@@ -635,7 +660,7 @@ func (s *Searcher) hybrid(ctx context.Context, query string, p plan, opt Options
 		if err != nil {
 			return nil, err
 		}
-		list[i].Dense = dot64(q, v)
+		list[i].Dense = store.Dot64(q, v)
 	}
 	return list, nil
 }
@@ -735,37 +760,4 @@ func softmax64(dots []float64, temperature float64) []float64 {
 		out[i] /= sum
 	}
 	return out
-}
-
-func normalized(v []float32) []float32 {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	out := make([]float32, len(v))
-	if s == 0 {
-		return out
-	}
-	inv := 1 / math.Sqrt(s)
-	for i, x := range v {
-		out[i] = float32(float64(x) * inv)
-	}
-	return out
-}
-
-func dot64(a, b []float32) float64 {
-	var s float64
-	for i := range min(len(a), len(b)) {
-		s += float64(a[i]) * float64(b[i])
-	}
-	return s
-}
-
-func finite(v []float32) bool {
-	for _, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return false
-		}
-	}
-	return true
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"mmrag"
+	"mmrag/store"
 	"mmrag/store/storetest"
 )
 
@@ -176,7 +177,7 @@ func TestNormalizeQuery(t *testing.T) {
 	if !(raw.Text[0].Score > norm.Text[0].Score+0.1) {
 		t.Errorf("top score raw %.3f, normalised %.3f: the raw norm should sharpen the softmax", raw.Text[0].Score, norm.Text[0].Score)
 	}
-	qn := math.Sqrt(dot64([]float32{7.2, 2.1, 0.5, -0.4}, []float32{7.2, 2.1, 0.5, -0.4}))
+	qn := math.Sqrt(store.Dot64([]float32{7.2, 2.1, 0.5, -0.4}, []float32{7.2, 2.1, 0.5, -0.4}))
 	for i := range raw.Text {
 		if math.Abs(raw.Text[i].Dense-qn*norm.Text[i].Dense) > 1e-5 || norm.Text[i].Dense > 1+1e-6 {
 			t.Errorf("%s: dense %v raw, %v normalised: want a cosine and the cosine × %.3f", raw.Text[i].Item.ID, raw.Text[i].Dense, norm.Text[i].Dense, qn)
@@ -363,7 +364,7 @@ func TestHybridFindsKeyword(t *testing.T) {
 		t.Fatalf("hybrid results %v: keyword item not in the first two", ids(hyb.Text))
 	}
 	r := hyb.Text[i]
-	wantDense := dot64(normalized([]float32{5, 0.5, 0}), normalized([]float32{0, 0.2, 1}))
+	wantDense := store.Dot64(store.Normalized([]float32{5, 0.5, 0}), store.Normalized([]float32{0, 0.2, 1}))
 	if r.BM25Rank != 1 || r.BM25 <= 0 || math.Abs(r.Dense-wantDense) > 1e-6 {
 		t.Errorf("keyword item: bm25 %v rank %d dense %v (want %v)", r.BM25, r.BM25Rank, r.Dense, wantDense)
 	}
@@ -384,10 +385,10 @@ func TestTextEmbedderSpace(t *testing.T) {
 	doc := storetest.Doc("d")
 	items := []mmrag.Item{storetest.TextItem("d", 0, "near"), storetest.TextItem("d", 1, "far")}
 	vecs := []mmrag.Vector{
-		{ItemID: "d#t0", Model: "minilm", Values: normalized([]float32{1, 0})},
-		{ItemID: "d#t1", Model: "minilm", Values: normalized([]float32{0, 1})},
-		{ItemID: "d#t0", Model: testModel, Values: normalized([]float32{0, 1, 0})},
-		{ItemID: "d#t1", Model: testModel, Values: normalized([]float32{1, 0, 0})},
+		{ItemID: "d#t0", Model: "minilm", Values: store.Normalized([]float32{1, 0})},
+		{ItemID: "d#t1", Model: "minilm", Values: store.Normalized([]float32{0, 1})},
+		{ItemID: "d#t0", Model: testModel, Values: store.Normalized([]float32{0, 1, 0})},
+		{ItemID: "d#t1", Model: testModel, Values: store.Normalized([]float32{1, 0, 0})},
 	}
 	if err := s.PutDocument(context.Background(), doc, items, vecs, nil); err != nil {
 		t.Fatal(err)
@@ -479,7 +480,7 @@ func TestModalities(t *testing.T) {
 // Image as query, or a stored item's vector: used as given.
 func TestSearchVector(t *testing.T) {
 	srch, es, _ := referenceFixture(t)
-	v := normalized(es[3].vec)
+	v := store.Normalized(es[3].vec)
 	opt := DefaultOptions(Cosine)
 	res, err := srch.SearchVector(context.Background(), "", v, opt)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"mmrag"
 	"mmrag/refkb"
 	"mmrag/sqlite"
+	"mmrag/store"
 )
 
 // The reference knowledge base: two blog posts, 86 passages and 17 figures
@@ -59,7 +60,7 @@ func loadSeedBlog(t testing.TB, sources ...string) *seedBlog {
 				sb.items[it.ID] = it
 				sb.vec[it.ID] = d.Vectors[i].Values
 				if si == 0 {
-					row, _ := strconv.Atoi(it.Meta["row"])
+					row, _ := strconv.Atoi(it.Meta[mmrag.MetaRow])
 					sb.rowID[it.Modality][row] = it.ID
 				}
 			}
@@ -101,7 +102,7 @@ func direct(q []float32, rows [][]float32, p Params) ([]int, []float64) {
 	logits := make([]float64, len(rows))
 	m := math.Inf(-1)
 	for i, e := range rows {
-		logits[i] = dot64(q, e) / p.Temperature
+		logits[i] = store.Dot64(q, e) / p.Temperature
 		m = max(m, logits[i])
 	}
 	var sum float64
@@ -160,10 +161,10 @@ func TestSeedBlogReference(t *testing.T) {
 			}
 			self := sb.rowID[mmrag.Text][ti]
 			// A passage whose text appears twice has a twin with its vector.
-			if len(res.Text) > 0 && (res.Text[0].Item.ID == self || dot64(sb.vec[self], sb.vec[res.Text[0].Item.ID]) > 0.99999) {
+			if len(res.Text) > 0 && (res.Text[0].Item.ID == self || store.Dot64(sb.vec[self], sb.vec[res.Text[0].Item.ID]) > 0.99999) {
 				r.selfFirst++
 			} else if len(res.Text) > 0 {
-				t.Logf("passage %d: first %s, cosine %.6f", ti, res.Text[0].Item.Meta["row"], dot64(sb.vec[self], sb.vec[res.Text[0].Item.ID]))
+				t.Logf("passage %d: first %s, cosine %.6f", ti, res.Text[0].Item.Meta[mmrag.MetaRow], store.Dot64(sb.vec[self], sb.vec[res.Text[0].Item.ID]))
 			}
 			r.textKept += len(res.Text)
 			r.imgsKept += len(res.Images)
@@ -189,7 +190,7 @@ func TestSeedBlogReference(t *testing.T) {
 					maxDiff = max(maxDiff, d)
 					want := sb.rowID[m.mod][keep[i]]
 					// Equal scores (duplicate figures) may come in either order.
-					if m.got[i].Item.ID != want && math.Abs(probs[i]-scoreOfRow(probs, keep, m.got[i].Item.Meta["row"])) > 1e-9 {
+					if m.got[i].Item.ID != want && math.Abs(probs[i]-scoreOfRow(probs, keep, m.got[i].Item.Meta[mmrag.MetaRow])) > 1e-9 {
 						t.Errorf("norm %v passage %d: %s result %d is %s, direct computation has %s", norm, ti, m.mod, i, m.got[i].Item.ID, want)
 					}
 					if d > 1e-6 {
@@ -241,7 +242,7 @@ func TestSeedBlogDoubled(t *testing.T) {
 			}
 			seen := map[string]bool{}
 			for _, r := range res.Text {
-				seen[r.Item.Meta["row"]] = true
+				seen[r.Item.Meta[mmrag.MetaRow]] = true
 			}
 			distinct += float64(len(seen))
 			if len(res.Text) > 0 {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"mmrag"
+	"mmrag/app"
 )
 
 // Engine answers searches and questions. cmd/mmrag adapts the retrieve,
@@ -55,8 +57,9 @@ type JobError struct {
 
 // Errors an Engine or Ingester wraps to choose the HTTP status.
 var (
-	// ErrInvalid marks a request the engine refuses as malformed (400).
-	ErrInvalid = errors.New("invalid request")
+	// ErrInvalid marks a request the engine refuses as malformed (400);
+	// it is the application service's.
+	ErrInvalid = app.ErrInvalid
 	// ErrUnavailable marks a dependency that is down, such as the LLM
 	// server (503).
 	ErrUnavailable = errors.New("service unavailable")
@@ -115,11 +118,24 @@ type Source struct {
 	Page     int      `json:"page,omitempty"`
 	Anchor   string   `json:"anchor,omitempty"`
 	Source   string   `json:"source,omitempty"`
-	Text     string   `json:"text,omitempty"`
-	Caption  string   `json:"caption,omitempty"`
-	Score    float64  `json:"score"`
-	ImageURL string   `json:"image_url,omitempty"`
-	ThumbURL string   `json:"thumb_url,omitempty"`
+	// Text is a text source's passage: the paragraph, list, table or
+	// code block the retrieved window belongs to (small-to-big); Window
+	// the window itself, when it differs.
+	Text     string  `json:"text,omitempty"`
+	Window   string  `json:"window,omitempty"`
+	Caption  string  `json:"caption,omitempty"`
+	Score    float64 `json:"score"`
+	ImageURL string  `json:"image_url,omitempty"`
+	ThumbURL string  `json:"thumb_url,omitempty"`
+	// Cited: the answer cites [N]. An answer's cited sources come first.
+	Cited bool `json:"cited,omitempty"`
+}
+
+// withPassage makes s's Text the passage and keeps the window beside it.
+func (s *Source) withPassage(passage string) {
+	if passage = strings.TrimSpace(passage); passage != "" && passage != s.Text {
+		s.Window, s.Text = s.Text, passage
+	}
 }
 
 // SourceFrom makes the Source of a retrieved item; adapters use it so that
@@ -149,7 +165,7 @@ func SourceFrom(it mmrag.Item, doc mmrag.Document, score float64) Source {
 // itemText is the chunk as written: ingest stores the text without its
 // section prefix in Meta["text"] when the two differ.
 func itemText(it mmrag.Item) string {
-	if t := it.Meta["text"]; t != "" {
+	if t := it.Meta[mmrag.MetaText]; t != "" {
 		return t
 	}
 	return it.Text

@@ -133,7 +133,7 @@ func (b *browser) shot(name string) {
 		return
 	}
 	path := filepath.Join(dir, name+".png")
-	if err := os.MkdirAll(dir, 0o755); err == nil {
+	if err = os.MkdirAll(dir, 0o755); err == nil {
 		err = os.WriteFile(path, png, 0o644)
 	}
 	if err != nil {

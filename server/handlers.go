@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -197,16 +196,6 @@ func (s *Server) streamAsk(w http.ResponseWriter, r *http.Request, req AskReques
 	_ = es.send("done", ans)
 }
 
-// itemCounter is implemented by stores that count every document's items
-// in one query.
-type itemCounter interface {
-	ItemCounts(ctx context.Context) (map[string]int, error)
-}
-
-// maxCountedDocuments bounds the per-document item queries of a listing
-// on stores without itemCounter.
-const maxCountedDocuments = 500
-
 func (s *Server) handleDocuments(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	docs, err := s.cfg.Store.Documents(ctx, mmrag.Filter{})
@@ -214,33 +203,14 @@ func (s *Server) handleDocuments(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	var counts map[string]int
-	if c, ok := s.cfg.Store.(itemCounter); ok {
-		if counts, err = c.ItemCounts(ctx); err != nil {
-			s.failErr(w, r, err)
-			return
-		}
-	} else if len(docs) <= maxCountedDocuments {
-		counts = make(map[string]int, len(docs))
-		for _, d := range docs {
-			items, err := s.cfg.Store.Items(ctx, d.ID)
-			if errors.Is(err, mmrag.ErrNotFound) {
-				continue // deleted meanwhile
-			}
-			if err != nil {
-				s.failErr(w, r, err)
-				return
-			}
-			counts[d.ID] = len(items)
-		}
+	counts, err := s.cfg.Store.CountItems(ctx, mmrag.Filter{})
+	if err != nil {
+		s.failErr(w, r, err)
+		return
 	}
 	out := make([]DocumentView, 0, len(docs))
 	for _, d := range docs {
-		n, ok := counts[d.ID]
-		if !ok {
-			n = -1
-		}
-		out = append(out, s.documentView(d, n))
+		out = append(out, s.documentView(d, counts[d.ID][mmrag.Text]+counts[d.ID][mmrag.Image]))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"documents": out})
 }

@@ -163,13 +163,3 @@ func BenchmarkPutDocument(b *testing.B) {
 		})
 	}
 }
-
-func BenchmarkDot512(b *testing.B) {
-	r := rand.New(rand.NewPCG(6, 6))
-	x, y := storetest.RandomVector(r, benchDim), storetest.RandomVector(r, benchDim)
-	var sink float32
-	for b.Loop() {
-		sink += dot(x, y)
-	}
-	_ = sink
-}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 // blobExt maps image MIME types to the extension of their blob file, so that
@@ -115,7 +116,7 @@ func (s *Store) removeBlobFiles(rels []string) {
 
 // Blob returns the bytes of the image whose sha256 is hash.
 func (s *Store) Blob(ctx context.Context, hash string) ([]byte, error) {
-	if !validHash(hash) {
+	if !store.ValidHash(hash) {
 		return nil, fmt.Errorf("blob %q: not a lowercase hex sha256: %w", hash, mmrag.ErrNotFound)
 	}
 	var rel string

@@ -106,27 +106,3 @@ func decVectorInto(dst []float32, b []byte) []float32 {
 	}
 	return dst
 }
-
-// validHash reports whether h is a lowercase hex sha256 digest; only such
-// names are ever turned into blob paths.
-func validHash(h string) bool {
-	if len(h) != 64 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func finite(v []float32) bool {
-	for _, f := range v {
-		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-			return false
-		}
-	}
-	return true
-}

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 const docColumns = `d.id, d.source, d.type, d.title, d.hash, d.size, d.mod_time, d.ingested, d.meta`
@@ -90,19 +92,8 @@ func (s *Store) Documents(ctx context.Context, f mmrag.Filter) ([]mmrag.Document
 		return nil, fmt.Errorf("list documents: %w", err)
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+docColumns+` FROM documents d WHERE `+where+` ORDER BY d.source`, args...)
+	docs, err := collect(rows, err, scanDoc)
 	if err != nil {
-		return nil, fmt.Errorf("list documents: %w", err)
-	}
-	defer rows.Close()
-	var docs []mmrag.Document
-	for rows.Next() {
-		d, err := scanDoc(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list documents: %w", err)
-		}
-		docs = append(docs, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list documents: %w", err)
 	}
 	return docs, nil
@@ -110,39 +101,37 @@ func (s *Store) Documents(ctx context.Context, f mmrag.Filter) ([]mmrag.Document
 
 // Items returns the items of a document ordered by position.
 func (s *Store) Items(ctx context.Context, docID string) ([]mmrag.Item, error) {
-	// One read transaction, so that the existence check and the items come
-	// from the same snapshot: a concurrent replace shows old or new, never
-	// none.
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("items of document %s: %w", docID, err)
-	}
-	defer tx.Rollback()
-	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM documents WHERE id = ?`, docID).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("items of document %s: %w", docID, mmrag.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("items of document %s: %w", docID, err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+itemColumns+` FROM items i WHERE i.doc_id = ? ORDER BY i.position, i.rowid`, docID)
-	if err != nil {
-		return nil, fmt.Errorf("items of document %s: %w", docID, err)
-	}
-	defer rows.Close()
 	items := []mmrag.Item{}
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return nil, fmt.Errorf("items of document %s: %w", docID, err)
-		}
-		items = append(items, it)
-	}
-	if err := rows.Err(); err != nil {
+	err := s.readDoc(ctx, docID, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+itemColumns+` FROM items i WHERE i.doc_id = ? ORDER BY i.position, i.rowid`, docID)
+		list, err := collect(rows, err, scanItem)
+		items = append(items, list...)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("items of document %s: %w", docID, err)
 	}
 	return items, nil
+}
+
+// readDoc runs fn in one read transaction once it has checked that the
+// document id exists (mmrag.ErrNotFound otherwise): both see one snapshot,
+// so a concurrent replace shows old or new, never none.
+func (s *Store) readDoc(ctx context.Context, id string, fn func(*sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM documents WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return mmrag.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return fn(tx)
 }
 
 // Item returns the item with the given id.
@@ -252,24 +241,17 @@ func scanCounts(ctx context.Context, tx *sql.Tx, query string, put func(string, 
 	return rows.Err()
 }
 
-// Model is an embedding model that filled the store.
-type Model struct {
-	ID      string
-	Dim     int
-	Vectors map[mmrag.Modality]int
-}
-
 // Models lists the models that filled the store, by ID, including those
 // whose vectors were all deleted since: their dimension stays fixed.
-func (s *Store) Models(ctx context.Context) ([]Model, error) {
+func (s *Store) Models(ctx context.Context) ([]mmrag.Model, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT model, dim, text_count, image_count FROM models ORDER BY model`)
 	if err != nil {
 		return nil, fmt.Errorf("list models: %w", err)
 	}
 	defer rows.Close()
-	var out []Model
+	var out []mmrag.Model
 	for rows.Next() {
-		var m Model
+		var m mmrag.Model
 		var t, i int
 		if err := rows.Scan(&m.ID, &m.Dim, &t, &i); err != nil {
 			return nil, fmt.Errorf("list models: %w", err)
@@ -281,6 +263,109 @@ func (s *Store) Models(ctx context.Context) ([]Model, error) {
 		return nil, fmt.Errorf("list models: %w", err)
 	}
 	return out, nil
+}
+
+// CountItems counts the items of every document f selects, per modality,
+// in one query.
+func (s *Store) CountItems(ctx context.Context, f mmrag.Filter) (map[string]map[mmrag.Modality]int, error) {
+	where, args, err := filterSQL(f)
+	if err != nil {
+		return nil, fmt.Errorf("count items: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT i.doc_id, i.modality, count(*) FROM items i JOIN documents d ON d.id = i.doc_id
+		WHERE `+where+` GROUP BY i.doc_id, i.modality`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count items: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[mmrag.Modality]int{}
+	for rows.Next() {
+		var doc, modality string
+		var n int
+		if err := rows.Scan(&doc, &modality, &n); err != nil {
+			return nil, fmt.Errorf("count items: %w", err)
+		}
+		if out[doc] == nil {
+			out[doc] = map[mmrag.Modality]int{}
+		}
+		out[doc][mmrag.Modality(modality)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count items: %w", err)
+	}
+	return out, nil
+}
+
+// DocumentVectors returns the vectors of a document's items under every
+// model, ordered by item position, then model, in one query.
+func (s *Store) DocumentVectors(ctx context.Context, docID string) ([]mmrag.Vector, error) {
+	var out []mmrag.Vector
+	err := s.readDoc(ctx, docID, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT v.item_id, v.model, v.data FROM items i JOIN vectors v ON v.item_id = i.id
+			WHERE i.doc_id = ? ORDER BY i.position, i.rowid, v.model`, docID)
+		out, err = collect(rows, err, func(sc scanner) (mmrag.Vector, error) {
+			var v mmrag.Vector
+			var data []byte
+			err := sc.Scan(&v.ItemID, &v.Model, &data)
+			v.Values = decVectorInto(make([]float32, 0, len(data)/4), data)
+			return v, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vectors of document %s: %w", docID, err)
+	}
+	return out, nil
+}
+
+// scanBatch is how many documents' items ScanItems reads in one query.
+var scanBatch = 256
+
+// ScanItems yields the items of the documents f selects, ordered by
+// document source, then position: one query lists the documents, then one
+// query per scanBatch documents reads their items. No connection is held
+// between batches, so the caller may read and write the store meanwhile.
+func (s *Store) ScanItems(ctx context.Context, f mmrag.Filter) iter.Seq2[mmrag.Item, error] {
+	var ids []string
+	return store.ScanItems(func() (int, error) {
+		where, args, err := filterSQL(f)
+		if err != nil {
+			return 0, err
+		}
+		ids, err = queryStrings(ctx, s.r, `SELECT d.id FROM documents d WHERE `+where+` ORDER BY d.source`, args...)
+		return (len(ids) + scanBatch - 1) / scanBatch, err
+	}, func(i int) ([]mmrag.Item, error) {
+		return s.itemsOf(ctx, ids[i*scanBatch:min((i+1)*scanBatch, len(ids))])
+	})
+}
+
+// itemsOf reads the items of the documents ids, ordered by document source,
+// then position.
+func (s *Store) itemsOf(ctx context.Context, ids []string) ([]mmrag.Item, error) {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+itemColumns+` FROM items i JOIN documents d ON d.id = i.doc_id
+		WHERE i.doc_id IN (SELECT value FROM json_each(?)) ORDER BY d.source, i.position, i.rowid`, string(list))
+	return collect(rows, err, scanItem)
+}
+
+// collect reads every row of a query with scan; err is the query's.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // filterSQL turns f into a condition on the documents table aliased d.

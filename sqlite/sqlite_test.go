@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -43,11 +42,11 @@ func TestConformance(t *testing.T) {
 
 // TestConformanceParallelSearch runs the suite with vector searches split
 // across goroutines, in blocks of 7 rows, even for the suite's small
-// matrices.
+// matrices, and ScanItems reading two documents per query.
 func TestConformanceParallelSearch(t *testing.T) {
-	oldMin, oldRows := parallelMin, blockRows
-	parallelMin, blockRows = 1, 7
-	defer func() { parallelMin, blockRows = oldMin, oldRows }()
+	oldMin, oldRows, oldBatch := parallelMin, blockRows, scanBatch
+	parallelMin, blockRows, scanBatch = 1, 7, 2
+	defer func() { parallelMin, blockRows, scanBatch = oldMin, oldRows, oldBatch }()
 	storetest.Run(t, func(t *testing.T) mmrag.Store { return openTemp(t, WithSearchWorkers(3)) })
 }
 
@@ -614,20 +613,6 @@ func TestTextSearchFolding(t *testing.T) {
 		}
 		if len(hits) != 1 || hits[0].ItemID != tc.want {
 			t.Errorf("SearchText(%q) = %v, want [%s]", tc.query, hitIDs(hits), tc.want)
-		}
-	}
-}
-
-func TestDot(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 5))
-	for _, n := range []int{0, 1, 3, 4, 5, 8, 13, 512} {
-		a, b := storetest.RandomVector(r, n+1)[:n], storetest.RandomVector(r, n+1)[:n]
-		var want float64
-		for i := range a {
-			want += float64(a[i]) * float64(b[i])
-		}
-		if got := dot(a, b); math.Abs(float64(got)-want) > 1e-5 {
-			t.Errorf("dot of %d components = %v, want %v", n, got, want)
 		}
 	}
 }

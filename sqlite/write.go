@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 // testHookBeforeCommit, when set by a test, runs inside PutDocument's
@@ -39,16 +38,12 @@ type modelModality struct {
 	modality mmrag.Modality
 }
 
-// preparePut checks a PutDocument call before anything is written.
+// preparePut checks a PutDocument call before anything is written: the
+// contract's checks (store.CheckPut), then the times this store can hold.
 func preparePut(doc mmrag.Document, items []mmrag.Item, vectors []mmrag.Vector, blobs map[string][]byte) (*put, error) {
-	if doc.ID == "" {
-		return nil, errors.New("document has no ID")
-	}
-	if doc.Source == "" {
-		return nil, errors.New("document has no source")
-	}
-	if doc.Size < 0 {
-		return nil, fmt.Errorf("negative size %d", doc.Size)
+	c, err := store.CheckPut(doc, items, vectors, blobs)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := encTime(doc.ModTime); err != nil {
 		return nil, fmt.Errorf("mod time: %w", err)
@@ -57,72 +52,17 @@ func preparePut(doc mmrag.Document, items []mmrag.Item, vectors []mmrag.Vector, 
 		return nil, fmt.Errorf("ingest time: %w", err)
 	}
 	p := &put{
-		doc:      doc,
-		items:    make([]mmrag.Item, len(items)),
-		modality: make(map[string]mmrag.Modality, len(items)),
-		vectors:  vectors,
-		dims:     map[string]int{},
+		doc:      c.Doc,
+		items:    c.Items,
+		modality: c.Modality,
+		vectors:  c.Vectors,
+		dims:     c.Dims,
 		counts:   map[modelModality]int{},
-		blobMIME: map[string]string{},
-		blobs:    map[string][]byte{},
+		blobMIME: c.Refs,
+		blobs:    c.Blobs,
 	}
-	for i, it := range items {
-		switch {
-		case it.ID == "":
-			return nil, fmt.Errorf("item %d has no ID", i)
-		case it.DocID != "" && it.DocID != doc.ID:
-			return nil, fmt.Errorf("item %s belongs to document %q, not %q", it.ID, it.DocID, doc.ID)
-		case it.Modality != mmrag.Text && it.Modality != mmrag.Image:
-			return nil, fmt.Errorf("item %s: modality %q is neither %q nor %q", it.ID, it.Modality, mmrag.Text, mmrag.Image)
-		case it.BlobHash != "" && !validHash(it.BlobHash):
-			return nil, fmt.Errorf("item %s: blob hash %q is not a lowercase hex sha256", it.ID, it.BlobHash)
-		}
-		if _, dup := p.modality[it.ID]; dup {
-			return nil, fmt.Errorf("item ID %s appears twice", it.ID)
-		}
-		p.modality[it.ID] = it.Modality
-		it.DocID = doc.ID
-		p.items[i] = it
-		if it.BlobHash != "" {
-			if _, ok := p.blobMIME[it.BlobHash]; !ok {
-				p.blobMIME[it.BlobHash] = it.MIME
-			}
-		}
-	}
-	type modelItem struct{ model, item string }
-	seen := make(map[modelItem]struct{}, len(vectors))
-	for i, v := range vectors {
-		m, ok := p.modality[v.ItemID]
-		switch {
-		case v.Model == "":
-			return nil, fmt.Errorf("vector %d (item %s) has no model", i, v.ItemID)
-		case !ok:
-			return nil, fmt.Errorf("vector %d (model %s): item %q is not among the document's items", i, v.Model, v.ItemID)
-		case len(v.Values) == 0:
-			return nil, fmt.Errorf("vector of item %s (model %s) is empty", v.ItemID, v.Model)
-		case !finite(v.Values):
-			return nil, fmt.Errorf("vector of item %s (model %s) holds NaN or Inf", v.ItemID, v.Model)
-		}
-		if d, ok := p.dims[v.Model]; ok && d != len(v.Values) {
-			return nil, fmt.Errorf("model %s: vector of item %s has %d dimensions, others have %d", v.Model, v.ItemID, len(v.Values), d)
-		}
-		p.dims[v.Model] = len(v.Values)
-		k := modelItem{v.Model, v.ItemID}
-		if _, dup := seen[k]; dup {
-			return nil, fmt.Errorf("model %s: item %s has two vectors", v.Model, v.ItemID)
-		}
-		seen[k] = struct{}{}
-		p.counts[modelModality{v.Model, m}]++
-	}
-	for h, data := range blobs {
-		if _, used := p.blobMIME[h]; !used {
-			continue // no item references it: nothing would keep it alive
-		}
-		sum := sha256.Sum256(data)
-		if got := hex.EncodeToString(sum[:]); got != h {
-			return nil, fmt.Errorf("blob %s: its bytes hash to %s", h, got)
-		}
-		p.blobs[h] = data
+	for _, v := range c.Vectors {
+		p.counts[modelModality{v.Model, c.Modality[v.ItemID]}]++
 	}
 	return p, nil
 }
@@ -174,8 +114,8 @@ func (s *Store) put(ctx context.Context, p *put) (err error) {
 		if err != nil {
 			return fmt.Errorf("read model %s: %w", model, err)
 		}
-		if dim != p.dims[model] {
-			return fmt.Errorf("model %s: vectors have %d dimensions but the store holds %d-dimensional vectors of that model", model, p.dims[model], dim)
+		if err := store.CheckDim(model, p.dims[model], dim); err != nil {
+			return err
 		}
 	}
 

@@ -16,6 +16,7 @@ import (
 	"github.com/weaviate/weaviate/entities/models"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 // blobStore keeps image bytes by sha256 hex. Callers validate hashes.
@@ -30,7 +31,7 @@ type blobStore interface {
 
 // Blob returns the bytes of the image whose sha256 is hash.
 func (s *Store) Blob(ctx context.Context, hash string) ([]byte, error) {
-	if !validHash(hash) {
+	if !store.ValidHash(hash) {
 		return nil, fmt.Errorf("blob %q: not a lowercase hex sha256: %w", hash, mmrag.ErrNotFound)
 	}
 	data, err := s.blobs.get(ctx, hash)
@@ -270,7 +271,7 @@ func (b *dirBlobs) list(ctx context.Context, fn func([]string) error) error {
 		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
 			return nil
 		}
-		if h := filepath.Base(filepath.Dir(path)) + d.Name(); validHash(h) {
+		if h := filepath.Base(filepath.Dir(path)) + d.Name(); store.ValidHash(h) {
 			hashes = append(hashes, h)
 		}
 		return nil

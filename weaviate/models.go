@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 // modelInfo is an embedding model of the registry (<Prefix>Model).
@@ -88,8 +89,8 @@ func (s *Store) ensureModel(ctx context.Context, model string, dim int) (modelIn
 			}
 		}
 	}
-	if m.dim != dim {
-		return m, fmt.Errorf("model %s: vectors have %d dimensions but the store holds %d-dimensional vectors of that model", model, dim, m.dim)
+	if err := store.CheckDim(model, dim, m.dim); err != nil {
+		return m, err
 	}
 	if m.ready {
 		return m, nil
@@ -124,26 +125,20 @@ func (s *Store) ensureModel(ctx context.Context, model string, dim int) (modelIn
 	return m, nil
 }
 
-// Model is an embedding model that filled the store.
-type Model struct {
-	ID      string
-	Dim     int
-	Vector  string // the named vector holding its vectors
-	Vectors map[mmrag.Modality]int
-}
-
 // Models lists the models that filled the store, by ID, including those
 // whose vectors were all deleted since: their dimension stays fixed.
-func (s *Store) Models(ctx context.Context) ([]Model, error) {
+// Vectors of a put in progress (or left by a crash, until Sweep) are
+// counted too.
+func (s *Store) Models(ctx context.Context) ([]mmrag.Model, error) {
 	res, err := s.run(ctx, query{class: s.names.model, limit: s.cfg.MaxResults, props: modelProps2})
 	if err != nil {
 		return nil, fmt.Errorf("list models: %w", err)
 	}
-	var out []Model
+	var out []mmrag.Model
 	for _, r := range res {
-		m := Model{ID: r.props.str(pModel), Dim: int(r.props.int(pDim)), Vector: r.props.str(pVector), Vectors: map[mmrag.Modality]int{}}
+		m := mmrag.Model{ID: r.props.str(pModel), Dim: int(r.props.int(pDim)), Vectors: map[mmrag.Modality]int{}}
 		for _, mod := range []mmrag.Modality{mmrag.Text, mmrag.Image} {
-			n, err := s.count(ctx, s.names.item(mod), anyOf(pModels, []string{m.Vector}))
+			n, err := s.count(ctx, s.names.item(mod), anyOf(pModels, []string{r.props.str(pVector)}))
 			if err != nil {
 				return nil, fmt.Errorf("list models: %w", err)
 			}

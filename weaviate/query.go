@@ -139,11 +139,57 @@ func (s *Store) count(ctx context.Context, class string, where *filters.WhereBui
 // aggregate runs a GraphQL Aggregate and returns its numbers by path
 // ("meta.count", "size.sum").
 func (s *Store) aggregate(ctx context.Context, class string, where *filters.WhereBuilder, fields ...graphql.Field) (map[string]float64, error) {
+	rows, err := s.aggregateRows(ctx, class, where, "", 0, fields...)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]float64{}
+	if len(rows) == 0 {
+		return out, nil
+	}
+	for k, v := range rows[0] {
+		m, _ := v.(map[string]any)
+		for k2, v2 := range m {
+			if f, ok := v2.(float64); ok {
+				out[k+"."+k2] = f
+			}
+		}
+	}
+	return out, nil
+}
+
+// countBy counts the objects of class matching where per value of the
+// property prop, for at most groups values.
+func (s *Store) countBy(ctx context.Context, class, prop string, where *filters.WhereBuilder, groups int) (map[string]int, error) {
+	rows, err := s.aggregateRows(ctx, class, where, prop, groups,
+		graphql.Field{Name: "groupedBy", Fields: []graphql.Field{{Name: "value"}}},
+		graphql.Field{Name: "meta", Fields: []graphql.Field{{Name: "count"}}})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, r := range rows {
+		by, _ := r["groupedBy"].(map[string]any)
+		meta, _ := r["meta"].(map[string]any)
+		v, _ := by["value"].(string)
+		n, _ := meta["count"].(float64)
+		out[v] += int(n)
+	}
+	return out, nil
+}
+
+// aggregateRows runs a GraphQL Aggregate, grouped by the property groupBy
+// (at most limit groups) unless it is empty, and returns its rows.
+func (s *Store) aggregateRows(ctx context.Context, class string, where *filters.WhereBuilder, groupBy string, limit int, fields ...graphql.Field) ([]map[string]any, error) {
+	var rows []map[string]any
 	err := s.retry(ctx, func() error {
+		rows = nil
 		agg := s.client.GraphQL().Aggregate().WithClassName(class).WithFields(fields...)
 		if where != nil {
 			agg = agg.WithWhere(where)
+		}
+		if groupBy != "" {
+			agg = agg.WithGroupBy(groupBy).WithLimit(limit)
 		}
 		resp, err := agg.Do(ctx)
 		if err != nil {
@@ -156,18 +202,11 @@ func (s *Store) aggregate(ctx context.Context, class string, where *filters.Wher
 			}
 			return &fault.WeaviateClientError{StatusCode: http.StatusUnprocessableEntity, Msg: strings.Join(msgs, "; ")}
 		}
-		agg2, _ := resp.Data["Aggregate"].(map[string]any)
-		rows, _ := agg2[class].([]any)
-		if len(rows) == 0 {
-			return nil
-		}
-		row, _ := rows[0].(map[string]any)
-		for k, v := range row {
-			m, _ := v.(map[string]any)
-			for k2, v2 := range m {
-				if f, ok := v2.(float64); ok {
-					out[k+"."+k2] = f
-				}
+		data, _ := resp.Data["Aggregate"].(map[string]any)
+		list, _ := data[class].([]any)
+		for _, r := range list {
+			if m, ok := r.(map[string]any); ok {
+				rows = append(rows, m)
 			}
 		}
 		return nil
@@ -175,7 +214,7 @@ func (s *Store) aggregate(ctx context.Context, class string, where *filters.Wher
 	if err != nil {
 		return nil, fmt.Errorf("aggregate %s: %w", class, err)
 	}
-	return out, nil
+	return rows, nil
 }
 
 // retry runs fn until it succeeds, fails for good, or the retries are

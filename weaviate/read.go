@@ -3,7 +3,10 @@ package weaviate
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"iter"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/weaviate/weaviate-go-client/v5/weaviate/graphql"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 var docPropNames = []string{pDocID, pSource, pType, pTitle, pHash, pSize, pModTime, pIngested, pMeta}
@@ -87,36 +91,44 @@ func (s *Store) oneDoc(ctx context.Context, w *filters.WhereBuilder, ok func(mmr
 // one query returns, the whole collection is scanned instead.
 func (s *Store) Documents(ctx context.Context, f mmrag.Filter) ([]mmrag.Document, error) {
 	var docs []mmrag.Document
+	err := s.eachDoc(ctx, &f, nil, func(d mmrag.Document, _ props) {
+		docs = append(docs, d)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list documents: %w", err)
+	}
+	sort.Slice(docs, func(i, j int) bool { return docs[i].Source < docs[j].Source })
+	return docs, nil
+}
+
+// eachDoc calls fn, in no particular order, with every document f matches
+// and its properties: docPropNames and extra.
+func (s *Store) eachDoc(ctx context.Context, f *mmrag.Filter, extra []string, fn func(mmrag.Document, props)) error {
+	propNames := append(slices.Clone(docPropNames), extra...)
 	keep := func(res []result) error {
 		for _, r := range res {
 			d, err := decodeDoc(r.props)
 			if err != nil {
 				return err
 			}
-			if docMatches(&f, d.ID, d.Type, d.Source, d.Ingested) {
-				docs = append(docs, d)
+			if docMatches(f, d.ID, d.Type, d.Source, d.Ingested) {
+				fn(d, r.props)
 			}
 		}
 		return nil
 	}
-	var err error
-	if w := docWhere(&f); w != nil {
-		var res []result
-		res, err = s.run(ctx, query{class: s.names.doc, where: w, limit: s.cfg.MaxResults, props: docPropNames})
-		switch {
-		case err == nil && len(res) < s.cfg.MaxResults:
-			err = keep(res)
-		case err == nil || tooLarge(err):
-			err = s.scan(ctx, s.names.doc, docPropNames, nil, keep)
-		}
-	} else {
-		err = s.scan(ctx, s.names.doc, docPropNames, nil, keep)
+	w := docWhere(f)
+	if w == nil {
+		return s.scan(ctx, s.names.doc, propNames, nil, keep)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("list documents: %w", err)
+	res, err := s.run(ctx, query{class: s.names.doc, where: w, limit: s.cfg.MaxResults, props: propNames})
+	switch {
+	case err == nil && len(res) < s.cfg.MaxResults:
+		return keep(res)
+	case err == nil || tooLarge(err):
+		return s.scan(ctx, s.names.doc, propNames, nil, keep)
 	}
-	sort.Slice(docs, func(i, j int) bool { return docs[i].Source < docs[j].Source })
-	return docs, nil
+	return err
 }
 
 // Items returns the items of a document ordered by position.
@@ -129,43 +141,32 @@ func (s *Store) Items(ctx context.Context, docID string) ([]mmrag.Item, error) {
 	if !st.exists {
 		return nil, fmt.Errorf("items of document %s: %w", docID, mmrag.ErrNotFound)
 	}
+	items, err := s.itemsOf(ctx, key, st.version)
+	if err != nil {
+		return nil, fmt.Errorf("items of document %s: %w", docID, err)
+	}
+	return items, nil
+}
+
+// itemsOf reads the items of one version of a document, ordered by
+// position: one query per modality and page.
+func (s *Store) itemsOf(ctx context.Context, key, version string) ([]mmrag.Item, error) {
 	type ordered struct {
 		it  mmrag.Item
 		ord int64
 	}
 	var all []ordered
 	for _, m := range []mmrag.Modality{mmrag.Text, mmrag.Image} {
-		// Pages by ord, the item's index in its put: offsets would stop at
-		// the server's result cap.
-		last := int64(-1)
-		page := min(500, s.cfg.MaxResults)
-		for {
-			res, err := s.run(ctx, query{
-				class: s.names.item(m),
-				where: and(eq(pDocKey, key), eq(pVersion, st.version), where(pOrd, filters.GreaterThan).WithValueInt(last)),
-				limit: page,
-				props: itemPropNames,
-				sort:  []graphql.Sort{{Path: []string{pOrd}, Order: graphql.Asc}},
-			})
-			if tooLarge(err) && page > 1 {
-				page /= 2
-				continue
-			}
+		err := s.pageByOrd(ctx, m, key, version, itemPropNames, nil, func(r result) error {
+			it, err := decodeItem(r.props, m)
 			if err != nil {
-				return nil, fmt.Errorf("items of document %s: %w", docID, err)
+				return err
 			}
-			for _, r := range res {
-				it, err := decodeItem(r.props, m)
-				if err != nil {
-					return nil, fmt.Errorf("items of document %s: %w", docID, err)
-				}
-				ord := r.props.int(pOrd)
-				all = append(all, ordered{it, ord})
-				last = max(last, ord)
-			}
-			if len(res) < page {
-				break
-			}
+			all = append(all, ordered{it, r.props.int(pOrd)})
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	sort.Slice(all, func(i, j int) bool {
@@ -179,6 +180,40 @@ func (s *Store) Items(ctx context.Context, docID string) ([]mmrag.Item, error) {
 		items[i] = o.it
 	}
 	return items, nil
+}
+
+// pageByOrd calls fn with every object of modality m of one version of a
+// document, in ord order (the item's index in its put): pages by ord, as
+// offsets would stop at the server's result cap. propNames must hold pOrd.
+func (s *Store) pageByOrd(ctx context.Context, m mmrag.Modality, key, version string, propNames, vectors []string, fn func(result) error) error {
+	last := int64(-1)
+	page := min(500, s.cfg.MaxResults)
+	for {
+		res, err := s.run(ctx, query{
+			class:   s.names.item(m),
+			where:   and(eq(pDocKey, key), eq(pVersion, version), where(pOrd, filters.GreaterThan).WithValueInt(last)),
+			limit:   page,
+			props:   propNames,
+			vectors: vectors,
+			sort:    []graphql.Sort{{Path: []string{pOrd}, Order: graphql.Asc}},
+		})
+		if tooLarge(err) && page > 1 {
+			page /= 2
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range res {
+			if err := fn(r); err != nil {
+				return err
+			}
+			last = max(last, r.props.int(pOrd))
+		}
+		if len(res) < page {
+			return nil
+		}
+	}
 }
 
 // Item returns the item with the given id.
@@ -349,9 +384,8 @@ func (s *Store) Stats(ctx context.Context) (mmrag.Stats, error) {
 	return st, nil
 }
 
-// DocumentVectors returns every vector of a document's items under every
-// model, in one pass over its items (migrate uses it instead of one Vector
-// call per item and model).
+// DocumentVectors returns the vectors of a document's items under every
+// model, ordered by item position, then model, in one pass over its items.
 func (s *Store) DocumentVectors(ctx context.Context, docID string) ([]mmrag.Vector, error) {
 	key := docUUID(docID)
 	st, err := s.docState(ctx, key)
@@ -374,39 +408,101 @@ func (s *Store) DocumentVectors(ctx context.Context, docID string) ([]mmrag.Vect
 	if len(names) == 0 {
 		return nil, nil
 	}
-	slices.Sort(names)
-	var out []mmrag.Vector
+	type placed struct {
+		v             mmrag.Vector
+		position, ord int64
+	}
+	var all []placed
 	for _, m := range []mmrag.Modality{mmrag.Text, mmrag.Image} {
-		last := int64(-1)
-		page := min(500, s.cfg.MaxResults)
-		for {
-			res, err := s.run(ctx, query{
-				class:   s.names.item(m),
-				where:   and(eq(pDocKey, key), eq(pVersion, st.version), where(pOrd, filters.GreaterThan).WithValueInt(last)),
-				limit:   page,
-				props:   []string{pItemID, pOrd},
-				vectors: names,
-				sort:    []graphql.Sort{{Path: []string{pOrd}, Order: graphql.Asc}},
-			})
-			if tooLarge(err) && page > 1 {
-				page /= 2
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("vectors of document %s: %w", docID, err)
-			}
-			for _, r := range res {
-				last = max(last, r.props.int(pOrd))
-				for _, name := range names {
-					if v := r.vectors[name]; len(v) > 0 {
-						out = append(out, mmrag.Vector{ItemID: r.props.str(pItemID), Model: byVector[name], Values: v})
-					}
+		err := s.pageByOrd(ctx, m, key, st.version, []string{pItemID, pOrd, pPosition}, names, func(r result) error {
+			for _, name := range names {
+				if v := r.vectors[name]; len(v) > 0 {
+					all = append(all, placed{mmrag.Vector{ItemID: r.props.str(pItemID), Model: byVector[name], Values: v},
+						r.props.int(pPosition), r.props.int(pOrd)})
 				}
 			}
-			if len(res) < page {
-				break
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("vectors of document %s: %w", docID, err)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.position != b.position {
+			return a.position < b.position
+		}
+		if a.ord != b.ord {
+			return a.ord < b.ord
+		}
+		return a.v.Model < b.v.Model
+	})
+	out := make([]mmrag.Vector, len(all))
+	for i, p := range all {
+		out[i] = p.v
+	}
+	return out, nil
+}
+
+// CountItems counts the items of every document f selects, per modality:
+// one listing of the documents, then per modality one aggregation grouped
+// by version for every thousand documents.
+func (s *Store) CountItems(ctx context.Context, f mmrag.Filter) (map[string]map[mmrag.Modality]int, error) {
+	docOf := map[string]string{} // current version → document id
+	err := s.eachDoc(ctx, &f, []string{pVersion}, func(d mmrag.Document, p props) {
+		docOf[p.str(pVersion)] = d.ID
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count items: %w", err)
+	}
+	versions := slices.Sorted(maps.Keys(docOf))
+	out := map[string]map[mmrag.Modality]int{}
+	for chunk := range slices.Chunk(versions, 1000) {
+		for _, m := range []mmrag.Modality{mmrag.Text, mmrag.Image} {
+			counts, err := s.countBy(ctx, s.names.item(m), pVersion, anyOf(pVersion, chunk), len(chunk))
+			if err != nil {
+				return nil, fmt.Errorf("count items: %w", err)
+			}
+			for v, n := range counts {
+				id, ok := docOf[v]
+				if !ok || n == 0 {
+					continue
+				}
+				if out[id] == nil {
+					out[id] = map[mmrag.Modality]int{}
+				}
+				out[id][m] = n
 			}
 		}
 	}
 	return out, nil
+}
+
+// ScanItems yields the items of the documents f selects, ordered by
+// document source, then position: one listing of the documents, then one
+// query per document and modality (and page), each reading the version the
+// listing saw. A document replaced since the listing is read again at its
+// new version; one deleted since is skipped.
+func (s *Store) ScanItems(ctx context.Context, f mmrag.Filter) iter.Seq2[mmrag.Item, error] {
+	type listed struct{ id, source, version string }
+	var docs []listed
+	return store.ScanItems(func() (int, error) {
+		docs = docs[:0]
+		err := s.eachDoc(ctx, &f, []string{pVersion}, func(d mmrag.Document, p props) {
+			docs = append(docs, listed{d.ID, d.Source, p.str(pVersion)})
+		})
+		sort.Slice(docs, func(i, j int) bool { return docs[i].source < docs[j].source })
+		return len(docs), err
+	}, func(i int) ([]mmrag.Item, error) {
+		d := docs[i]
+		items, err := s.itemsOf(ctx, docUUID(d.id), d.version)
+		if err == nil && len(items) == 0 {
+			// Replaced or deleted since the listing: its current state.
+			items, err = s.Items(ctx, d.id)
+			if errors.Is(err, mmrag.ErrNotFound) {
+				return nil, nil
+			}
+		}
+		return items, err
+	})
 }

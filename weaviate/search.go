@@ -3,7 +3,6 @@ package weaviate
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"unicode"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 // hitProps are what a search needs back of each object: the id to return
@@ -22,15 +22,8 @@ var hitProps = []string{pItemID, pDocKey, pVersion}
 // best first. An unknown model has no hits; a query of another dimension
 // than the model's is an error.
 func (s *Store) SearchVectors(ctx context.Context, q mmrag.VectorQuery) ([]mmrag.Hit, error) {
-	switch {
-	case q.Model == "":
-		return nil, errors.New("search vectors: no model")
-	case q.Modality != mmrag.Text && q.Modality != mmrag.Image:
-		return nil, fmt.Errorf("search vectors: modality %q is neither %q nor %q", q.Modality, mmrag.Text, mmrag.Image)
-	case len(q.Vector) == 0:
-		return nil, errors.New("search vectors: empty query vector")
-	case !finite(q.Vector):
-		return nil, errors.New("search vectors: query vector holds NaN or Inf")
+	if err := store.CheckVectorQuery(q); err != nil {
+		return nil, err
 	}
 	hits, err := s.searchVectors(ctx, q)
 	if err != nil {
@@ -44,8 +37,8 @@ func (s *Store) searchVectors(ctx context.Context, q mmrag.VectorQuery) ([]mmrag
 	if err != nil || !ok {
 		return nil, err
 	}
-	if m.dim != len(q.Vector) {
-		return nil, fmt.Errorf("query vector has %d dimensions, model %s has %d", len(q.Vector), q.Model, m.dim)
+	if err := store.CheckQueryDim(q.Model, len(q.Vector), m.dim); err != nil {
+		return nil, err
 	}
 	w, none, err := s.itemWhere(ctx, &q.Filter)
 	if err != nil || none {
@@ -139,7 +132,7 @@ func (s *Store) scanVectors(ctx context.Context, class, vector string, q mmrag.V
 			return err
 		}
 		for _, r := range live {
-			hits = append(hits, mmrag.Hit{ItemID: r.props.str(pItemID), Score: dot(q.Vector, r.vectors[vector])})
+			hits = append(hits, mmrag.Hit{ItemID: r.props.str(pItemID), Score: store.Dot(q.Vector, r.vectors[vector])})
 		}
 		return nil
 	})
@@ -151,14 +144,6 @@ func (s *Store) scanVectors(ctx context.Context, class, vector string, q mmrag.V
 		hits = hits[:q.K]
 	}
 	return hits, nil
-}
-
-func dot(a, b []float32) float32 {
-	var s float32
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
 }
 
 // sortHits orders hits best first, ties by item id, as the embedded store.

@@ -24,6 +24,7 @@ import (
 	"mmrag"
 	"mmrag/refkb"
 	"mmrag/sqlite"
+	"mmrag/store"
 	"mmrag/store/storetest"
 )
 
@@ -347,7 +348,7 @@ func TestInterruptedPutInvisible(t *testing.T) {
 	}
 	hits, err = s.SearchVectors(ctx, mmrag.VectorQuery{Model: storetest.Model, Modality: mmrag.Text, Vector: gvecs[1].Values, K: 1})
 	must(t, err)
-	if len(hits) != 1 || hits[0].ItemID != "v#t0" || math.Abs(float64(hits[0].Score)-float64(dot(vecs[0].Values, gvecs[1].Values))) > 1e-5 {
+	if len(hits) != 1 || hits[0].ItemID != "v#t0" || math.Abs(float64(hits[0].Score)-float64(store.Dot(vecs[0].Values, gvecs[1].Values))) > 1e-5 {
 		t.Errorf("SearchVectors K=1 = %v, want the committed v#t0 (the live hit, not a ghost)", hits)
 	}
 

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"github.com/weaviate/weaviate/entities/models"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 // testHookAfterItems, when set by a test, runs in PutDocument after the new
@@ -37,16 +36,12 @@ type put struct {
 	blobs    map[string][]byte               // referenced hashes whose bytes were given
 }
 
-// preparePut checks a PutDocument call before anything is written; its
-// rules are the embedded store's.
+// preparePut checks a PutDocument call before anything is written: the
+// contract's checks (store.CheckPut), then the times Weaviate can hold.
 func preparePut(doc mmrag.Document, items []mmrag.Item, vectors []mmrag.Vector, blobs map[string][]byte) (*put, error) {
-	switch {
-	case doc.ID == "":
-		return nil, errors.New("document has no ID")
-	case doc.Source == "":
-		return nil, errors.New("document has no source")
-	case doc.Size < 0:
-		return nil, fmt.Errorf("negative size %d", doc.Size)
+	c, err := store.CheckPut(doc, items, vectors, blobs)
+	if err != nil {
+		return nil, err
 	}
 	if err := storable(doc.ModTime); err != nil {
 		return nil, fmt.Errorf("mod time: %w", err)
@@ -55,84 +50,33 @@ func preparePut(doc mmrag.Document, items []mmrag.Item, vectors []mmrag.Vector, 
 		return nil, fmt.Errorf("ingest time: %w", err)
 	}
 	p := &put{
-		doc:      doc,
-		items:    make([]mmrag.Item, len(items)),
-		modality: make(map[string]mmrag.Modality, len(items)),
+		doc:      c.Doc,
+		items:    c.Items,
+		modality: c.Modality,
 		vectors:  map[string]map[string][]float32{},
-		dims:     map[string]int{},
-		refs:     map[string]string{},
-		blobs:    map[string][]byte{},
+		dims:     c.Dims,
+		refs:     c.Refs,
+		blobs:    c.Blobs,
 	}
-	for i, it := range items {
-		switch {
-		case it.ID == "":
-			return nil, fmt.Errorf("item %d has no ID", i)
-		case it.DocID != "" && it.DocID != doc.ID:
-			return nil, fmt.Errorf("item %s belongs to document %q, not %q", it.ID, it.DocID, doc.ID)
-		case it.Modality != mmrag.Text && it.Modality != mmrag.Image:
-			return nil, fmt.Errorf("item %s: modality %q is neither %q nor %q", it.ID, it.Modality, mmrag.Text, mmrag.Image)
-		case it.BlobHash != "" && !validHash(it.BlobHash):
-			return nil, fmt.Errorf("item %s: blob hash %q is not a lowercase hex sha256", it.ID, it.BlobHash)
-		}
-		if _, dup := p.modality[it.ID]; dup {
-			return nil, fmt.Errorf("item ID %s appears twice", it.ID)
-		}
-		p.modality[it.ID] = it.Modality
-		it.DocID = doc.ID
-		p.items[i] = it
-		if it.BlobHash != "" {
-			if _, ok := p.refs[it.BlobHash]; !ok {
-				p.refs[it.BlobHash] = it.MIME
-			}
-		}
-	}
-	for i, v := range vectors {
-		_, ok := p.modality[v.ItemID]
-		switch {
-		case v.Model == "":
-			return nil, fmt.Errorf("vector %d (item %s) has no model", i, v.ItemID)
-		case !ok:
-			return nil, fmt.Errorf("vector %d (model %s): item %q is not among the document's items", i, v.Model, v.ItemID)
-		case len(v.Values) == 0:
-			return nil, fmt.Errorf("vector of item %s (model %s) is empty", v.ItemID, v.Model)
-		case !finite(v.Values):
-			return nil, fmt.Errorf("vector of item %s (model %s) holds NaN or Inf", v.ItemID, v.Model)
-		}
-		if d, ok := p.dims[v.Model]; ok && d != len(v.Values) {
-			return nil, fmt.Errorf("model %s: vector of item %s has %d dimensions, others have %d", v.Model, v.ItemID, len(v.Values), d)
-		}
-		p.dims[v.Model] = len(v.Values)
+	for _, v := range c.Vectors {
 		byModel := p.vectors[v.ItemID]
 		if byModel == nil {
 			byModel = map[string][]float32{}
 			p.vectors[v.ItemID] = byModel
 		}
-		if _, dup := byModel[v.Model]; dup {
-			return nil, fmt.Errorf("model %s: item %s has two vectors", v.Model, v.ItemID)
-		}
 		byModel[v.Model] = v.Values
-	}
-	for h, data := range blobs {
-		if _, used := p.refs[h]; !used {
-			continue // no item references it: nothing would keep it alive
-		}
-		sum := sha256.Sum256(data)
-		if got := hex.EncodeToString(sum[:]); got != h {
-			return nil, fmt.Errorf("blob %s: its bytes hash to %s", h, got)
-		}
-		p.blobs[h] = data
 	}
 	return p, nil
 }
 
 // PutDocument stores doc with its items, their vectors and the image bytes
 // they reference (blobs, keyed by sha256 hex), replacing any earlier version
-// of the document. The rules are the embedded store's: items get doc.ID as
-// DocID; a vector must belong to one of items and have the dimension its
-// model was first stored with; every referenced blob must be given or
-// stored; blobs no item references are ignored. Everything is checked before
-// anything is written. See the package comment for how the replacement
-// approximates a transaction.
+// of the document. The rules are every store's (store.CheckPut): items get
+// doc.ID as DocID; a vector must belong to one of items and have the
+// dimension its model was first stored with; every referenced blob must be
+// given or stored; blobs no item references are ignored. Everything is
+// checked before anything is written. See the package comment for how the
+// replacement approximates a transaction.
 func (s *Store) PutDocument(ctx context.Context, doc mmrag.Document, items []mmrag.Item, vectors []mmrag.Vector, blobs map[string][]byte) error {
 	p, err := preparePut(doc, items, vectors, blobs)
 	if err == nil {
@@ -154,8 +98,10 @@ func (s *Store) put(ctx context.Context, p *put) error {
 		if err != nil {
 			return err
 		}
-		if ok && info.dim != p.dims[m] {
-			return fmt.Errorf("model %s: vectors have %d dimensions but the store holds %d-dimensional vectors of that model", m, p.dims[m], info.dim)
+		if ok {
+			if err := store.CheckDim(m, p.dims[m], info.dim); err != nil {
+				return err
+			}
 		}
 	}
 	res, err := s.run(ctx, query{class: s.names.doc, where: eq(pSrcHex, hex.EncodeToString([]byte(p.doc.Source))), limit: 2, props: []string{pDocID}})
@@ -627,29 +573,6 @@ func decMeta(s string) (map[string]string, error) {
 		return nil, nil
 	}
 	return m, nil
-}
-
-// validHash reports whether h is a lowercase hex sha256 digest.
-func validHash(h string) bool {
-	if len(h) != 64 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func finite(v []float32) bool {
-	for _, f := range v {
-		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // Sweep removes what interrupted writes left behind: item objects that are

@@ -6,19 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
+
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"mmrag"
+	"mmrag/app"
 	"mmrag/embed"
 	"mmrag/generate"
 	"mmrag/ollama"
 	"mmrag/openai"
+	"mmrag/prompt"
 	"mmrag/rag"
 	"mmrag/rerank"
 	"mmrag/retrieve"
@@ -33,7 +36,7 @@ type llmFlags struct {
 	llmURL       string
 	llmKey       string
 	vision       bool   // openai: the model accepts images
-	textEmbedder string // "", "ollama:MODEL" or "openai:MODEL"
+	textEmbedder string // "" (the default), "none", "onnx:ID|DIR", "ollama:MODEL" or "openai:MODEL"
 	embedURL     string
 	rerank       string // "", "llm" or "cross-encoder:DIR"
 	timeout      time.Duration
@@ -45,7 +48,7 @@ func (l *llmFlags) register(cmd *cobra.Command) {
 	pf.StringVar(&l.llmURL, "llm-url", envOr("MMRAG_LLM_URL", ""), "server URL (default $OLLAMA_HOST or 127.0.0.1:11434; $OPENAI_BASE_URL) ($MMRAG_LLM_URL)")
 	pf.StringVar(&l.llmKey, "llm-key", "", "API key of an OpenAI-compatible server (default $OPENAI_API_KEY for api.openai.com)")
 	pf.BoolVar(&l.vision, "llm-vision", envOr("MMRAG_LLM_VISION", "1") != "0", "openai: the model accepts images ($MMRAG_LLM_VISION=0 to turn off)")
-	pf.StringVar(&l.textEmbedder, "text-embedder", envOr("MMRAG_TEXT_EMBEDDER", ""), "dedicated text embedder for text–text search: ollama:MODEL or openai:MODEL ($MMRAG_TEXT_EMBEDDER)")
+	pf.StringVar(&l.textEmbedder, "text-embedder", envOr("MMRAG_TEXT_EMBEDDER", ""), "dedicated text embedder for text–text search: onnx:ID|DIR (in-process), ollama:MODEL, openai:MODEL, or none for CLIP only (default: "+defaultTextEmbedder+" for new knowledge bases) ($MMRAG_TEXT_EMBEDDER)")
 	pf.StringVar(&l.embedURL, "text-embedder-url", envOr("MMRAG_TEXT_EMBEDDER_URL", ""), "server of the text embedder (default: --llm-url) ($MMRAG_TEXT_EMBEDDER_URL)")
 	pf.StringVar(&l.rerank, "rerank", envOr("MMRAG_RERANK", ""), "rerank retrieved passages: llm (the --llm model judges) or cross-encoder:DIR (an ONNX cross-encoder folder) ($MMRAG_RERANK)")
 	pf.DurationVar(&l.timeout, "llm-timeout", 2*time.Minute, "longest the model may stay silent")
@@ -58,6 +61,12 @@ func splitLLM(spec, what string) (kind, model string, err error) {
 		return "", "", fmt.Errorf("%s %q: want ollama:MODEL or openai:MODEL", what, spec)
 	}
 	return kind, model, nil
+}
+
+// generatorFor builds the generator of spec on the server the flags name.
+func (l llmFlags) generatorFor(spec string) (generate.Generator, string, error) {
+	l.llm = spec
+	return l.generator()
 }
 
 // generator builds the configured LLM, or nil for extractive answers.
@@ -75,7 +84,9 @@ func (l *llmFlags) generator() (generate.Generator, string, error) {
 	return &openai.Client{BaseURL: l.llmURL, APIKey: l.llmKey, Model: model, Timeout: l.timeout, Vision: l.vision, Notify: func(string) {}}, "openai/" + model, nil
 }
 
-// embedder builds the dedicated text embedder, or nil.
+// embedder builds a dedicated text embedder served by Ollama or an
+// OpenAI-compatible server, or nil; globals.openTextEmbedder handles the
+// in-process ones and the default.
 func (l *llmFlags) embedder() (retrieve.TextEmbedder, error) {
 	if l.textEmbedder == "" || l.textEmbedder == "none" {
 		return nil, nil
@@ -124,61 +135,47 @@ func (s *searchFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.sourcePrefix, "source-prefix", "", "only documents whose source starts with this")
 }
 
-func (s *searchFlags) options() (retrieve.Options, error) {
-	mode := retrieve.Mode(s.mode)
-	valid := false
-	for _, m := range retrieve.Modes() {
-		valid = valid || m == mode
+// options are the flags' search options; negative numbers (the flags'
+// defaults) keep the scoring's own.
+func (s *searchFlags) options() app.SearchOptions {
+	o := app.SearchOptions{
+		Mode: s.mode, Pool: s.pool, NormalizeQuery: s.normalize, KeepDuplicateImages: s.keepDupes,
+		Filter: mmrag.Filter{DocIDs: s.docs, Types: s.types, SourcePrefix: s.sourcePrefix},
 	}
-	if !valid {
-		return retrieve.Options{}, fmt.Errorf("--scoring %q: want one of %v", s.mode, retrieve.Modes())
+	if s.textK >= 0 {
+		o.TextK = &s.textK
 	}
-	o := retrieve.DefaultOptions(mode)
-	set := func(dst *int, v int) {
-		if v >= 0 {
-			*dst = v
+	if s.imageK >= 0 {
+		o.ImageK = &s.imageK
+	}
+	for _, f := range []struct {
+		v   float64
+		dst **float64
+	}{{s.textThr, &o.TextThreshold}, {s.imageThr, &o.ImageThreshold}, {s.textTemp, &o.TextTemperature}, {s.imageTemp, &o.ImageTemp}} {
+		if f.v >= 0 {
+			v := f.v
+			*f.dst = &v
 		}
 	}
-	setF := func(dst *float64, v float64) {
-		if v >= 0 {
-			*dst = v
-		}
-	}
-	set(&o.Text.K, s.textK)
-	set(&o.Images.K, s.imageK)
-	setF(&o.Text.Threshold, s.textThr)
-	setF(&o.Images.Threshold, s.imageThr)
-	setF(&o.Text.Temperature, s.textTemp)
-	setF(&o.Images.Temperature, s.imageTemp)
-	if s.pool > 0 {
-		o.Text.Pool, o.Images.Pool = s.pool, s.pool
-	}
-	if s.textK == 0 {
-		o.Modalities = []mmrag.Modality{mmrag.Image}
-	}
-	if s.imageK == 0 {
-		o.Modalities = []mmrag.Modality{mmrag.Text}
-	}
-	if s.textK == 0 && s.imageK == 0 {
-		return o, errors.New("--text-k 0 and --image-k 0: nothing to search")
-	}
-	o.NormalizeQuery = s.normalize
-	o.KeepDuplicateImages = s.keepDupes
-	o.Filter = mmrag.Filter{DocIDs: s.docs, Types: s.types, SourcePrefix: s.sourcePrefix}
-	return o, nil
+	return o
 }
 
 // session is an open knowledge base with its models.
 type session struct {
 	store  mmrag.Store
 	clip   *embed.CLIP
+	text   io.Closer // the dedicated text embedder's resources
 	rerank *rerank.CrossEncoder
 	engine *rag.Engine
+	svc    *app.Service
 }
 
 func (s *session) Close() {
 	if s.rerank != nil {
 		s.rerank.Close()
+	}
+	if s.text != nil {
+		s.text.Close()
 	}
 	if s.clip != nil {
 		s.clip.Close()
@@ -204,16 +201,18 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 		s.Close()
 		return nil, err
 	}
-	text, err := g.llm.embedder()
+	text, closeText, err := g.openTextEmbedder(ctx, s.store, textForSearch, g.warn())
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.text = closeText
 	searcher := &retrieve.Searcher{Store: s.store, CLIP: s.clip}
 	if text != nil {
 		searcher.Text = text
 	}
 	s.engine = &rag.Engine{Store: s.store, Searcher: searcher, Generator: gen, Model: name}
+	s.svc = &app.Service{Store: s.store, Engine: s.engine, CLIP: s.clip, Generators: g.llm.generatorFor}
 	switch spec := g.llm.rerank; {
 	case spec == "" || spec == "none":
 	case spec == "llm":
@@ -284,8 +283,14 @@ type sourceOut struct {
 	Page     int      `json:"page,omitempty"`
 	Source   string   `json:"source,omitempty"`
 	Citation string   `json:"citation"`
-	Text     string   `json:"text,omitempty"`
-	Caption  string   `json:"caption,omitempty"`
+	Text     string   `json:"text,omitempty"` // the window retrieved (as embedded)
+	// Passage is the window's passage (its paragraph, list, table…) as
+	// prompts and answers show it; Windows the hits it stands for.
+	Passage string   `json:"passage,omitempty"`
+	Windows []string `json:"windows,omitempty"`
+	Caption string   `json:"caption,omitempty"`
+	// Cited: the answer cites it ([N]); cited sources come first.
+	Cited bool `json:"cited,omitempty"`
 }
 
 func sourcesOut(res *retrieve.Results) (text, images []sourceOut) {
@@ -297,7 +302,7 @@ func sourcesOut(res *retrieve.Results) (text, images []sourceOut) {
 			it := r.Item
 			out = append(out, sourceOut{N: n, ItemID: it.ID, DocID: it.DocID, Modality: string(it.Modality), Kind: it.Kind,
 				Score: r.Score, Dense: r.Dense, BM25: r.BM25, Title: r.Doc.Title, Section: it.Section, Page: it.Page,
-				Source: r.Doc.Source, Citation: citation(r), Text: it.Text, Caption: it.Caption})
+				Source: r.Doc.Source, Citation: citation(r), Text: it.Text, Passage: r.Passage, Windows: r.Windows, Caption: it.Caption})
 		}
 		return out
 	}
@@ -348,10 +353,6 @@ func newSearchCmd(g *globals) *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			opt, err := sf.options()
-			if err != nil {
-				return err
-			}
 			given := len(args)
 			if imagePath != "" {
 				given++
@@ -367,35 +368,21 @@ func newSearchCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			var res *retrieve.Results
-			switch {
-			case imagePath != "":
-				img, err := loadImage(imagePath)
-				if err != nil {
+			q := app.Query{Like: like}
+			if len(args) == 1 {
+				q.Text = args[0]
+			}
+			if imagePath != "" {
+				if q.Image, err = loadImage(imagePath); err != nil {
 					return err
 				}
-				v, err := s.clip.EmbedImages(ctx, []image.Image{img})
-				if err != nil {
-					return fmt.Errorf("embed %s: %w", imagePath, err)
-				}
-				res, err = s.engine.Searcher.SearchVector(ctx, "", v[0], opt)
-				if err != nil {
-					return err
-				}
-			case like != "":
-				v, err := s.store.Vector(ctx, s.clip.ModelID(), like)
-				if err != nil {
+			}
+			res, err := s.svc.Search(ctx, q, sf.options())
+			if err != nil {
+				if like != "" && errors.Is(err, mmrag.ErrNotFound) {
 					return fmt.Errorf("--like %s: %w", like, err)
 				}
-				res, err = s.engine.Searcher.SearchVector(ctx, "", v, opt)
-				if err != nil {
-					return err
-				}
-			default:
-				res, err = s.engine.Searcher.Search(ctx, args[0], opt)
-				if err != nil {
-					return err
-				}
+				return err
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -432,13 +419,26 @@ func answerJSON(a *rag.Answer) answerOut {
 	text, images := sourcesOut(a.Results)
 	// The prompt renumbers after its budget cut: use its numbers.
 	num := map[string]int{}
+	cited := map[string]bool{}
 	for _, c := range a.Citations {
 		num[c.ItemID] = c.N
+		cited[c.ItemID] = c.Cited
 	}
 	for _, l := range [][]sourceOut{text, images} {
 		for i := range l {
 			l[i].N = num[l[i].ItemID]
+			l[i].Cited = cited[l[i].ItemID]
 		}
+		// The answer's own sources: cited ones first.
+		slices.SortStableFunc(l, func(a, b sourceOut) int {
+			switch {
+			case a.Cited == b.Cited:
+				return 0
+			case a.Cited:
+				return -1
+			}
+			return 1
+		})
 	}
 	return answerOut{Question: a.Question, Answer: a.Text, Model: a.Model, Strategy: string(a.Strategy),
 		Text: text, Images: images, Sent: a.Sent, Notes: a.Notes, TookMS: ms(a.Took)}
@@ -450,11 +450,17 @@ func printCitations(w io.Writer, a *rag.Answer) {
 		return
 	}
 	fmt.Fprintln(w, "\nSources:")
-	for _, c := range a.Citations {
+	anyCited := slices.ContainsFunc(a.Citations, func(c prompt.Citation) bool { return c.Cited })
+	for i, c := range a.Citations {
+		// Cited sources come first (rag orders them); the rest are
+		// folded under a line of their own.
+		if anyCited && !c.Cited && (i == 0 || a.Citations[i-1].Cited) {
+			fmt.Fprintln(w, "Also retrieved, not cited:")
+		}
 		where := c.Title
 		// Pages often repeat their title as the first heading.
-		parts := strings.Split(c.Section, " > ")
-		if strings.EqualFold(parts[0], c.Title) {
+		parts := c.Section
+		if len(parts) > 0 && strings.EqualFold(parts[0], c.Title) {
 			parts = parts[1:]
 		}
 		if sec := strings.Join(parts, " › "); sec != "" {
@@ -498,7 +504,7 @@ func newAskCmd(g *globals) *cobra.Command {
 			if !asJSON {
 				onToken = func(t string) error { _, err := io.WriteString(out, safeText(t)); return err }
 			}
-			a, err := s.engine.Ask(ctx, req, nil, onToken)
+			a, err := s.svc.Ask(ctx, req, nil, onToken)
 			if err != nil {
 				return err
 			}
@@ -525,12 +531,8 @@ func newAskCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func askRequest(sf *searchFlags, strategy string, temperature float64, cmd *cobra.Command) (rag.Request, error) {
-	opt, err := sf.options()
-	if err != nil {
-		return rag.Request{}, err
-	}
-	req := rag.Request{Strategy: rag.Strategy(strategy), Search: &opt}
+func askRequest(sf *searchFlags, strategy string, temperature float64, cmd *cobra.Command) (app.AskRequest, error) {
+	req := app.AskRequest{Strategy: strategy, Search: sf.options()}
 	if cmd.Flags().Changed("temperature") {
 		if temperature < 0 || temperature > 2 {
 			return req, fmt.Errorf("--temperature %v: want 0–2", temperature)
@@ -583,7 +585,7 @@ func newChatCmd(g *globals) *cobra.Command {
 					continue
 				}
 				req.Question, req.History = q, history
-				a, err := s.engine.Ask(ctx, req, nil, func(t string) error { _, err := io.WriteString(out, safeText(t)); return err })
+				a, err := s.svc.Ask(ctx, req, nil, func(t string) error { _, err := io.WriteString(out, safeText(t)); return err })
 				if err != nil {
 					if ctx.Err() != nil {
 						return err
@@ -630,7 +632,7 @@ func newCaptionCmd(g *globals) *cobra.Command {
 			if gen == nil {
 				return errors.New("caption: give a vision model with --vision ollama:MODEL (or openai:MODEL), e.g. ollama:llama3.2-vision")
 			}
-			s, err := g.openStore(ctx)
+			s, err := g.openBackend(ctx)
 			if err != nil {
 				return err
 			}

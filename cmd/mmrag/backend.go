@@ -51,12 +51,21 @@ func (w *weaviateFlags) open(ctx context.Context) (*weaviate.Store, error) {
 }
 
 // openBackend opens the knowledge base the flags select: Weaviate when a
-// URL is set, else the embedded store.
+// URL is set, else the embedded store. Every command that reads or writes
+// the knowledge base opens it here (migrate opens both).
 func (g *globals) openBackend(ctx context.Context) (mmrag.Store, error) {
 	if g.weaviate.url != "" {
 		return g.weaviate.open(ctx)
 	}
 	return g.openStore(ctx)
+}
+
+// backendName names the knowledge base the flags select, for messages.
+func (g *globals) backendName() string {
+	if g.weaviate.url != "" {
+		return fmt.Sprintf("weaviate %s (prefix %s)", g.weaviate.url, g.weaviate.prefix)
+	}
+	return g.storeDir()
 }
 
 func newMigrateCmd(g *globals) *cobra.Command {

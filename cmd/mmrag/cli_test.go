@@ -196,21 +196,7 @@ func TestModelsPullResumeListEmbed(t *testing.T) {
 	if !strings.Contains(out, id+"@"+repo.Commit[:10]) || !strings.Contains(out, "files fetched") {
 		t.Errorf("resumed pull printed %q, want the id, commit and files fetched", out)
 	}
-	var ranges []string
-	for _, h := range fh.Hits(hubtest.CDN, hubtest.File) {
-		if h.Path == big && h.Range != "" {
-			ranges = append(ranges, h.Range)
-		}
-	}
-	if len(ranges) != 1 || ranges[0] == "bytes=0-" || !strings.HasPrefix(ranges[0], "bytes=") {
-		t.Errorf("Range headers for %s = %q, want one bytes=N- with N > 0", big, ranges)
-	}
-	if n := fh.Served(big); n >= size {
-		t.Errorf("resumed transfer sent %d of %d bytes: not a resume", n, size)
-	}
-	if !strings.Contains(errOut, "resuming "+big) {
-		t.Errorf("progress output %q does not say the transfer resumed", errOut)
-	}
+	cliCheckResumed(t, fh, repo, big, errOut)
 	for p, f := range repo.Files {
 		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
 		if err != nil || !bytes.Equal(got, f.Data) {
@@ -238,21 +224,7 @@ func TestModelsPullResumeListEmbed(t *testing.T) {
 	}
 
 	// 4. The listing shows the model.
-	out, _, err = cliRun(t, "models", "list", "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var models []hub.Model
-	if err := json.Unmarshal([]byte(out), &models); err != nil {
-		t.Fatalf("models list --json printed %q: %v", out, err)
-	}
-	if len(models) != 1 || models[0].ID != id || models[0].Commit != repo.Commit || len(models[0].Files) != len(repo.Files) {
-		t.Errorf("models list --json = %+v, want %s at %s with %d files", models, id, repo.Commit, len(repo.Files))
-	}
-	out, _, err = cliRun(t, "models", "list")
-	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, dir) {
-		t.Errorf("models list = %q, %v; want a row for %s in %s", out, err, id, dir)
-	}
+	cliCheckModelsList(t, repo, id, dir)
 
 	// 5. With the hub gone, the cached model still embeds.
 	fh.Close()
@@ -269,6 +241,48 @@ func TestModelsPullResumeListEmbed(t *testing.T) {
 	})
 	if _, _, err := cliRun(t, "models", "pull", id); !errors.Is(err, hub.ErrUnreachable) {
 		t.Errorf("pull with the hub gone: err = %v, want ErrUnreachable", err)
+	}
+}
+
+// cliCheckResumed checks that a pull resumed the interrupted transfer of
+// big with one Range request and said so.
+func cliCheckResumed(t *testing.T, fh *hubtest.Server, repo *hubtest.Repo, big, errOut string) {
+	t.Helper()
+	var ranges []string
+	for _, h := range fh.Hits(hubtest.CDN, hubtest.File) {
+		if h.Path == big && h.Range != "" {
+			ranges = append(ranges, h.Range)
+		}
+	}
+	if len(ranges) != 1 || ranges[0] == "bytes=0-" || !strings.HasPrefix(ranges[0], "bytes=") {
+		t.Errorf("Range headers for %s = %q, want one bytes=N- with N > 0", big, ranges)
+	}
+	if n, size := fh.Served(big), int64(len(repo.Files[big].Data)); n >= size {
+		t.Errorf("resumed transfer sent %d of %d bytes: not a resume", n, size)
+	}
+	if !strings.Contains(errOut, "resuming "+big) {
+		t.Errorf("progress output %q does not say the transfer resumed", errOut)
+	}
+}
+
+// cliCheckModelsList checks that `models list`, as JSON and as a table,
+// shows the one model id, pulled from repo into dir.
+func cliCheckModelsList(t *testing.T, repo *hubtest.Repo, id, dir string) {
+	t.Helper()
+	out, _, err := cliRun(t, "models", "list", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var models []hub.Model
+	if err := json.Unmarshal([]byte(out), &models); err != nil {
+		t.Fatalf("models list --json printed %q: %v", out, err)
+	}
+	if len(models) != 1 || models[0].ID != id || models[0].Commit != repo.Commit || len(models[0].Files) != len(repo.Files) {
+		t.Errorf("models list --json = %+v, want %s at %s with %d files", models, id, repo.Commit, len(repo.Files))
+	}
+	out, _, err = cliRun(t, "models", "list")
+	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, dir) {
+		t.Errorf("models list = %q, %v; want a row for %s in %s", out, err, id, dir)
 	}
 }
 

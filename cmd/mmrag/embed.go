@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mmrag/embed"
 	"mmrag/imageprep"
+	"mmrag/store"
 	"mmrag/tokenizer"
 )
 
@@ -127,7 +127,7 @@ func newEmbedCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			if len(tv) == 1 && len(iv) == 1 {
-				fmt.Fprintf(out, "cosine similarity: %.4f\n", embed.Dot(tv[0], iv[0]))
+				fmt.Fprintf(out, "cosine similarity: %.4f\n", store.Dot(tv[0], iv[0]))
 				return nil
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -139,7 +139,7 @@ func newEmbedCmd(g *globals) *cobra.Command {
 			for i, t := range texts {
 				fmt.Fprintf(tw, "%q\t", t)
 				for j := range images {
-					fmt.Fprintf(tw, "%.4f\t", embed.Dot(tv[i], iv[j]))
+					fmt.Fprintf(tw, "%.4f\t", store.Dot(tv[i], iv[j]))
 				}
 				fmt.Fprintln(tw)
 			}

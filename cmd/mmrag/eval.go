@@ -13,6 +13,7 @@ import (
 
 	"mmrag"
 	"mmrag/eval"
+	"mmrag/rag"
 	"mmrag/retrieve"
 )
 
@@ -39,6 +40,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 		asJSON        bool
 		misses        bool
 		imagesCaption bool
+		answers       bool
 	)
 	var names []string
 	for _, s := range evalStrategies {
@@ -51,10 +53,16 @@ func newEvalCmd(g *globals) *cobra.Command {
 			"per modality and question kind, and search latency. Each line of the file is\n" +
 			`{"id", "question", "kind": "fact"|"figure"|"multi", "expect": [{"modality": "text"|"image",` + "\n" +
 			`"match": "an exact substring of the expected passage, caption or image path"}]}` + "\n" +
-			"(see eval/testdata/seed-blog.jsonl, written for the seed-blog knowledge base).\n" +
+			"(see eval/testdata/seed-blog.jsonl, written for the seed-blog knowledge base), with\n" +
+			`optional "answer_keywords": [...] (substrings a correct answer holds); "kind":` + "\n" +
+			`"unanswerable" marks a question the documents do not answer (no expect).` + "\n" +
+			"--answers also answers every question (extractively, or with --llm) under each\n" +
+			"strategy other than bm25 and dense, and reports context recall, answer recall,\n" +
+			"abstention, false abstention and prompt size.\n" +
 			"Expectations must all match items of the store. Strategies:\n" + strings.Join(names, "\n") + "\n" +
-			"Those other than bm25 embed the question with CLIP, or with --text-embedder where\n" +
-			"set (text items, except in reference scoring). Exit status 1 when a question failed.",
+			"Those other than bm25 embed the question with CLIP, or with the text embedder\n" +
+			"(--text-embedder, or the default one where the store holds its vectors) for text\n" +
+			"items, except in reference scoring. Exit status 1 when a question failed.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -67,10 +75,10 @@ func newEvalCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("--strategy %q: want some of bm25, dense, reference, cosine, hybrid and their -defaults", s)
 				}
 			}
-			if imagesCaption && (g.llm.textEmbedder == "" || g.llm.textEmbedder == "none") {
-				return fmt.Errorf("--images-by-caption needs --text-embedder")
+			if imagesCaption && g.llm.textEmbedder == "none" {
+				return fmt.Errorf("--images-by-caption needs a text embedder, and --text-embedder is none")
 			}
-			st, err := g.openStore(ctx)
+			st, err := g.openBackend(ctx)
 			if err != nil {
 				return err
 			}
@@ -80,7 +88,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if len(items) == 0 {
-				return fmt.Errorf("the knowledge base %s is empty: ingest or import the documents the set is about first", g.storeDir())
+				return fmt.Errorf("the knowledge base %s is empty: ingest or import the documents the set is about first", g.backendName())
 			}
 			if err := set.Resolve(items); err != nil {
 				return err
@@ -92,6 +100,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 			b := &evalBuilder{g: g, store: st, set: set, depth: depth, imagesByCaption: imagesCaption, embedding: map[string]eval.Latency{}}
 			defer b.close()
 			var reports []eval.Report
+			var answerReports []eval.AnswerReport
 			for _, name := range strategies {
 				search, err := b.searcher(ctx, name)
 				if err != nil {
@@ -103,16 +112,46 @@ func newEvalCmd(g *globals) *cobra.Command {
 				}
 				rep.Name = name
 				reports = append(reports, rep)
+				if !answers || name == "bm25" || name == "dense" {
+					continue
+				}
+				answer, err := b.answerer(name)
+				if err != nil {
+					return fmt.Errorf("strategy %s: %w", name, err)
+				}
+				arep, err := eval.RunAnswers(ctx, set, answer)
+				if err != nil {
+					return err
+				}
+				arep.Name = name
+				if b.model != "" {
+					arep.Name += ", " + b.model
+				}
+				answerReports = append(answerReports, arep)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(evalOut{Set: set.Name, Embedding: b.embedding, Reports: reports}); err != nil {
+				if err := enc.Encode(evalOut{Set: set.Name, Embedding: b.embedding, Reports: reports, Answers: answerReports}); err != nil {
 					return err
 				}
 			} else {
 				printEval(out, set, reports, b.embedding, misses)
+				if len(answerReports) > 0 {
+					fmt.Fprintf(out, "answers:\n\n%s\n", eval.CompareAnswers(answerReports))
+					for _, r := range answerReports {
+						if l := eval.AnswerMisses(set, r); misses && len(l) > 0 {
+							fmt.Fprintf(out, "%s:\n  %s\n\n", safe(r.Name), safe(strings.Join(l, "\n  ")))
+						}
+					}
+				}
+			}
+			for _, r := range answerReports {
+				if r.Failed > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "mmrag: answers of %s: %d of %d questions failed; first: %s\n", safe(r.Name), r.Failed, r.Questions, safe(r.FirstError))
+					return exitCode(1)
+				}
 			}
 			for _, r := range reports {
 				if r.Failed > 0 {
@@ -129,6 +168,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the reports, with every question's ranks, as JSON")
 	f.BoolVar(&misses, "misses", false, "list, per strategy, the questions whose expected items were not found")
 	f.BoolVar(&imagesCaption, "images-by-caption", false, "score figures in the --text-embedder's space (caption vectors) instead of CLIP's")
+	f.BoolVar(&answers, "answers", false, "also answer each question (extractive, or --llm) and report context and answer recall, abstention and prompt size")
 	return cmd
 }
 
@@ -140,21 +180,18 @@ type evalOut struct {
 	// latencies therefore measure search alone.
 	Embedding map[string]eval.Latency `json:"question_embedding"`
 	Reports   []eval.Report           `json:"reports"`
+	// Answers are the answer metrics (--answers), per strategy.
+	Answers []eval.AnswerReport `json:"answers,omitempty"`
 }
 
 // allItems lists every item of the store.
 func allItems(ctx context.Context, st mmrag.Store) ([]mmrag.Item, error) {
-	docs, err := st.Documents(ctx, mmrag.Filter{})
-	if err != nil {
-		return nil, err
-	}
 	var items []mmrag.Item
-	for _, d := range docs {
-		its, err := st.Items(ctx, d.ID)
+	for it, err := range st.ScanItems(ctx, mmrag.Filter{}) {
 		if err != nil {
 			return nil, err
 		}
-		items = append(items, its...)
+		items = append(items, it)
 	}
 	return items, nil
 }
@@ -169,14 +206,20 @@ type evalBuilder struct {
 	imagesByCaption bool
 
 	rs        *retrieve.Searcher
+	opts      map[string]retrieve.Options // each strategy's search options
+	model     string                      // the --llm answering, "" for extractive
 	closeCLIP func() error
 	text      retrieve.TextEmbedder
+	closeText io.Closer
 	textDone  bool
 }
 
 func (b *evalBuilder) close() {
 	if b.closeCLIP != nil {
 		b.closeCLIP()
+	}
+	if b.closeText != nil {
+		b.closeText.Close()
 	}
 }
 
@@ -185,10 +228,11 @@ func (b *evalBuilder) textEmbedder(ctx context.Context) (retrieve.TextEmbedder, 
 		return b.text, nil
 	}
 	b.textDone = true
-	t, err := b.g.llm.embedder()
+	t, closeText, err := b.g.openTextEmbedder(ctx, b.store, textForSearch, b.g.warn())
 	if err != nil || t == nil {
 		return nil, err
 	}
+	b.closeText = closeText
 	if err := eval.CheckVectors(ctx, b.store, t.ModelID()); err != nil {
 		return nil, fmt.Errorf("--text-embedder: %w", err)
 	}
@@ -242,7 +286,7 @@ func (b *evalBuilder) searcher(ctx context.Context, name string) (eval.Searcher,
 			return nil, err
 		}
 		if text == nil {
-			return nil, fmt.Errorf("needs --text-embedder (ollama:MODEL or openai:MODEL) whose vectors the store holds")
+			return nil, fmt.Errorf("needs a text embedder whose vectors the store holds (the default %s, or --text-embedder onnx:ID|DIR, ollama:MODEL or openai:MODEL)", defaultTextEmbedder)
 		}
 		return eval.Dense(b.store, text, b.depth, mmrag.Text, mmrag.Image), nil
 	}
@@ -254,7 +298,10 @@ func (b *evalBuilder) searcher(ctx context.Context, name string) (eval.Searcher,
 	// Reference scoring embeds questions with CLIP whatever else is
 	// configured; the others use the text embedder for passages, and for
 	// figures too with --images-by-caption.
-	byCaption := b.imagesByCaption && text != nil
+	if b.imagesByCaption && text == nil {
+		return nil, fmt.Errorf("--images-by-caption needs a text embedder whose vectors the store holds")
+	}
+	byCaption := b.imagesByCaption
 	s, err := b.retrieveSearcher(ctx, mode == retrieve.Reference || !byCaption)
 	if err != nil {
 		return nil, err
@@ -266,13 +313,31 @@ func (b *evalBuilder) searcher(ctx context.Context, name string) (eval.Searcher,
 	if byCaption && mode != retrieve.Reference {
 		opt.Images.Space = retrieve.TextSpace
 	}
+	if b.opts == nil {
+		b.opts = map[string]retrieve.Options{}
+	}
+	b.opts[name] = opt
 	return eval.Retrieve(s, opt), nil
+}
+
+// answerer answers with strategy name's search (set up by searcher) as
+// `mmrag ask` does: passages, the cited prompt, the extractive answer or
+// the --llm.
+func (b *evalBuilder) answerer(name string) (eval.Answerer, error) {
+	gen, model, err := b.g.llm.generator()
+	if err != nil {
+		return nil, err
+	}
+	b.model = model
+	opt := b.opts[name]
+	eng := &rag.Engine{Store: b.store, Searcher: b.rs, Generator: gen, Model: model, Strategy: rag.Multimodal, Search: opt}
+	return eval.Engine(eng, &opt), nil
 }
 
 func printEval(w io.Writer, set *eval.Set, reports []eval.Report, embedding map[string]eval.Latency, misses bool) {
 	kinds := set.KindCounts()
-	fmt.Fprintf(w, "%s: %d questions (%d fact, %d figure, %d multi)\n\n", set.Name, len(set.Questions),
-		kinds[eval.KindFact], kinds[eval.KindFigure], kinds[eval.KindMulti])
+	fmt.Fprintf(w, "%s: %d questions (%d fact, %d figure, %d multi, %d unanswerable)\n\n", set.Name, len(set.Questions),
+		kinds[eval.KindFact], kinds[eval.KindFigure], kinds[eval.KindMulti], kinds[eval.KindUnanswerable])
 	for _, model := range slices.Sorted(maps.Keys(embedding)) {
 		l := embedding[model]
 		fmt.Fprintf(w, "question embedding by %s: p50 %.2f ms, p95 %.2f ms (once per question; the latencies below are search alone)\n",

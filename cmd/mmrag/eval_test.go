@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mmrag"
-	"mmrag/hub"
+	"mmrag/embed"
 	"mmrag/ollama"
 	"mmrag/refkb"
 	"mmrag/sqlite"
@@ -33,7 +33,7 @@ func evalRun(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	g := &globals{}
 	root := &cobra.Command{Use: "mmrag", SilenceUsage: true, SilenceErrors: true}
 	root.PersistentFlags().StringVar(&g.store, "store", "", "")
-	root.PersistentFlags().StringVar(&g.model, "model", hub.DefaultModel, "")
+	root.PersistentFlags().StringVar(&g.model, "model", embed.DefaultModel, "")
 	g.llm.register(root)
 	root.AddCommand(newEvalCmd(g))
 	var out, errOut bytes.Buffer
@@ -44,7 +44,7 @@ func evalRun(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return out.String(), errOut.String(), err
 }
 
-// evalStore stores the seed-blog (CLIP vectors under hub.DefaultModel, and
+// evalStore stores the seed-blog (CLIP vectors under embed.DefaultModel, and
 // text's vectors of passages and captions when text is set) in a new
 // store folder.
 func evalStore(t *testing.T, text *ollama.Embedder) string {
@@ -53,7 +53,7 @@ func evalStore(t *testing.T, text *ollama.Embedder) string {
 		t.Skipf("seed-blog fixture absent (%v)", err)
 	}
 	ctx := context.Background()
-	kb, err := refkb.Read(ctx, evalSeedBlog, refkb.Options{Model: hub.DefaultModel})
+	kb, err := refkb.Read(ctx, evalSeedBlog, refkb.Options{Model: embed.DefaultModel})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestEvalBM25(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"61 questions (39 fact, 13 figure, 9 multi)", "| bm25 | all | 61 |", "| figure questions | 13 | – |", "miss "} {
+	for _, want := range []string{"73 questions (39 fact, 13 figure, 9 multi, 12 unanswerable)", "| bm25 | all | 61 |", "| figure questions | 13 | – |", "miss "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -115,7 +115,7 @@ func TestEvalBM25(t *testing.T) {
 	if len(got.Embedding) != 0 {
 		t.Errorf("bm25 alone embedded questions: %v", got.Embedding)
 	}
-	if len(reps) != 1 || reps[0].Name != "bm25" || len(reps[0].Ks) != 2 || reps[0].Ks[1] != 3 || len(reps[0].Results) != 61 {
+	if len(reps) != 1 || reps[0].Name != "bm25" || len(reps[0].Ks) != 2 || reps[0].Ks[1] != 3 || len(reps[0].Results) != 73 {
 		t.Fatalf("--json reports %+v", reps)
 	}
 	// BM25 finds the passage first for about half the questions (0.56
@@ -194,7 +194,7 @@ func TestEvalOllama(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _, err := evalRun(t, "--store", store, "--strategy", "dense,hybrid,hybrid-defaults", "--images-by-caption",
-		"--text-embedder", "ollama:"+model, "--text-embedder-url", u, "--json", subset)
+		"--text-embedder", "ollama:"+model, "--text-embedder-url", u, "--answers", "--json", subset)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +208,17 @@ func TestEvalOllama(t *testing.T) {
 	}
 	if len(reps) != 3 {
 		t.Fatalf("%d reports, want 3", len(reps))
+	}
+	// --answers: the retrieval strategies answer too (extractively).
+	if len(got.Answers) != 2 || got.Answers[1].Name != "hybrid-defaults" {
+		t.Fatalf("answer reports %+v, want hybrid and hybrid-defaults", got.Answers)
+	}
+	for _, a := range got.Answers {
+		t.Logf("%s answers: context recall %.3f, answer recall %.3f, abstention %.3f, false abstention %.3f",
+			a.Name, a.ContextRecall, a.AnswerRecall, a.Abstention, a.FalseAbstention)
+		if a.Failed > 0 || a.Repeats > 0 || a.Unanswerable == 0 || a.Measured == 0 || a.MeanPromptTokens <= 0 {
+			t.Errorf("%s answers: %+v", a.Name, a)
+		}
 	}
 	// Measured on this subset: text MRR 0.50 (dense) and 0.54 (hybrid),
 	// figure MRR 0.94 by captions (0.88 under the defaults' figure gate).

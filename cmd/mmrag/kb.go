@@ -15,8 +15,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"mmrag"
+	"mmrag/app"
 	"mmrag/chunk"
 	"mmrag/extract"
+	"mmrag/extract/csv"
+	"mmrag/extract/html"
+	"mmrag/extract/markdown"
+	"mmrag/extract/media"
+	"mmrag/extract/office"
+	"mmrag/extract/pdf"
+	"mmrag/extract/picture"
+	"mmrag/extract/text"
 	"mmrag/ingest"
 	"mmrag/rag"
 	"mmrag/sqlite"
@@ -26,23 +35,24 @@ import (
 
 // extractors builds the extractor of every type key ingest.Detect returns.
 // Remote images in pages are fetched with the ingest fetcher, so that they
-// obey the same limits and address checks as the pages themselves.
-func extractors(f *ingest.Fetcher, warn io.Writer) map[string]extract.Extractor {
+// obey the same limits and address checks as the pages themselves. tr
+// transcribes audio and video without subtitles; nil: they get no transcript.
+func extractors(f *ingest.Fetcher, tr media.Transcriber, warn io.Writer) map[string]extract.Extractor {
 	m := map[string]extract.Extractor{
-		ingest.TypeHTML:     extract.HTML{Fetch: f.Fetch},
-		ingest.TypeMarkdown: extract.Markdown{Fetch: f.Fetch},
-		ingest.TypeText:     extract.Text{},
-		ingest.TypePDF:      extract.PDF{}, // OCRs scanned pages when tesseract is installed
-		ingest.TypeDOCX:     extract.DOCX{},
-		ingest.TypePPTX:     extract.PPTX{},
-		ingest.TypeXLSX:     extract.XLSX{},
-		ingest.TypeCSV:      extract.CSV{},
-		ingest.TypeImage:    extract.Picture{}, // OCRs text in pictures when tesseract is installed
+		ingest.TypeHTML:     html.HTML{Fetch: f.Fetch},
+		ingest.TypeMarkdown: markdown.Markdown{Fetch: f.Fetch},
+		ingest.TypeText:     text.Text{},
+		ingest.TypePDF:      pdf.PDF{}, // OCRs scanned pages when tesseract is installed
+		ingest.TypeDOCX:     office.DOCX{},
+		ingest.TypePPTX:     office.PPTX{},
+		ingest.TypeXLSX:     office.XLSX{},
+		ingest.TypeCSV:      csv.CSV{},
+		ingest.TypeImage:    picture.Picture{}, // OCRs text in pictures when tesseract is installed
 	}
 	// Without ffmpeg every audio or video file would fail; leaving the type
 	// out makes a walk skip them instead.
-	if media := (extract.Media{}); media.Available() {
-		m[ingest.TypeMedia] = media
+	if av := (media.Media{Transcribe: tr}); av.Available() {
+		m[ingest.TypeMedia] = av
 	} else {
 		fmt.Fprintln(warn, "note: ffmpeg/ffprobe not found; audio and video files are skipped")
 	}
@@ -62,6 +72,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 		limits     ingest.Limits
 		verbose    bool
 		asJSON     bool
+		transcribe string
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest PATH|URL|GLOB...",
@@ -78,6 +89,10 @@ func newIngestCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			errw := cmd.ErrOrStderr()
+			tr, err := g.llm.transcriber(transcribe)
+			if err != nil {
+				return err
+			}
 			s, err := g.openBackend(ctx)
 			if err != nil {
 				return err
@@ -88,19 +103,20 @@ func newIngestCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer clip.Close()
-			textEmb, err := g.llm.embedder()
+			textEmb, closeText, err := g.openTextEmbedder(ctx, s, textForIngest, errw)
 			if err != nil {
 				return err
 			}
+			defer closeText.Close()
 			var allowed []string
 			if textEmb != nil {
 				allowed = append(allowed, textEmb.ModelID())
 			}
+			if err := g.checkModel(ctx, s, clip.ModelID(), allowed...); err != nil {
+				return err
+			}
 			if emb, ok := s.(*sqlite.Store); ok {
-				if err := checkModel(ctx, emb, clip.ModelID(), allowed...); err != nil {
-					return err
-				}
-				walk.Skip = append(walk.Skip, emb.Dir())
+				walk.Skip = append(walk.Skip, emb.Dir()) // never ingest the store itself
 			}
 			if gitignore {
 				walk.IgnoreFiles = append(append([]string{}, ingest.DefaultIgnoreFiles...), ".gitignore")
@@ -110,14 +126,16 @@ func newIngestCmd(g *globals) *cobra.Command {
 			p := &ingest.Pipeline{
 				Store:      s,
 				Embedder:   clip,
-				Extractors: extractors(fetcher, errw),
+				Extractors: extractors(fetcher, tr, errw),
 				Chunk:      chunk.Options{Counter: clip.Tokenizer()},
 				Fetcher:    fetcher,
 				Workers:    workers,
 				Limits:     limits,
-				Progress:   progressPrinter(errw, verbose),
 			}
-			rep, err := p.Add(ctx, args, walk)
+			svc := &app.Service{Store: s, Pipeline: p}
+			progress, doneProgress := ingestProgress(errw, verbose)
+			rep, err := svc.Ingest(ctx, args, walk, progress)
+			doneProgress()
 			printSummary(errw, rep)
 			if asJSON {
 				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(reportJSON(rep)); err != nil {
@@ -156,6 +174,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 	f.Int64Var(&fetch.MaxBytes, "max-download", ingest.DefaultFetchMaxBytes, "largest download, bytes")
 	f.DurationVar(&fetch.Timeout, "fetch-timeout", ingest.DefaultFetchTimeout, "limit for one download")
 	f.IntVar(&workers, "workers", 2, "files extracted at once")
+	f.StringVar(&transcribe, "transcribe", envOr("MMRAG_TRANSCRIBE", ""), "transcribe audio and video without subtitles with openai:MODEL (e.g. openai:whisper-1) on the --llm-url server with --llm-key ($MMRAG_TRANSCRIBE)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON on stdout (progress stays on stderr)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "also print skipped (unsupported) files and each file as it starts")
 	return cmd
@@ -278,28 +297,23 @@ func newLsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			docs, err := s.Documents(ctx, mmrag.Filter{Types: typ, SourcePrefix: prefix})
+			filter := mmrag.Filter{Types: typ, SourcePrefix: prefix}
+			if withItems {
+				return listItems(ctx, s, filter, cmd.OutOrStdout(), asJSON)
+			}
+			docs, err := s.Documents(ctx, filter)
 			if err != nil {
 				return err
 			}
-			if withItems {
-				return listItems(ctx, s, docs, cmd.OutOrStdout(), asJSON)
+			counts, err := s.CountItems(ctx, filter)
+			if err != nil {
+				return err
 			}
 			rows := make([]docRow, len(docs))
 			for i, d := range docs {
-				items, err := s.Items(ctx, d.ID)
-				if err != nil {
-					return err
-				}
 				rows[i] = docRow{ID: d.ID, Source: d.Source, Type: d.Type, Title: d.Title, Hash: d.Hash, Size: d.Size,
-					ModTime: timePtr(d.ModTime), Ingested: timePtr(d.Ingested), Meta: d.Meta}
-				for _, it := range items {
-					if it.Modality == mmrag.Image {
-						rows[i].ImageItems++
-					} else {
-						rows[i].TextItems++
-					}
-				}
+					ModTime: timePtr(d.ModTime), Ingested: timePtr(d.Ingested), Meta: d.Meta,
+					TextItems: counts[d.ID][mmrag.Text], ImageItems: counts[d.ID][mmrag.Image]}
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -398,12 +412,12 @@ func newStatsCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := g.openStore(ctx)
+			s, err := g.openBackend(ctx)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			o, err := collectStats(ctx, s)
+			o, err := collectStats(ctx, s, g.backendName())
 			if err != nil {
 				return err
 			}
@@ -413,7 +427,11 @@ func newStatsCmd(g *globals) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(o)
 			}
-			fmt.Fprintf(out, "store      %s (database %.1f MB)\n", o.Store, float64(o.DBBytes)/1e6)
+			if o.DBBytes > 0 { // the embedded store
+				fmt.Fprintf(out, "store      %s (database %.1f MB)\n", o.Store, float64(o.DBBytes)/1e6)
+			} else {
+				fmt.Fprintf(out, "store      %s\n", o.Store)
+			}
 			fmt.Fprintf(out, "documents  %d\n", o.Documents)
 			fmt.Fprintf(out, "items      %d text, %d image\n", o.Items[string(mmrag.Text)], o.Items[string(mmrag.Image)])
 			fmt.Fprintf(out, "images     %d distinct, %.1f MB\n", o.Blobs, float64(o.BlobBytes)/1e6)
@@ -427,7 +445,9 @@ func newStatsCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func collectStats(ctx context.Context, s *sqlite.Store) (statsOut, error) {
+// collectStats counts what s holds; name says which knowledge base it is.
+// The embedded store also reports the size of its database files.
+func collectStats(ctx context.Context, s mmrag.Store, name string) (statsOut, error) {
 	st, err := s.Stats(ctx)
 	if err != nil {
 		return statsOut{}, err
@@ -436,7 +456,7 @@ func collectStats(ctx context.Context, s *sqlite.Store) (statsOut, error) {
 	if err != nil {
 		return statsOut{}, err
 	}
-	o := statsOut{Store: s.Dir(), Documents: st.Documents, Items: map[string]int{}, Blobs: st.Blobs, BlobBytes: st.BlobBytes, Models: []modelOut{}}
+	o := statsOut{Store: name, Documents: st.Documents, Items: map[string]int{}, Blobs: st.Blobs, BlobBytes: st.BlobBytes, Models: []modelOut{}}
 	for m, n := range st.Items {
 		o.Items[string(m)] = n
 	}
@@ -447,8 +467,13 @@ func collectStats(ctx context.Context, s *sqlite.Store) (statsOut, error) {
 		}
 		o.Models = append(o.Models, mo)
 	}
+	emb, ok := s.(*sqlite.Store)
+	if !ok {
+		return o, nil
+	}
+	o.Store = emb.Dir()
 	for _, suffix := range []string{"", "-wal"} {
-		if fi, err := os.Stat(s.Dir() + string(os.PathSeparator) + sqlite.DBFile + suffix); err == nil {
+		if fi, err := os.Stat(emb.Dir() + string(os.PathSeparator) + sqlite.DBFile + suffix); err == nil {
 			o.DBBytes += fi.Size()
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return o, err

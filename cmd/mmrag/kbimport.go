@@ -12,15 +12,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"mmrag"
+	"mmrag/rag"
 	"mmrag/refkb"
-	"mmrag/sqlite"
 )
 
-// checkModel refuses to put vectors of model id into a store that another
-// CLIP model filled: searches embed the query with one model, so documents
-// embedded by another would silently never be found. allowed lists other
-// models that may coexist (dedicated text embedders).
-func checkModel(ctx context.Context, s *sqlite.Store, id string, allowed ...string) error {
+// checkModel refuses to put vectors of model id into a knowledge base that
+// another CLIP model filled: searches embed the query with one model, so
+// documents embedded by another would silently never be found. allowed
+// lists other models that may coexist (dedicated text embedders).
+func (g *globals) checkModel(ctx context.Context, s mmrag.Store, id string, allowed ...string) error {
 	models, err := s.Models(ctx)
 	if err != nil {
 		return err
@@ -36,9 +36,13 @@ func checkModel(ctx context.Context, s *sqlite.Store, id string, allowed ...stri
 		if n == 0 || slices.Contains(allowed, m.ID) {
 			continue
 		}
+		other := "--store DIR"
+		if g.weaviate.url != "" {
+			other = "--weaviate-prefix PREFIX"
+		}
 		return fmt.Errorf("knowledge base %s holds %d vectors of model %q; refusing to add vectors of %q to it "+
-			"(queries are embedded with one model): use --model %q, or --store DIR for a new knowledge base",
-			s.Dir(), n, m.ID, id, m.ID)
+			"(queries are embedded with one model): use --model %q, or %s for a new knowledge base",
+			g.backendName(), n, m.ID, id, m.ID, other)
 	}
 	return nil
 }
@@ -52,7 +56,9 @@ func newImportCmd(g *globals) *cobra.Command {
 			"image_embeddings.pt (and the images they name, relative to DIR) and stores them as\n" +
 			"documents, one per article, with their original CLIP vectors. The vectors are\n" +
 			"stored under --model (default: the CLIP model of this installation, which must be\n" +
-			"the one that computed them: openai/clip-vit-base-patch16 for the seed blog).",
+			"the one that computed them: openai/clip-vit-base-patch16 for the seed blog). The\n" +
+			"text embedder (--text-embedder, or the default one for a new knowledge base) then\n" +
+			"embeds the imported passages.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -63,12 +69,21 @@ func newImportCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := g.openStore(ctx)
+			s, err := g.openBackend(ctx)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			if err := checkModel(ctx, s, model); err != nil {
+			textEmb, closeText, err := g.openTextEmbedder(ctx, s, textForIngest, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer closeText.Close()
+			var allowed []string
+			if textEmb != nil {
+				allowed = append(allowed, textEmb.ModelID())
+			}
+			if err := g.checkModel(ctx, s, model, allowed...); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -79,6 +94,11 @@ func newImportCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(out, "imported %s  %d items  %s\n", d.Doc.ID[:12], len(d.Items), safe(d.Doc.Title))
 			}
 			fmt.Fprintln(out, refkb.Summary(kb))
+			if textEmb != nil {
+				n, err := rag.IndexText(ctx, s, textEmb, []string{model}, nil)
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d texts embedded with %s\n", n, textEmb.ModelID())
+				return err
+			}
 			return nil
 		},
 	}
@@ -99,18 +119,15 @@ type itemRow struct {
 	Position int      `json:"position"`
 }
 
-// listItems prints every item of docs.
-func listItems(ctx context.Context, s mmrag.Store, docs []mmrag.Document, out io.Writer, asJSON bool) error {
+// listItems prints every item of the documents f selects.
+func listItems(ctx context.Context, s mmrag.Store, f mmrag.Filter, out io.Writer, asJSON bool) error {
 	var rows []itemRow
-	for _, d := range docs {
-		items, err := s.Items(ctx, d.ID)
+	for it, err := range s.ScanItems(ctx, f) {
 		if err != nil {
 			return err
 		}
-		for _, it := range items {
-			rows = append(rows, itemRow{ID: it.ID, DocID: it.DocID, Modality: string(it.Modality), Kind: it.Kind,
-				Section: it.Section, Page: it.Page, Text: it.Text, Caption: it.Caption, Position: it.Position})
-		}
+		rows = append(rows, itemRow{ID: it.ID, DocID: it.DocID, Modality: string(it.Modality), Kind: it.Kind,
+			Section: it.Section, Page: it.Page, Text: it.Text, Caption: it.Caption, Position: it.Position})
 	}
 	if asJSON {
 		if rows == nil {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,6 +33,15 @@ type globals struct {
 	store     string
 	llm       llmFlags
 	weaviate  weaviateFlags
+	errw      io.Writer // the running command's stderr, for notes
+}
+
+// warn is where notes go: the running command's stderr.
+func (g *globals) warn() io.Writer {
+	if g.errw != nil {
+		return g.errw
+	}
+	return os.Stderr
 }
 
 func main() {
@@ -61,8 +71,9 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { g.errw = cmd.ErrOrStderr() }
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.model, "model", envOr("MMRAG_MODEL", hub.DefaultModel), "CLIP model: a Hugging Face id or a local folder ($MMRAG_MODEL)")
+	pf.StringVar(&g.model, "model", envOr("MMRAG_MODEL", embed.DefaultModel), "CLIP model: a Hugging Face id or a local folder ($MMRAG_MODEL)")
 	pf.StringVar(&g.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $MMRAG_ORT_LIB, then the setup location)")
 	pf.IntVar(&g.threads, "threads", 0, "ONNX Runtime threads (0 = all cores)")
 	pf.BoolVar(&g.quantized, "quantized", false, "use the model's quantized ONNX graphs")

@@ -5,43 +5,48 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"mmrag/embed"
+	"mmrag/embed/sbert"
 	"mmrag/hub"
 	"mmrag/onnx"
 )
 
 func newModelsCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "models", Short: "Download and list CLIP models"}
+	cmd := &cobra.Command{Use: "models", Short: "Download and list CLIP and text-embedder models"}
 	var revision string
 	var asJSON bool
 	pull := &cobra.Command{
-		Use:   "pull [ID]",
+		Use:   "pull [ID | onnx:ID]",
 		Short: "Download a model from the Hugging Face hub into the cache (resumable)",
-		Long: "Downloads the files a CLIP model needs (ONNX graphs, tokenizer, configs) into\n" +
-			"$MMRAG_HOME/models. Honours HF_ENDPOINT and HF_TOKEN. Interrupted downloads resume.",
+		Long: "Downloads the files a CLIP model needs (ONNX graphs, tokenizer, configs), or with\n" +
+			"onnx:ID those of a sentence-transformers text embedder, into $MMRAG_HOME/models.\n" +
+			"Without ID: the CLIP model (--model) and the text embedder (--text-embedder, by\n" +
+			"default " + defaultTextEmbedder + "). Honours HF_ENDPOINT and HF_TOKEN.\n" +
+			"Interrupted downloads resume.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := g.model
-			if len(args) == 1 {
-				id = args[0]
-			}
+			targets := g.pullTargets(args)
 			bars := newBars(cmd.ErrOrStderr())
 			c := &hub.Client{Home: onnx.Home(), Progress: bars.update}
-			m, err := c.Pull(cmd.Context(), id, revision, hub.CLIPFiles(g.quantized))
-			bars.finish()
-			if err != nil {
-				return err
+			for _, t := range targets {
+				m, err := c.Pull(cmd.Context(), t.id, revision, t.files)
+				bars.finish()
+				if err != nil {
+					return err
+				}
+				state := fmt.Sprintf("%d files fetched", len(m.Fetched))
+				if len(m.Fetched) == 0 {
+					state = "up to date"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s@%s → %s (%s, %.1f MB)\n", m.ID, short(m.Commit), m.Dir, state, float64(m.Size())/1e6)
 			}
-			state := fmt.Sprintf("%d files fetched", len(m.Fetched))
-			if len(m.Fetched) == 0 {
-				state = "up to date"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s@%s → %s (%s, %.1f MB)\n", m.ID, short(m.Commit), m.Dir, state, float64(m.Size())/1e6)
 			return nil
 		},
 	}
@@ -66,7 +71,7 @@ func newModelsCmd(g *globals) *cobra.Command {
 				return enc.Encode(models)
 			}
 			if len(models) == 0 {
-				fmt.Fprintf(out, "no models in %s; fetch one with: mmrag models pull %s\n", onnx.Home(), hub.DefaultModel)
+				fmt.Fprintf(out, "no models in %s; fetch one with: mmrag models pull %s\n", onnx.Home(), embed.DefaultModel)
 				return nil
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -84,6 +89,35 @@ func newModelsCmd(g *globals) *cobra.Command {
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(pull, list)
 	return cmd
+}
+
+// pullTarget is a model to pull and the files its kind needs.
+type pullTarget struct {
+	id    string
+	files hub.Files
+}
+
+// pullTargets turns `models pull` arguments into models: an id (CLIP), an
+// onnx:ID (a text embedder), or with none the CLIP model and the
+// in-process text embedder in use.
+func (g *globals) pullTargets(args []string) []pullTarget {
+	if len(args) == 1 {
+		if id, ok := strings.CutPrefix(args[0], "onnx:"); ok {
+			return []pullTarget{{id, sbert.Files(g.quantized)}}
+		}
+		return []pullTarget{{args[0], embed.CLIPFiles(g.quantized)}}
+	}
+	out := []pullTarget{{g.model, embed.CLIPFiles(g.quantized)}}
+	text := g.llm.textEmbedder
+	if text == "" {
+		text = defaultTextEmbedder
+	}
+	if id, ok := strings.CutPrefix(text, "onnx:"); ok {
+		if st, err := os.Stat(id); err != nil || !st.IsDir() { // a local folder needs no pull
+			out = append(out, pullTarget{id, sbert.Files(g.quantized)})
+		}
+	}
+	return out
 }
 
 func short(commit string) string {

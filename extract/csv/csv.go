@@ -1,4 +1,6 @@
-package extract
+// Package csv extracts CSV and TSV files as table blocks: the delimiter is
+// sniffed, and the header row repeats at the top of every block.
+package csv
 
 import (
 	"bytes"
@@ -13,6 +15,9 @@ import (
 
 	"golang.org/x/text/encoding/charmap"
 	xunicode "golang.org/x/text/encoding/unicode"
+
+	"mmrag/extract"
+	"mmrag/extract/table"
 )
 
 // CSV extracts delimited text tables (.csv, .tsv).
@@ -36,12 +41,12 @@ type CSV struct {
 const csvMaxWarnings = 10
 
 // Extract implements Extractor.
-func (x CSV) Extract(ctx context.Context, src Source) (*Result, error) {
-	name := officeName(src)
-	if err := officeCtx(ctx, name); err != nil {
+func (x CSV) Extract(ctx context.Context, src extract.Source) (*extract.Result, error) {
+	name := src.Name()
+	if err := extract.Interrupted(ctx, name); err != nil {
 		return nil, err
 	}
-	res := &Result{Type: "csv", Title: officeBaseTitle(src), Meta: map[string]string{}}
+	res := &extract.Result{Type: "csv", Title: src.FileTitle(), Meta: map[string]string{}}
 	data := bytes.TrimPrefix(src.Data, []byte("\xef\xbb\xbf"))
 	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
 		// Excel's "Unicode Text" export: UTF-16 with a BOM, tab-separated.
@@ -77,10 +82,10 @@ func (x CSV) Extract(ctx context.Context, src Source) (*Result, error) {
 	var rows [][]string
 	var warns []string
 	bad := 0
-	budget := textBudget{limit: src.MaxText}
+	budget := table.Budget{Limit: src.MaxText}
 	for i := 0; ; i++ {
 		if i%4096 == 0 {
-			if err := officeCtx(ctx, name); err != nil {
+			if err := extract.Interrupted(ctx, name); err != nil {
 				return nil, err
 			}
 		}
@@ -108,9 +113,9 @@ func (x CSV) Extract(ctx context.Context, src Source) (*Result, error) {
 			}
 			rec = csvFit(rec, len(rows[0]))
 		}
-		if !budget.addRow(rec) {
+		if !budget.AddRow(rec) {
 			line, _ := r.FieldPos(0)
-			return nil, fmt.Errorf("%s: %w", name, budget.err(fmt.Sprintf("line %d", line)))
+			return nil, fmt.Errorf("%s: %w", name, budget.Err(fmt.Sprintf("line %d", line)))
 		}
 		rows = append(rows, rec)
 	}
@@ -118,14 +123,14 @@ func (x CSV) Extract(ctx context.Context, src Source) (*Result, error) {
 	if bad > len(warns) {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d more malformed rows", bad-len(warns)))
 	}
-	rows = officeTrimRows(rows)
+	rows = table.TrimRows(rows)
 	if len(rows) == 0 {
 		res.Warnings = append(res.Warnings, "empty table")
 		return res, nil
 	}
 	res.Meta["rows"] = fmt.Sprint(len(rows) - 1)
 	res.Meta["columns"] = fmt.Sprint(len(rows[0]))
-	res.Blocks = officeTable{}.blocks(rows, Place{})
+	res.Blocks = table.Splitter{}.Blocks(rows, extract.Place{})
 	return res, nil
 }
 
@@ -140,7 +145,7 @@ func csvFit(rec []string, n int) []string {
 
 // csvSniff picks the delimiter that gives the first lines the most
 // consistent, largest field count. Quoted text is not counted.
-func csvSniff(data []byte, src Source) rune {
+func csvSniff(data []byte, src extract.Source) rune {
 	ext := strings.ToLower(filepath.Ext(src.Path))
 	if ext == ".tsv" || ext == ".tab" || strings.HasPrefix(src.MIME, "text/tab-separated-values") {
 		return '\t'

@@ -1,4 +1,4 @@
-package extract
+package csv
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"mmrag/extract"
+	"mmrag/extract/internal/extracttest"
 )
 
 func TestCSVExtract(t *testing.T) {
@@ -54,7 +57,7 @@ func TestCSVExtract(t *testing.T) {
 		},
 		{
 			name: "UTF-16 with BOM (Excel Unicode text)", path: "u16.txt", wantDelim: "tab",
-			data: utf16le("\ufeffName\tCity\r\nZoë\tKöln\r\n"),
+			data: extracttest.UTF16LE("\ufeffName\tCity\r\nZoë\tKöln\r\n"),
 			want: []string{"Name | City\nZoë | Köln"},
 		},
 		{
@@ -91,13 +94,13 @@ func TestCSVExtract(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := CSV{Comma: tt.comma}.Extract(context.Background(), Source{Path: tt.path, MIME: tt.mime, Data: []byte(tt.data)})
+			res, err := CSV{Comma: tt.comma}.Extract(context.Background(), extract.Source{Path: tt.path, MIME: tt.mime, Data: []byte(tt.data)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var got []string
 			for _, b := range res.Blocks {
-				if b.Kind != Table {
+				if b.Kind != extract.Table {
 					t.Errorf("block kind %s, want table", b.Kind)
 				}
 				got = append(got, b.Text)
@@ -126,30 +129,13 @@ func csvTestBase(p string) string {
 	return p
 }
 
-// utf16le encodes s as UTF-16 little endian.
-func utf16le(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= 0x10000 {
-			r -= 0x10000
-			hi, lo := 0xD800+(r>>10), 0xDC00+(r&0x3FF)
-			b.WriteByte(byte(hi))
-			b.WriteByte(byte(hi >> 8))
-			r = lo
-		}
-		b.WriteByte(byte(r))
-		b.WriteByte(byte(r >> 8))
-	}
-	return b.String()
-}
-
 func TestCSVLarge(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("n,twice\n")
 	for i := 1; i <= 95; i++ {
 		fmt.Fprintf(&b, "%d,%d\n", i, 2*i)
 	}
-	res, err := CSV{}.Extract(context.Background(), Source{Path: "n.csv", Data: []byte(b.String())})
+	res, err := CSV{}.Extract(context.Background(), extract.Source{Path: "n.csv", Data: []byte(b.String())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,14 +160,14 @@ func TestCSVBad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := CSV{}.Extract(context.Background(), Source{Path: "bad.csv", Data: []byte(tt.data)})
+			res, err := CSV{}.Extract(context.Background(), extract.Source{Path: "bad.csv", Data: []byte(tt.data)})
 			if err == nil || res != nil || !strings.HasPrefix(err.Error(), "bad.csv: ") || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("result %v error %v, want an error naming bad.csv and %q", res, err, tt.want)
 			}
 		})
 	}
 	// A malformed first record must not leave the table without a header.
-	res, err := CSV{}.Extract(context.Background(), Source{Path: "first.csv", Data: []byte("\"a,b\nc,d,e\n")})
+	res, err := CSV{}.Extract(context.Background(), extract.Source{Path: "first.csv", Data: []byte("\"a,b\nc,d,e\n")})
 	if err != nil {
 		t.Fatalf("unterminated quote: %v", err)
 	}
@@ -200,7 +186,7 @@ func FuzzCSV(f *testing.F) {
 	f.Add([]byte("\"a,b\nc,d,e\n"), "f.csv")
 	f.Add([]byte("caf\xe9,\x80\n,,,\n"), "f.csv")
 	f.Fuzz(func(t *testing.T, data []byte, name string) {
-		res, err := CSV{}.Extract(context.Background(), Source{Path: name, Data: data})
+		res, err := CSV{}.Extract(context.Background(), extract.Source{Path: name, Data: data})
 		if err != nil {
 			if res != nil {
 				t.Fatal("result with error")
@@ -209,7 +195,7 @@ func FuzzCSV(f *testing.F) {
 		}
 		cols := -1
 		for _, b := range res.Blocks {
-			if b.Text == "" || !utf8.ValidString(b.Text) || b.Kind != Table {
+			if b.Text == "" || !utf8.ValidString(b.Text) || b.Kind != extract.Table {
 				t.Fatalf("bad block %+v", b)
 			}
 			header, _, _ := strings.Cut(b.Text, "\n")
@@ -231,7 +217,7 @@ func BenchmarkCSV(b *testing.B) {
 	data := []byte(s.String())
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if _, err := (CSV{}).Extract(context.Background(), Source{Path: "b.csv", Data: data}); err != nil {
+		if _, err := (CSV{}).Extract(context.Background(), extract.Source{Path: "b.csv", Data: data}); err != nil {
 			b.Fatal(err)
 		}
 	}

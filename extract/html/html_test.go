@@ -1,4 +1,4 @@
-package extract
+package html
 
 import (
 	"bytes"
@@ -6,10 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,49 +15,18 @@ import (
 	"unicode/utf8"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"mmrag/extract"
+	"mmrag/extract/internal/extracttest"
+	"mmrag/extract/markup"
 )
-
-// markupTestPNG encodes a w×h PNG; shade makes images of one size differ.
-func markupTestPNG(t testing.TB, w, h int, shade uint8) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			img.Set(x, y, color.RGBA{shade, uint8(x), uint8(y), 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func markupWriteFile(t testing.TB, path string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// markupBlk builds an expected block; section elements are separated by " > ".
-func markupBlk(kind BlockKind, text, section, anchor string) Block {
-	b := Block{Kind: kind, Text: text, Place: Place{Anchor: anchor}}
-	if section != "" {
-		b.Section = strings.Split(section, " > ")
-	}
-	return b
-}
 
 func TestHTMLBlocks(t *testing.T) {
 	tests := []struct {
 		name      string
 		html      string
 		wantTitle string
-		want      []Block
+		want      []extract.Block
 		absent    []string // text that must be in no block
 		wantMeta  map[string]string
 	}{
@@ -92,11 +57,11 @@ func TestHTMLBlocks(t *testing.T) {
 <script>var tracking = 1;</script>
 </body></html>`,
 			wantTitle: "Guide",
-			want: []Block{
-				markupBlk(Paragraph, "Intro paragraph.", "Guide", "guide"),
-				markupBlk(Paragraph, "Start here.", "Guide > Getting Started", "getting-started"),
-				markupBlk(Paragraph, "Run the installer.", "Guide > Getting Started > Install", "install"),
-				markupBlk(Paragraph, "Use it.", "Guide > Usage", "usage"),
+			want: []extract.Block{
+				extracttest.Blk(extract.Paragraph, "Intro paragraph.", "Guide", "guide"),
+				extracttest.Blk(extract.Paragraph, "Start here.", "Guide > Getting Started", "getting-started"),
+				extracttest.Blk(extract.Paragraph, "Run the installer.", "Guide > Getting Started > Install", "install"),
+				extracttest.Blk(extract.Paragraph, "Use it.", "Guide > Usage", "usage"),
 			},
 			absent: []string{"Home", "banner", "Twitter", "Related", "cookies", "Great post",
 				"newsletter", "Guides", "Hidden", "Invisible", "Copyright", "tracking"},
@@ -108,10 +73,10 @@ func TestHTMLBlocks(t *testing.T) {
 <ol start="3"><li>three</li><li>four</li></ol>
 <dl><dt>Term</dt><dd>Definition</dd></dl></body>`,
 			wantTitle: "",
-			want: []Block{
-				markupBlk(List, "- First item\n- Second item\n  - nested a\n  - nested b\n- Third", "Steps", "s"),
-				markupBlk(List, "3. three\n4. four", "Steps", "s"),
-				markupBlk(List, "- Term\n  Definition", "Steps", "s"),
+			want: []extract.Block{
+				extracttest.Blk(extract.List, "- First item\n- Second item\n  - nested a\n  - nested b\n- Third", "Steps", "s"),
+				extracttest.Blk(extract.List, "3. three\n4. four", "Steps", "s"),
+				extracttest.Blk(extract.List, "- Term\n  Definition", "Steps", "s"),
 			},
 		},
 		{
@@ -121,9 +86,9 @@ func TestHTMLBlocks(t *testing.T) {
 <tbody><tr><td>Tea</td><td>2 €</td></tr><tr><td>Coffee <i>large</i></td><td>3</td></tr><tr><td></td><td> </td></tr></tbody>
 </table>
 <table><tr><th>Name</th><th>Age</th></tr><tr><td>Ann</td><td>31</td></tr></table></body>`,
-			want: []Block{
-				markupBlk(Table, "Prices\nItem | Cost\nTea | 2 €\nCoffee large | 3", "", ""),
-				markupBlk(Table, "Name | Age\nAnn | 31", "", ""),
+			want: []extract.Block{
+				extracttest.Blk(extract.Table, "Prices\nItem | Cost\nTea | 2 €\nCoffee large | 3", "", ""),
+				extracttest.Blk(extract.Table, "Name | Age\nAnn | 31", "", ""),
 			},
 		},
 		{
@@ -132,11 +97,11 @@ func TestHTMLBlocks(t *testing.T) {
 				`<pre class="graf--pre"><span>a = 1<br>b = 2</span></pre>` +
 				"<blockquote><p>To be,</p><p>or   not\n to be.</p></blockquote>" +
 				"<p>  lots   of\n  space&nbsp;here <br> next\u200b line</p></body>",
-			want: []Block{
-				markupBlk(Code, "func main() {\n\tfmt.Println(\"hi\")\n}", "", ""),
-				markupBlk(Code, "a = 1\nb = 2", "", ""),
-				markupBlk(Quote, "To be,\nor not to be.", "", ""),
-				markupBlk(Paragraph, "lots of space here\nnext line", "", ""),
+			want: []extract.Block{
+				extracttest.Blk(extract.Code, "func main() {\n\tfmt.Println(\"hi\")\n}", "", ""),
+				extracttest.Blk(extract.Code, "a = 1\nb = 2", "", ""),
+				extracttest.Blk(extract.Quote, "To be,\nor not to be.", "", ""),
+				extracttest.Blk(extract.Paragraph, "lots of space here\nnext line", "", ""),
 			},
 		},
 		{
@@ -149,10 +114,10 @@ func TestHTMLBlocks(t *testing.T) {
 <hgroup><h2>Part A</h2><p>not a heading</p><h3>Part A tagline</h3></hgroup><p>More.</p>
 </article></body></html>`,
 			wantTitle: "The Real Title",
-			want: []Block{
-				markupBlk(Paragraph, "Body text.", "post name", "t1"),
-				markupBlk(Paragraph, "not a heading", "post name > Part A", "part-a"),
-				markupBlk(Paragraph, "More.", "post name > Part A", "part-a"),
+			want: []extract.Block{
+				extracttest.Blk(extract.Paragraph, "Body text.", "post name", "t1"),
+				extracttest.Blk(extract.Paragraph, "not a heading", "post name > Part A", "part-a"),
+				extracttest.Blk(extract.Paragraph, "More.", "post name > Part A", "part-a"),
 			},
 			wantMeta: map[string]string{"subtitle": "A subtitle", "description": "A page."},
 		},
@@ -160,28 +125,28 @@ func TestHTMLBlocks(t *testing.T) {
 			name: "loose text in containers and layout tables",
 			html: `<body><div>Loose <b>bold</b> text<div>inner block</div>tail text</div>
 <table role="presentation"><tr><td><p>Cell paragraph one.</p></td><td>Cell two</td></tr></table></body>`,
-			want: []Block{
-				markupBlk(Paragraph, "Loose bold text", "", ""),
-				markupBlk(Paragraph, "inner block", "", ""),
-				markupBlk(Paragraph, "tail text", "", ""),
-				markupBlk(Paragraph, "Cell paragraph one.", "", ""),
-				markupBlk(Paragraph, "Cell two", "", ""),
+			want: []extract.Block{
+				extracttest.Blk(extract.Paragraph, "Loose bold text", "", ""),
+				extracttest.Blk(extract.Paragraph, "inner block", "", ""),
+				extracttest.Blk(extract.Paragraph, "tail text", "", ""),
+				extracttest.Blk(extract.Paragraph, "Cell paragraph one.", "", ""),
+				extracttest.Blk(extract.Paragraph, "Cell two", "", ""),
 			},
 		},
 		{
 			name: "page-wide wrapper named sidebar is kept",
 			html: `<body class="with-sidebar"><div class="content-with-sidebar">
 <p>One.</p><p>Two.</p><p>Three.</p><p>Four.</p></div><div class="sidebar"><p>Side.</p></div></body>`,
-			want: []Block{
-				markupBlk(Paragraph, "One.", "", ""), markupBlk(Paragraph, "Two.", "", ""),
-				markupBlk(Paragraph, "Three.", "", ""), markupBlk(Paragraph, "Four.", "", ""),
+			want: []extract.Block{
+				extracttest.Blk(extract.Paragraph, "One.", "", ""), extracttest.Blk(extract.Paragraph, "Two.", "", ""),
+				extracttest.Blk(extract.Paragraph, "Three.", "", ""), extracttest.Blk(extract.Paragraph, "Four.", "", ""),
 			},
 			absent: []string{"Side."},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := HTML{}.Extract(context.Background(), Source{Path: "t.html", Data: []byte(tt.html)})
+			res, err := HTML{}.Extract(context.Background(), extract.Source{Path: "t.html", Data: []byte(tt.html)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,7 +157,7 @@ func TestHTMLBlocks(t *testing.T) {
 				t.Errorf("Title = %q, want %q", res.Title, tt.wantTitle)
 			}
 			if !reflect.DeepEqual(res.Blocks, tt.want) {
-				t.Errorf("blocks:\n got %s\nwant %s", markupDumpBlocks(res.Blocks), markupDumpBlocks(tt.want))
+				t.Errorf("blocks:\n got %s\nwant %s", extracttest.DumpBlocks(res.Blocks), extracttest.DumpBlocks(tt.want))
 			}
 			for _, a := range tt.absent {
 				for _, b := range res.Blocks {
@@ -213,27 +178,19 @@ func TestHTMLBlocks(t *testing.T) {
 	}
 }
 
-func markupDumpBlocks(bs []Block) string {
-	var sb strings.Builder
-	for _, b := range bs {
-		fmt.Fprintf(&sb, "\n  {%s %q %q #%s}", b.Kind, b.Text, b.Section, b.Anchor)
-	}
-	return sb.String()
-}
-
 func TestHTMLImages(t *testing.T) {
 	dir := t.TempDir()
 	page := filepath.Join(dir, "site", "page")
-	pngA := markupTestPNG(t, 40, 30, 1)
-	pngB := markupTestPNG(t, 20, 10, 2)
-	pngBig := markupTestPNG(t, 80, 60, 3)
-	pngSmall := markupTestPNG(t, 8, 6, 4)
-	markupWriteFile(t, filepath.Join(dir, "site", "images", "a.png"), pngA)
-	markupWriteFile(t, filepath.Join(page, "b.png"), pngB)
-	markupWriteFile(t, filepath.Join(page, "img dir", "big.png"), pngBig)
-	markupWriteFile(t, filepath.Join(page, "small.png"), pngSmall)
-	markupWriteFile(t, filepath.Join(page, "fake.png"), []byte("<html><body>404 not found</body></html>"))
-	markupWriteFile(t, filepath.Join(page, "pixel.png"), markupTestPNG(t, 1, 1, 0))
+	pngA := extracttest.PNG(t, 40, 30, 1)
+	pngB := extracttest.PNG(t, 20, 10, 2)
+	pngBig := extracttest.PNG(t, 80, 60, 3)
+	pngSmall := extracttest.PNG(t, 8, 6, 4)
+	extracttest.WriteFile(t, filepath.Join(dir, "site", "images", "a.png"), pngA)
+	extracttest.WriteFile(t, filepath.Join(page, "b.png"), pngB)
+	extracttest.WriteFile(t, filepath.Join(page, "img dir", "big.png"), pngBig)
+	extracttest.WriteFile(t, filepath.Join(page, "small.png"), pngSmall)
+	extracttest.WriteFile(t, filepath.Join(page, "fake.png"), []byte("<html><body>404 not found</body></html>"))
+	extracttest.WriteFile(t, filepath.Join(page, "pixel.png"), extracttest.PNG(t, 1, 1, 0))
 	dataURI := "data:image/png;base64," + base64.StdEncoding.EncodeToString(pngB)
 	const gifPlaceholder = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 
@@ -248,19 +205,18 @@ func TestHTMLImages(t *testing.T) {
 	}
 
 	type wantImg struct {
-		data          []byte
-		alt, caption  string
-		section       string
-		w, h          int
-		contextHas    []string
-		srcHasPrefix  string
-		wantNoContext bool
+		data         []byte
+		alt, caption string
+		section      string
+		w, h         int
+		contextHas   []string
+		srcHasPrefix string
 	}
 	tests := []struct {
 		name     string
 		html     string
 		h        HTML
-		src      Source // Data is filled from html; Path defaults to page/index.html
+		src      extract.Source // Data is filled from html; Path defaults to page/index.html
 		want     []wantImg
 		warnings []string // each must be a substring of one warning, in order
 		fetched  []string
@@ -317,7 +273,7 @@ func TestHTMLImages(t *testing.T) {
 			name:     "remote images through Fetch, relative to a URL source, size limit applied",
 			html:     `<img src="https://cdn.example.com/r.png"><img src="img/rel.png"><img src="//cdn.example.com/missing.png">`,
 			h:        HTML{Fetch: fetch, MaxImageBytes: int64(len(pngA))},
-			src:      Source{Path: "https://example.com/blog/post.html"},
+			src:      extract.Source{Path: "https://example.com/blog/post.html"},
 			want:     []wantImg{{data: pngA}},
 			warnings: []string{`"img/rel.png" skipped: https://example.com/blog/img/rel.png:`, `"//cdn.example.com/missing.png" skipped: fetch https://cdn.example.com/missing.png: 404`},
 			fetched:  []string{"https://cdn.example.com/r.png", "https://example.com/blog/img/rel.png", "https://cdn.example.com/missing.png"},
@@ -325,7 +281,7 @@ func TestHTMLImages(t *testing.T) {
 		{
 			name:     "a web page cannot read local files; folders are not images",
 			html:     `<p>x</p><img src="file:///etc/hostname"><img src="C:/x.png">`,
-			src:      Source{Path: "https://example.com/blog/post.html"},
+			src:      extract.Source{Path: "https://example.com/blog/post.html"},
 			warnings: []string{"local file referenced from a web document", "local file referenced from a web document"},
 		},
 		{
@@ -337,7 +293,7 @@ func TestHTMLImages(t *testing.T) {
 			name: "base href",
 			html: `<head><base href="https://example.com/blog/"></head><body><img src="img/rel.png"></body>`,
 			h:    HTML{Fetch: fetch},
-			src:  Source{Path: "/nowhere/saved.html"},
+			src:  extract.Source{Path: "/nowhere/saved.html"},
 			want: []wantImg{{data: pngBig}},
 		},
 		{
@@ -435,7 +391,7 @@ func TestHTMLInputs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := HTML{}.Extract(context.Background(), Source{Path: "x.html", Data: tt.data, MIME: tt.mime})
+			res, err := HTML{}.Extract(context.Background(), extract.Source{Path: "x.html", Data: tt.data, MIME: tt.mime})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -469,7 +425,7 @@ func TestHTMLInputs(t *testing.T) {
 func TestHTMLCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := (HTML{}).Extract(ctx, Source{Data: []byte("<p>x</p>")}); !errors.Is(err, context.Canceled) {
+	if _, err := (HTML{}).Extract(ctx, extract.Source{Data: []byte("<p>x</p>")}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	// Cancelled while fetching: the walk stops with the context's error.
@@ -478,36 +434,16 @@ func TestHTMLCancelled(t *testing.T) {
 		cancel()
 		return nil, "", ctx.Err()
 	}}
-	_, err := h.Extract(ctx, Source{Data: []byte(`<img src="https://a.example/x.png"><img src="https://a.example/y.png">`)})
+	_, err := h.Extract(ctx, extract.Source{Data: []byte(`<img src="https://a.example/x.png"><img src="https://a.example/y.png">`)})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-}
-
-func TestMarkupLargestSrcset(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"a.png 100w, b.png 800w, c.png 400w", "b.png"},
-		{"a.png, b.png 2x, c.png 1.5x", "b.png"},
-		{"a.png 1x,b.png 3x", "b.png"},
-		{"only.png", "only.png"},
-		{"a.png 2x, b.png 300w", "b.png"}, // width descriptors win over densities
-		{"data:image/png;base64,AAA= 1x, x.png 2x", "x.png"},
-		{"data:image/png;base64,AAA= 2x, x.png 1x", "data:image/png;base64,AAA="},
-		{"a.png 100w (junk, more), b.png 50w", "a.png"},
-		{"", ""},
-		{" , ,", ""},
-	}
-	for _, tt := range tests {
-		if got := markupLargestSrcset(tt.in); got != tt.want {
-			t.Errorf("markupLargestSrcset(%q) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }
 
 // seedBlogDir finds the shared reference fixture: ../shared beside the
 // repository (as CI lays it out) or shared/ inside it.
 func seedBlogDir(t testing.TB) string {
-	for _, d := range []string{"../../shared/fixtures/seed-blog", "../shared/fixtures/seed-blog"} {
+	for _, d := range []string{"../../../shared/fixtures/seed-blog", "../../shared/fixtures/seed-blog"} {
 		if _, err := os.Stat(filepath.Join(d, "data", "text_content.json")); err == nil {
 			return d
 		}
@@ -528,7 +464,7 @@ var seedListMarker = regexp.MustCompile(`(?m)^\s*(- |\d+\. )`)
 // seen) is the innermost element of path once h4–h6 headings, which the
 // reference ignores, are skipped.
 func seedSectionMatch(path []string, ref string, minor map[string]bool) bool {
-	ref = markupOneLine(ref)
+	ref = markup.OneLine(ref)
 	i := len(path) - 1
 	for i >= 0 && minor[path[i]] && path[i] != ref {
 		i--
@@ -568,54 +504,18 @@ func TestHTMLSeedBlog(t *testing.T) {
 	var refImages []seedRefImage
 	seedReadJSON(t, filepath.Join(dir, "data", "text_content.json"), &refTexts)
 	seedReadJSON(t, filepath.Join(dir, "data", "image_content.json"), &refImages)
-	files, err := filepath.Glob(filepath.Join(dir, "local", "*.html"))
-	if err != nil || len(files) != 2 {
-		t.Fatalf("want 2 posts in %s/local, got %d (%v)", dir, len(files), err)
-	}
-
-	results := map[string]*Result{}       // by normalised title
-	minor := map[string]map[string]bool{} // h4–h6 texts, by normalised title
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	posts := seedExtract(t, dir)
+	post := func(title string) seedPost {
+		p, ok := posts[markup.OneLine(title)]
+		if !ok {
+			t.Fatalf("no extracted post is titled %q (titles: %v)", title, reflect.ValueOf(posts).MapKeys())
 		}
-		res, err := HTML{}.Extract(context.Background(), Source{Path: f, Data: data, Root: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Warnings) != 0 {
-			t.Errorf("%s: warnings %q", f, res.Warnings)
-		}
-		doc, err := goquery.NewDocumentFromReader(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]bool{}
-		doc.Find("h4, h5, h6").Each(func(_ int, s *goquery.Selection) { m[markupOneLine(s.Text())] = true })
-		results[res.Title] = res
-		minor[res.Title] = m
+		return p
 	}
 
 	found := 0
 	for _, ref := range refTexts {
-		res := results[markupOneLine(ref.Title)]
-		if res == nil {
-			t.Fatalf("no extracted post is titled %q (titles: %v)", ref.Title, reflect.ValueOf(results).MapKeys())
-		}
-		want := seedKey(ref.Text)
-		ok := false
-		for _, b := range res.Blocks {
-			if !seedSectionMatch(b.Section, ref.Section, minor[res.Title]) {
-				continue
-			}
-			if strings.Contains(seedKey(b.Text), want) ||
-				(b.Kind == List && strings.Contains(seedKey(seedListMarker.ReplaceAllString(b.Text, "")), want)) {
-				ok = true
-				break
-			}
-		}
-		if ok {
+		if post(ref.Title).hasText(ref) {
 			found++
 		} else {
 			t.Logf("reference chunk not found: [%s] %.80q", ref.Section, ref.Text)
@@ -631,33 +531,19 @@ func TestHTMLSeedBlog(t *testing.T) {
 	}
 
 	total := 0
-	for _, r := range results {
-		total += len(r.Images)
+	for _, p := range posts {
+		total += len(p.res.Images)
 	}
 	if total != len(refImages) {
 		t.Errorf("extracted %d images, reference has %d", total, len(refImages))
 	}
 	imgFound := 0
 	for _, ref := range refImages {
-		res := results[markupOneLine(ref.Title)]
 		want, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(ref.Path)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		caption := markupOneLine(ref.Caption)
-		ok := false
-		for _, im := range res.Images {
-			capOK := im.Alt == caption || im.Caption == caption ||
-				(ref.Caption == "No caption available" && im.Alt == "" && im.Caption == "")
-			if capOK && bytes.Equal(im.Data, want) && seedSectionMatch(im.Section, ref.Section, minor[res.Title]) {
-				ok = true
-				if im.Context == "" || im.Width == 0 || im.Height == 0 || !strings.HasPrefix(im.MIME, "image/") {
-					t.Errorf("%s: context %q size %dx%d MIME %q", ref.Path, im.Context, im.Width, im.Height, im.MIME)
-				}
-				break
-			}
-		}
-		if ok {
+		if post(ref.Title).hasImage(t, ref, want) {
 			imgFound++
 		} else {
 			t.Errorf("reference image not matched: %s [%s] %q", ref.Path, ref.Section, ref.Caption)
@@ -666,19 +552,90 @@ func TestHTMLSeedBlog(t *testing.T) {
 	t.Logf("image coverage: %d/%d reference images matched (bytes, caption, section)", imgFound, len(refImages))
 }
 
+// seedPost is one extracted post of the seed blog.
+type seedPost struct {
+	res   *extract.Result
+	minor map[string]bool // h4–h6 texts, which the reference ignores
+}
+
+// seedExtract extracts the two posts of the seed blog, by normalised title.
+func seedExtract(t *testing.T, dir string) map[string]seedPost {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "local", "*.html"))
+	if err != nil || len(files) != 2 {
+		t.Fatalf("want 2 posts in %s/local, got %d (%v)", dir, len(files), err)
+	}
+	posts := map[string]seedPost{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := HTML{}.Extract(context.Background(), extract.Source{Path: f, Data: data, Root: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Warnings) != 0 {
+			t.Errorf("%s: warnings %q", f, res.Warnings)
+		}
+		doc, err := goquery.NewDocumentFromReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		doc.Find("h4, h5, h6").Each(func(_ int, s *goquery.Selection) { m[markup.OneLine(s.Text())] = true })
+		posts[res.Title] = seedPost{res: res, minor: m}
+	}
+	return posts
+}
+
+// hasText reports whether a block of the reference chunk's section holds
+// its text.
+func (p seedPost) hasText(ref seedRefText) bool {
+	want := seedKey(ref.Text)
+	for _, b := range p.res.Blocks {
+		if !seedSectionMatch(b.Section, ref.Section, p.minor) {
+			continue
+		}
+		if strings.Contains(seedKey(b.Text), want) ||
+			(b.Kind == extract.List && strings.Contains(seedKey(seedListMarker.ReplaceAllString(b.Text, "")), want)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasImage reports whether an image of the reference's section has its
+// bytes and caption; the image found must have a context, a size and a
+// MIME type.
+func (p seedPost) hasImage(t *testing.T, ref seedRefImage, want []byte) bool {
+	caption := markup.OneLine(ref.Caption)
+	for _, im := range p.res.Images {
+		capOK := im.Alt == caption || im.Caption == caption ||
+			(ref.Caption == "No caption available" && im.Alt == "" && im.Caption == "")
+		if capOK && bytes.Equal(im.Data, want) && seedSectionMatch(im.Section, ref.Section, p.minor) {
+			if im.Context == "" || im.Width == 0 || im.Height == 0 || !strings.HasPrefix(im.MIME, "image/") {
+				t.Errorf("%s: context %q size %dx%d MIME %q", ref.Path, im.Context, im.Width, im.Height, im.MIME)
+			}
+			return true
+		}
+	}
+	return false
+}
+
 func BenchmarkHTML(b *testing.B) {
 	dir := seedBlogDir(b)
 	files, _ := filepath.Glob(filepath.Join(dir, "local", "*.html"))
 	if len(files) == 0 {
 		b.Skip("no seed-blog posts")
 	}
-	srcs := make([]Source, len(files))
+	srcs := make([]extract.Source, len(files))
 	for i, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			b.Fatal(err)
 		}
-		srcs[i] = Source{Path: f, Data: data, Root: dir}
+		srcs[i] = extract.Source{Path: f, Data: data, Root: dir}
 	}
 	n := 0
 	for b.Loop() {
@@ -697,9 +654,9 @@ func FuzzHTML(f *testing.F) {
 	f.Add([]byte(`<figure><img srcset="a.png 10w, , b.png 2x" data-src="data:image/png;base64,iVBOR"><figcaption>c</figcaption></figure>`))
 	f.Add([]byte("<pre>\x00</pre>"))
 	dir := f.TempDir()
-	markupWriteFile(f, filepath.Join(dir, "a.png"), markupTestPNG(f, 3, 3, 0))
+	extracttest.WriteFile(f, filepath.Join(dir, "a.png"), extracttest.PNG(f, 3, 3, 0))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := HTML{}.Extract(context.Background(), Source{Path: filepath.Join(dir, "f.html"), Data: data})
+		res, err := HTML{}.Extract(context.Background(), extract.Source{Path: filepath.Join(dir, "f.html"), Data: data})
 		if err != nil {
 			return
 		}

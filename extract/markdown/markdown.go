@@ -1,4 +1,7 @@
-package extract
+// Package markdown extracts Markdown (CommonMark with GitHub's tables,
+// strikethrough and task lists, and YAML front matter) into blocks under
+// their headings, with the images it references.
+package markdown
 
 import (
 	"context"
@@ -18,6 +21,9 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"mmrag/extract"
+	"mmrag/extract/markup"
 )
 
 // Markdown extracts CommonMark with the GitHub extensions (tables, task
@@ -29,15 +35,15 @@ import (
 // from {#id} attributes or GitHub-style slugs. Each top-level list, table,
 // code block and quote is one block. Images (![alt](src "title"), and <img>
 // in raw HTML) get Caption = title, else the text of the paragraph around
-// them; they load like HTML images (see HTML), relative to Source.Base or the
+// them; they load like HTML images (see html.HTML), relative to Source.Base or the
 // file's folder and only from inside Source.Root. Raw HTML blocks are read
 // with the HTML rules.
 //
-// Encoding is handled as for Text; binary content is an error and an empty
+// Encoding is handled as for plain text (see text.Text); binary content is an error and an empty
 // file gives an empty Result with a warning. The zero value is ready to use
 // and never touches the network.
 type Markdown struct {
-	// Fetch downloads remote images; see HTML.Fetch. Nil: not fetched, warned.
+	// Fetch downloads remote images; see html.HTML.Fetch. Nil: not fetched, warned.
 	Fetch func(ctx context.Context, url string) (data []byte, mime string, err error)
 	// MaxImageBytes caps one image; 0 means 20 MiB.
 	MaxImageBytes int64
@@ -49,15 +55,15 @@ var mdParser = goldmark.New(
 ).Parser()
 
 // Extract implements Extractor.
-func (m Markdown) Extract(ctx context.Context, src Source) (*Result, error) {
+func (m Markdown) Extract(ctx context.Context, src extract.Source) (*extract.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	text, warns, err := markupDecodePlain(src.Data)
+	text, warns, err := markup.DecodePlain(src.Data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not Markdown: %w", markupName(src), err)
+		return nil, fmt.Errorf("%s: not Markdown: %w", src.Name(), err)
 	}
-	res := &Result{Type: "markdown", Meta: map[string]string{}, Warnings: warns}
+	res := &extract.Result{Type: "markdown", Meta: map[string]string{}, Warnings: warns}
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 	if fm, body, ok := mdSplitFrontMatter(text); ok {
 		text = body
@@ -73,9 +79,9 @@ func (m Markdown) Extract(ctx context.Context, src Source) (*Result, error) {
 
 	source := []byte(text)
 	doc := mdParser.Parse(gtext.NewReader(source))
-	w := &mdWalker{markupOut: newMarkupOut(ctx, res, newMarkupImages(m.Fetch, m.MaxImageBytes, src)), src: source}
+	w := &mdWalker{Out: markup.NewOut(ctx, res, markup.NewImages(m.Fetch, m.MaxImageBytes, src)), src: source}
 	w.block(doc)
-	if err := w.finish(); err != nil {
+	if err := w.Finish(); err != nil {
 		return nil, err
 	}
 	res.Title = res.Meta["title"]
@@ -162,7 +168,7 @@ func mdMetaString(v any) string {
 }
 
 type mdWalker struct {
-	*markupOut
+	*markup.Out
 	src          []byte
 	firstH1      string
 	firstHeading string
@@ -176,13 +182,13 @@ type mdImageRef struct {
 }
 
 func (w *mdWalker) block(n ast.Node) {
-	if w.err != nil {
+	if w.Err() != nil {
 		return
 	}
 	switch n := n.(type) {
 	case *ast.Heading:
 		var imgs []mdImageRef
-		text := markupOneLine(w.inline(n, &imgs))
+		text := markup.OneLine(w.inline(n, &imgs))
 		if text == "" {
 			return
 		}
@@ -198,31 +204,31 @@ func (w *mdWalker) block(n ast.Node) {
 				id = string(b)
 			}
 		}
-		w.secs.open(n.Level, text, id)
+		w.OpenSection(n.Level, text, id)
 		w.images(imgs, "")
 	case *ast.Paragraph, *ast.TextBlock:
 		var imgs []mdImageRef
-		text := markupNormLines(w.inline(n, &imgs))
+		text := markup.NormLines(w.inline(n, &imgs))
 		w.images(imgs, text)
-		w.emit(Paragraph, text)
+		w.Emit(extract.Paragraph, text)
 	case *ast.List:
 		var imgs []mdImageRef
 		var sb strings.Builder
 		w.list(n, 0, &sb, &imgs)
 		w.images(imgs, "")
-		w.emit(List, strings.TrimRight(sb.String(), "\n"))
+		w.Emit(extract.List, strings.TrimRight(sb.String(), "\n"))
 	case *east.Table:
 		var imgs []mdImageRef
 		text := w.table(n, &imgs)
 		w.images(imgs, "")
-		w.emit(Table, text)
+		w.Emit(extract.Table, text)
 	case *ast.FencedCodeBlock, *ast.CodeBlock:
-		w.emit(Code, markupTrimCode(w.lines(n)))
+		w.Emit(extract.Code, markup.TrimCode(w.lines(n)))
 	case *ast.Blockquote:
 		var imgs []mdImageRef
-		text := markupNormLines(w.blockText(n, &imgs))
+		text := markup.NormLines(w.blockText(n, &imgs))
 		w.images(imgs, "")
-		w.emit(Quote, text)
+		w.Emit(extract.Quote, text)
 	case *ast.HTMLBlock:
 		w.htmlBlock(w.lines(n))
 	case *ast.ThematicBreak:
@@ -239,9 +245,9 @@ func (w *mdWalker) images(refs []mdImageRef, paraText string) {
 	for _, r := range refs {
 		caption := r.title
 		if caption == "" {
-			caption = markupOneLine(paraText)
+			caption = markup.OneLine(paraText)
 		}
-		w.addImage(r.cands, r.alt, caption, r.attrW, r.attrH)
+		w.AddImage(r.cands, r.alt, caption, r.attrW, r.attrH)
 	}
 }
 
@@ -270,7 +276,7 @@ func (w *mdWalker) inlineTo(n ast.Node, sb *strings.Builder, imgs *[]mdImageRef)
 	for c := n.FirstChild(); c != nil; c = c.NextSibling() {
 		switch c := c.(type) {
 		case *ast.Text:
-			sb.WriteString(markupFlatText(string(c.Value(w.src))))
+			sb.WriteString(markup.FlatText(string(c.Value(w.src))))
 			switch {
 			case c.HardLineBreak():
 				sb.WriteByte('\n')
@@ -278,14 +284,14 @@ func (w *mdWalker) inlineTo(n ast.Node, sb *strings.Builder, imgs *[]mdImageRef)
 				sb.WriteByte(' ')
 			}
 		case *ast.String:
-			sb.WriteString(markupFlatText(string(c.Value)))
+			sb.WriteString(markup.FlatText(string(c.Value)))
 		case *ast.AutoLink:
 			sb.Write(c.Label(w.src))
 		case *ast.Image:
 			*imgs = append(*imgs, mdImageRef{
 				cands: []string{string(c.Destination)},
-				alt:   markupOneLine(w.inline(c, new([]mdImageRef))),
-				title: markupOneLine(string(c.Title)),
+				alt:   markup.OneLine(w.inline(c, new([]mdImageRef))),
+				title: markup.OneLine(string(c.Title)),
 			})
 		case *ast.RawHTML:
 			var raw strings.Builder
@@ -324,11 +330,11 @@ func (w *mdWalker) rawInline(raw string, sb *strings.Builder, imgs *[]mdImageRef
 		case atom.Img:
 			n := &html.Node{Type: html.ElementNode, DataAtom: tok.DataAtom, Data: tok.Data, Attr: tok.Attr}
 			*imgs = append(*imgs, mdImageRef{
-				cands: htmlImageCandidates(n),
-				alt:   markupOneLine(htmlAttr(n, "alt")),
-				title: markupOneLine(htmlAttr(n, "title")),
-				attrW: htmlAttr(n, "width"),
-				attrH: htmlAttr(n, "height"),
+				cands: markup.ImageCandidates(n),
+				alt:   markup.OneLine(markup.Attr(n, "alt")),
+				title: markup.OneLine(markup.Attr(n, "title")),
+				attrW: markup.Attr(n, "width"),
+				attrH: markup.Attr(n, "height"),
 			})
 		}
 	}
@@ -338,21 +344,21 @@ func (w *mdWalker) rawInline(raw string, sb *strings.Builder, imgs *[]mdImageRef
 // document's sections and output.
 func (w *mdWalker) htmlBlock(raw string) {
 	body := &html.Node{Type: html.ElementNode, Data: "body", DataAtom: atom.Body}
-	nodes, warn, err := htmlParseDeep(raw, func(r io.Reader) ([]*html.Node, error) {
+	nodes, warn, err := markup.ParseDeep(raw, func(r io.Reader) ([]*html.Node, error) {
 		return html.ParseFragment(r, body)
 	})
 	if err != nil {
-		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("raw HTML block skipped: %v", err))
+		w.Warn(fmt.Sprintf("raw HTML block skipped: %v", err))
 		return
 	}
 	if warn != "" {
-		w.res.Warnings = append(w.res.Warnings, "raw HTML block: "+warn)
+		w.Warn("raw HTML block: " + warn)
 	}
-	hw := &htmlWalker{markupOut: w.markupOut}
+	hw := &markup.HTMLWalker{Out: w.Out}
 	for _, n := range nodes {
-		hw.walk(n)
+		hw.Walk(n)
 	}
-	hw.flush()
+	hw.Flush()
 }
 
 // list writes a list as "- item" lines ("1. item" when ordered), nested
@@ -371,11 +377,11 @@ func (w *mdWalker) list(l *ast.List, depth int, sb *strings.Builder, imgs *[]mdI
 			case *ast.List:
 				nested = append(nested, c)
 			case *ast.Paragraph, *ast.TextBlock:
-				parts = append(parts, markupOneLine(w.inline(c, imgs)))
+				parts = append(parts, markup.OneLine(w.inline(c, imgs)))
 			case *ast.FencedCodeBlock, *ast.CodeBlock:
-				parts = append(parts, markupOneLine(w.lines(c)))
+				parts = append(parts, markup.OneLine(w.lines(c)))
 			default:
-				parts = append(parts, markupOneLine(w.blockText(c, imgs)))
+				parts = append(parts, markup.OneLine(w.blockText(c, imgs)))
 			}
 		}
 		marker := "- "
@@ -383,7 +389,7 @@ func (w *mdWalker) list(l *ast.List, depth int, sb *strings.Builder, imgs *[]mdI
 			marker = strconv.Itoa(num) + ". "
 			num++
 		}
-		if text := markupOneLine(strings.Join(parts, " ")); text != "" {
+		if text := markup.OneLine(strings.Join(parts, " ")); text != "" {
 			sb.WriteString(indent + marker + text + "\n")
 		}
 		for _, n := range nested {
@@ -397,7 +403,7 @@ func (w *mdWalker) table(t *east.Table, imgs *[]mdImageRef) string {
 	for row := t.FirstChild(); row != nil; row = row.NextSibling() {
 		var cells []string
 		for cell := row.FirstChild(); cell != nil; cell = cell.NextSibling() {
-			cells = append(cells, markupOneLine(w.inline(cell, imgs)))
+			cells = append(cells, markup.OneLine(w.inline(cell, imgs)))
 		}
 		if strings.TrimSpace(strings.Join(cells, "")) != "" {
 			lines = append(lines, strings.Join(cells, " | "))

@@ -1,4 +1,4 @@
-package extract
+package markdown
 
 import (
 	"bytes"
@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"mmrag/extract"
+	"mmrag/extract/internal/extracttest"
 )
 
 func TestMarkdownBlocks(t *testing.T) {
@@ -16,7 +19,7 @@ func TestMarkdownBlocks(t *testing.T) {
 		name      string
 		md        string
 		wantTitle string
-		want      []Block
+		want      []extract.Block
 		wantMeta  map[string]string
 		wantWarn  string
 	}{
@@ -53,22 +56,22 @@ End.
 `,
 			wantTitle: "Field Guide",
 			wantMeta:  map[string]string{"title": "Field Guide", "tags": "birds, field notes", "date": "2024-11-19", "author.name": "Ann", "draft": "false"},
-			want: []Block{
-				markupBlk(Paragraph, "Intro text that wraps over lines.", "Birds of Europe", "birds-of-europe"),
-				markupBlk(Paragraph, "Under hello.", "Birds of Europe > Hello, World!", "hello"),
-				markupBlk(Paragraph, "Deep text.", "Birds of Europe > Hello, World! > Deeper level", "deeper-level"),
-				markupBlk(Paragraph, "Second hello.", "Birds of Europe > Hello, World!", "hello-world"),
-				markupBlk(Paragraph, "End.", "Appendix", "appendix"),
+			want: []extract.Block{
+				extracttest.Blk(extract.Paragraph, "Intro text that wraps over lines.", "Birds of Europe", "birds-of-europe"),
+				extracttest.Blk(extract.Paragraph, "Under hello.", "Birds of Europe > Hello, World!", "hello"),
+				extracttest.Blk(extract.Paragraph, "Deep text.", "Birds of Europe > Hello, World! > Deeper level", "deeper-level"),
+				extracttest.Blk(extract.Paragraph, "Second hello.", "Birds of Europe > Hello, World!", "hello-world"),
+				extracttest.Blk(extract.Paragraph, "End.", "Appendix", "appendix"),
 			},
 		},
 		{
 			name: "lists, task lists, hard breaks",
 			md:   "# T\n\n- one\n- two **bold**\n  - nested `code`\n- three\n\n3. c\n4. d\n\n- [x] done\n- [ ] todo\n\nline one  \nline two\n",
-			want: []Block{
-				markupBlk(List, "- one\n- two bold\n  - nested code\n- three", "T", "t"),
-				markupBlk(List, "3. c\n4. d", "T", "t"),
-				markupBlk(List, "- [x] done\n- [ ] todo", "T", "t"),
-				markupBlk(Paragraph, "line one\nline two", "T", "t"),
+			want: []extract.Block{
+				extracttest.Blk(extract.List, "- one\n- two bold\n  - nested code\n- three", "T", "t"),
+				extracttest.Blk(extract.List, "3. c\n4. d", "T", "t"),
+				extracttest.Blk(extract.List, "- [x] done\n- [ ] todo", "T", "t"),
+				extracttest.Blk(extract.Paragraph, "line one\nline two", "T", "t"),
 			},
 			wantTitle: "T",
 		},
@@ -78,20 +81,20 @@ End.
 				"```go\nfunc main() {\n\tprintln(1)\n}\n```\n\n    indented code\n\n" +
 				"> quoted *text*\n> goes on\n>\n> - a\n\nSee [the docs](https://x.example) and https://auto.example now.\n",
 			wantTitle: "Data",
-			want: []Block{
-				markupBlk(Table, "Item | Cost\nTea | 2\nCof | 3", "Data", "data"),
-				markupBlk(Code, "func main() {\n\tprintln(1)\n}", "Data", "data"),
-				markupBlk(Code, "indented code", "Data", "data"),
-				markupBlk(Quote, "quoted text goes on\n- a", "Data", "data"),
-				markupBlk(Paragraph, "See the docs and https://auto.example now.", "Data", "data"),
+			want: []extract.Block{
+				extracttest.Blk(extract.Table, "Item | Cost\nTea | 2\nCof | 3", "Data", "data"),
+				extracttest.Blk(extract.Code, "func main() {\n\tprintln(1)\n}", "Data", "data"),
+				extracttest.Blk(extract.Code, "indented code", "Data", "data"),
+				extracttest.Blk(extract.Quote, "quoted text goes on\n- a", "Data", "data"),
+				extracttest.Blk(extract.Paragraph, "See the docs and https://auto.example now.", "Data", "data"),
 			},
 		},
 		{
 			name: "raw HTML blocks follow the HTML rules",
 			md:   "# Top\n\n<div class=\"note\">\n<h2 id=\"n\">Note</h2>\n<p>Inside   <b>html</b>.</p>\n</div>\n\nAfter.\n\n<!-- a comment -->\n",
-			want: []Block{
-				markupBlk(Paragraph, "Inside html.", "Top > Note", "n"),
-				markupBlk(Paragraph, "After.", "Top > Note", "n"),
+			want: []extract.Block{
+				extracttest.Blk(extract.Paragraph, "Inside html.", "Top > Note", "n"),
+				extracttest.Blk(extract.Paragraph, "After.", "Top > Note", "n"),
 			},
 			wantTitle: "Top",
 		},
@@ -99,25 +102,25 @@ End.
 			name:      "no front matter: first heading is the title",
 			md:        "Some text.\n\n## Sub\n\n# Main\n",
 			wantTitle: "Main",
-			want:      []Block{markupBlk(Paragraph, "Some text.", "", "")},
+			want:      []extract.Block{extracttest.Blk(extract.Paragraph, "Some text.", "", "")},
 		},
 		{
 			name:      "invalid front matter is dropped with a warning",
 			md:        "---\ntitle: [unclosed\n---\nBody.\n",
-			want:      []Block{markupBlk(Paragraph, "Body.", "", "")},
+			want:      []extract.Block{extracttest.Blk(extract.Paragraph, "Body.", "", "")},
 			wantWarn:  "front matter ignored: invalid YAML",
 			wantTitle: "",
 		},
 		{
 			name:      "a lone --- is a thematic break, not front matter",
 			md:        "---\nJust text.\n",
-			want:      []Block{markupBlk(Paragraph, "Just text.", "", "")},
+			want:      []extract.Block{extracttest.Blk(extract.Paragraph, "Just text.", "", "")},
 			wantTitle: "",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Markdown{}.Extract(context.Background(), Source{Path: "t.md", Data: []byte(tt.md)})
+			res, err := Markdown{}.Extract(context.Background(), extract.Source{Path: "t.md", Data: []byte(tt.md)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +128,7 @@ End.
 				t.Errorf("Type %q Title %q, want markdown %q", res.Type, res.Title, tt.wantTitle)
 			}
 			if !reflect.DeepEqual(res.Blocks, tt.want) {
-				t.Errorf("blocks:\n got %s\nwant %s", markupDumpBlocks(res.Blocks), markupDumpBlocks(tt.want))
+				t.Errorf("blocks:\n got %s\nwant %s", extracttest.DumpBlocks(res.Blocks), extracttest.DumpBlocks(tt.want))
 			}
 			for k, v := range tt.wantMeta {
 				if res.Meta[k] != v {
@@ -143,10 +146,10 @@ End.
 func TestMarkdownImages(t *testing.T) {
 	dir := t.TempDir()
 	docs := filepath.Join(dir, "docs")
-	pngA := markupTestPNG(t, 12, 9, 1)
-	pngB := markupTestPNG(t, 6, 5, 2)
-	markupWriteFile(t, filepath.Join(docs, "img", "a.png"), pngA)
-	markupWriteFile(t, filepath.Join(dir, "shared", "b.png"), pngB)
+	pngA := extracttest.PNG(t, 12, 9, 1)
+	pngB := extracttest.PNG(t, 6, 5, 2)
+	extracttest.WriteFile(t, filepath.Join(docs, "img", "a.png"), pngA)
+	extracttest.WriteFile(t, filepath.Join(dir, "shared", "b.png"), pngB)
 	md := "# Gallery\n\nIntro paragraph.\n\n" +
 		"![A chart](img/a.png \"Sales by month\")\n\n" +
 		"Here is ![inline](../shared/b.png) in a sentence.\n\n" +
@@ -155,7 +158,7 @@ func TestMarkdownImages(t *testing.T) {
 		"<img src=\"data:image/png;base64," + base64.StdEncoding.EncodeToString(pngB) + "\" alt=\"raw\" title=\"Raw caption\">\n\n" +
 		"Text with <img src=\"img/a.png\" alt=\"inline raw\"> tag.\n\n" +
 		"- item ![in list](img/a.png)\n"
-	res, err := Markdown{}.Extract(context.Background(), Source{Path: filepath.Join(docs, "g.md"), Data: []byte(md), Root: dir})
+	res, err := Markdown{}.Extract(context.Background(), extract.Source{Path: filepath.Join(docs, "g.md"), Data: []byte(md), Root: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +222,7 @@ func TestMarkdownInputs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Markdown{}.Extract(context.Background(), Source{Path: "x.md", Data: tt.data})
+			res, err := Markdown{}.Extract(context.Background(), extract.Source{Path: "x.md", Data: tt.data})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -250,7 +253,7 @@ func FuzzMarkdown(f *testing.F) {
 	f.Add([]byte("---\n---\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := Markdown{}.Extract(context.Background(), Source{Path: filepath.Join(dir, "f.md"), Data: data})
+		res, err := Markdown{}.Extract(context.Background(), extract.Source{Path: filepath.Join(dir, "f.md"), Data: data})
 		if err != nil {
 			return
 		}

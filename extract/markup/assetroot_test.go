@@ -1,4 +1,4 @@
-package extract
+package markup_test
 
 import (
 	"bytes"
@@ -9,6 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"mmrag/extract"
+	"mmrag/extract/html"
+	"mmrag/extract/internal/extracttest"
+	"mmrag/extract/markdown"
+	"mmrag/extract/markup"
 )
 
 // assetSite lays out a site in a temp folder, with a secret beside it:
@@ -34,14 +40,14 @@ func newAssetSite(t *testing.T) assetSite {
 		site:      filepath.Join(tmp, "site"),
 		pages:     filepath.Join(tmp, "site", "pages"),
 		secret:    filepath.Join(tmp, "secret.png"),
-		okPNG:     markupTestPNG(t, 30, 20, 1),
-		localPNG:  markupTestPNG(t, 16, 12, 2),
-		secretPNG: markupTestPNG(t, 24, 24, 9),
+		okPNG:     extracttest.PNG(t, 30, 20, 1),
+		localPNG:  extracttest.PNG(t, 16, 12, 2),
+		secretPNG: extracttest.PNG(t, 24, 24, 9),
 	}
-	markupWriteFile(t, s.secret, s.secretPNG)
-	markupWriteFile(t, filepath.Join(tmp, "outside", "secret.png"), s.secretPNG)
-	markupWriteFile(t, filepath.Join(s.site, "images", "ok.png"), s.okPNG)
-	markupWriteFile(t, filepath.Join(s.pages, "local.png"), s.localPNG)
+	extracttest.WriteFile(t, s.secret, s.secretPNG)
+	extracttest.WriteFile(t, filepath.Join(tmp, "outside", "secret.png"), s.secretPNG)
+	extracttest.WriteFile(t, filepath.Join(s.site, "images", "ok.png"), s.okPNG)
+	extracttest.WriteFile(t, filepath.Join(s.pages, "local.png"), s.localPNG)
 	for link, target := range map[string]string{
 		"link.png":  s.secret,
 		"dirlink":   filepath.Join(tmp, "outside"),
@@ -104,12 +110,12 @@ func TestMarkupAssetRoot(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var ex Extractor = HTML{}
+			var ex extract.Extractor = html.HTML{}
 			path := filepath.Join(s.pages, "index.html")
 			if tt.md {
-				ex, path = Markdown{}, filepath.Join(s.pages, "index.md")
+				ex, path = markdown.Markdown{}, filepath.Join(s.pages, "index.md")
 			}
-			res, err := ex.Extract(context.Background(), Source{Path: path, Data: []byte(tt.doc), Root: tt.root})
+			res, err := ex.Extract(context.Background(), extract.Source{Path: path, Data: []byte(tt.doc), Root: tt.root})
 			if err != nil {
 				t.Fatalf("a bad reference failed the document: %v", err)
 			}
@@ -144,11 +150,11 @@ func TestHTMLDeepNesting(t *testing.T) {
 	page := "<html><body><p>Top text before the nesting.</p>" +
 		strings.Repeat("<div>", depth) + "<p>Deep text at the bottom.</p>" + strings.Repeat("</div>", depth) +
 		"<p>Bottom text after the nesting.</p></body></html>"
-	res, err := HTML{}.Extract(context.Background(), Source{Path: "deep.html", Data: []byte(page)})
+	res, err := html.HTML{}.Extract(context.Background(), extract.Source{Path: "deep.html", Data: []byte(page)})
 	if err != nil {
 		t.Fatalf("deep page rejected: %v", err)
 	}
-	text := markupDumpBlocks(res.Blocks)
+	text := extracttest.DumpBlocks(res.Blocks)
 	for _, want := range []string{"Top text before the nesting.", "Deep text at the bottom.", "Bottom text after the nesting."} {
 		if !strings.Contains(text, want) {
 			t.Errorf("%q not indexed; blocks:\n%s", want, text)
@@ -162,40 +168,16 @@ func TestHTMLDeepNesting(t *testing.T) {
 // TestMarkdownDeepNesting: the same for raw HTML inside Markdown.
 func TestMarkdownDeepNesting(t *testing.T) {
 	md := "# Top\n\nTop text.\n\n" + strings.Repeat("<div>", 3000) + "Deep text." + strings.Repeat("</div>", 3000) + "\n"
-	res, err := Markdown{}.Extract(context.Background(), Source{Path: "deep.md", Data: []byte(md)})
+	res, err := markdown.Markdown{}.Extract(context.Background(), extract.Source{Path: "deep.md", Data: []byte(md)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := markupDumpBlocks(res.Blocks)
+	text := extracttest.DumpBlocks(res.Blocks)
 	if !strings.Contains(text, "Top text.") || !strings.Contains(text, "Deep text.") {
 		t.Errorf("text lost; blocks:\n%s\nwarnings %q", text, res.Warnings)
 	}
 	if !strings.Contains(strings.Join(res.Warnings, "\n"), "nesting") {
 		t.Errorf("no warning about the nesting cut: %q", res.Warnings)
-	}
-}
-
-// TestDOCXLinkedImage: a picture linked to a file outside the document
-// (TargetMode="External", by r:embed or r:link) is never read, and says so.
-func TestDOCXLinkedImage(t *testing.T) {
-	rels := officeTestXMLDecl + `<Relationships xmlns="` + officeTestPkgRels + `">` +
-		`<Relationship Id="rId8" Type="` + officeTestRelType + `image" Target="file:///etc/secret.png" TargetMode="External"/>` +
-		`<Relationship Id="rId9" Type="` + officeTestRelType + `image" Target="../../../secret.png" TargetMode="External"/>` +
-		`</Relationships>`
-	body := `<w:p>` + docxTestDrawing("rId8", "embedded link") + `</w:p>` +
-		`<w:p>` + strings.Replace(docxTestDrawing("rId9", "linked"), "r:embed=", "r:link=", 1) + `</w:p>`
-	data := officeTestZip(t,
-		officeTestPart{"_rels/.rels", officeTestRels("rId1 officeDocument word/document.xml")},
-		officeTestPart{"word/_rels/document.xml.rels", rels},
-		officeTestPart{"word/document.xml", `<w:document ` + docxTestNS + `><w:body>` + body + `</w:body></w:document>`},
-	)
-	res, err := DOCX{}.Extract(context.Background(), Source{Path: "linked.docx", Data: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := strings.Join(res.Warnings, "\n")
-	if len(res.Images) != 0 || !strings.Contains(all, `"file:///etc/secret.png" refused`) || !strings.Contains(all, `"../../../secret.png" refused`) {
-		t.Errorf("images %d, warnings %q", len(res.Images), res.Warnings)
 	}
 }
 
@@ -211,7 +193,7 @@ func TestHTMLParseDeepFallback(t *testing.T) {
 		}
 		return string(b), nil
 	}
-	got, warn, err := htmlParseDeep(`<div><p>a &amp; b</p><script>x()</script></div>`, tooDeep)
+	got, warn, err := markup.ParseDeep(`<div><p>a &amp; b</p><script>x()</script></div>`, tooDeep)
 	if err != nil || len(parsed) != 3 || !strings.Contains(warn, "plain text") {
 		t.Fatalf("err %v, %d parses, warning %q", err, len(parsed), warn)
 	}

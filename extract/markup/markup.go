@@ -1,7 +1,8 @@
-package extract
-
-// Helpers shared by the HTML, Markdown and plain-text extractors: text
-// decoding and normalisation, heading slugs, and loading referenced images.
+// Package markup holds what the HTML, Markdown and plain-text extractors
+// share: text decoding and normalisation, heading slugs and section paths,
+// loading the images a document references (confined to Source.Root), and
+// the walk of an HTML tree into blocks, which Markdown uses for its raw HTML.
+package markup
 
 import (
 	"bytes"
@@ -27,25 +28,20 @@ import (
 	_ "golang.org/x/image/webp"
 	"golang.org/x/text/encoding/charmap"
 	xunicode "golang.org/x/text/encoding/unicode"
+
+	"mmrag/extract"
 )
 
-// markupDefaultMaxImageBytes caps one image when the extractor sets no limit.
-const markupDefaultMaxImageBytes = 20 << 20
+// defaultMaxImageBytes caps one image when the extractor sets no limit.
+const defaultMaxImageBytes = 20 << 20
 
-// markupContextChars bounds each side of an image's surrounding text.
-const markupContextChars = 300
+// contextChars bounds each side of an image's surrounding text.
+const contextChars = 300
 
-func markupName(src Source) string {
-	if src.Path != "" {
-		return src.Path
-	}
-	return "input"
-}
-
-// markupDecodePlain turns a text file into valid UTF-8: a UTF-8 BOM is
+// DecodePlain turns a text file into valid UTF-8: a UTF-8 BOM is
 // dropped, UTF-16 with a BOM is decoded, binary data is an error, and invalid
-// UTF-8 goes through markupRepairUTF8 with a warning.
-func markupDecodePlain(data []byte) (string, []string, error) {
+// UTF-8 goes through RepairUTF8 with a warning.
+func DecodePlain(data []byte) (string, []string, error) {
 	switch {
 	case bytes.HasPrefix(data, []byte{0xef, 0xbb, 0xbf}):
 		data = data[3:]
@@ -57,19 +53,19 @@ func markupDecodePlain(data []byte) (string, []string, error) {
 		}
 		data = out
 	}
-	if err := markupCheckText(data); err != nil {
+	if err := CheckText(data); err != nil {
 		return "", nil, err
 	}
 	if utf8.Valid(data) {
 		return string(data), nil, nil
 	}
-	s, warn := markupRepairUTF8(data)
+	s, warn := RepairUTF8(data)
 	return s, []string{warn}, nil
 }
 
-// markupCheckText rejects binary data: a NUL byte early on, or a sniffed type
+// CheckText rejects binary data: a NUL byte early on, or a sniffed type
 // that is not text.
-func markupCheckText(data []byte) error {
+func CheckText(data []byte) error {
 	head := data
 	if len(head) > 8<<10 {
 		head = head[:8<<10]
@@ -81,11 +77,11 @@ func markupCheckText(data []byte) error {
 	return nil
 }
 
-// markupRepairUTF8 makes invalid UTF-8 readable. Mostly-UTF-8 data with a few
+// RepairUTF8 makes invalid UTF-8 readable. Mostly-UTF-8 data with a few
 // bad bytes keeps its UTF-8 and gets U+FFFD for them; data with no valid
 // multi-byte sequence is legacy 8-bit text and is decoded as Windows-1252, the
 // superset of Latin-1 that such files almost always are.
-func markupRepairUTF8(data []byte) (string, string) {
+func RepairUTF8(data []byte) (string, string) {
 	multi, bad := 0, 0
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
@@ -108,35 +104,35 @@ func markupRepairUTF8(data []byte) (string, string) {
 	return string(out), "not valid UTF-8: decoded as Windows-1252 (Latin-1)"
 }
 
-// markupFlatText prepares raw text for normalisation: source line breaks are
+// FlatText prepares raw text for normalisation: source line breaks are
 // spaces, and invisible characters that split words go.
-func markupFlatText(s string) string {
+func FlatText(s string) string {
 	if !strings.ContainsAny(s, "\r\n\u200b\ufeff\u00ad") {
 		return s
 	}
 	return strings.NewReplacer("\r", " ", "\n", " ", "\u200b", "", "\ufeff", "", "\u00ad", "").Replace(s)
 }
 
-// markupOneLine collapses every run of Unicode white space into one space.
-func markupOneLine(s string) string {
+// OneLine collapses every run of Unicode white space into one space.
+func OneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// markupNormLines collapses white space within lines and drops empty lines.
-func markupNormLines(s string) string {
+// NormLines collapses white space within lines and drops empty lines.
+func NormLines(s string) string {
 	lines := strings.Split(s, "\n")
 	out := lines[:0]
 	for _, l := range lines {
-		if l = markupOneLine(l); l != "" {
+		if l = OneLine(l); l != "" {
 			out = append(out, l)
 		}
 	}
 	return strings.Join(out, "\n")
 }
 
-// markupTrimCode keeps code as written, less trailing spaces and the blank
+// TrimCode keeps code as written, less trailing spaces and the blank
 // lines around it.
-func markupTrimCode(s string) string {
+func TrimCode(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
@@ -159,9 +155,9 @@ func markupTrimCode(s string) string {
 	return strings.Join(out, "\n")
 }
 
-// markupWords splits class/id values into lower-case words at punctuation
+// Words splits class/id values into lower-case words at punctuation
 // and camelCase boundaries: "shareButtons post-comments" → share buttons post comments.
-func markupWords(s string) []string {
+func Words(s string) []string {
 	var words []string
 	var cur []rune
 	prevLower := false
@@ -188,10 +184,10 @@ func markupWords(s string) []string {
 	return words
 }
 
-// markupSlugger makes GitHub-style heading anchors, unique within a document.
-type markupSlugger map[string]int
+// slugger makes GitHub-style heading anchors, unique within a document.
+type slugger map[string]int
 
-func (s markupSlugger) slug(text string) string {
+func (s slugger) slug(text string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(text) {
 		switch {
@@ -210,9 +206,9 @@ func (s markupSlugger) slug(text string) string {
 	return base + "-" + strconv.Itoa(n)
 }
 
-// markupLargestSrcset returns the URL of the largest candidate of a srcset:
+// LargestSrcset returns the URL of the largest candidate of a srcset:
 // the widest "w" descriptor, else the highest density; a bare URL counts 1x.
-func markupLargestSrcset(s string) string {
+func LargestSrcset(s string) string {
 	best, bestW, bestX := "", -1.0, -1.0
 	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
 	for i := 0; i < len(s); {
@@ -266,10 +262,12 @@ func markupLargestSrcset(s string) string {
 	return best
 }
 
-// markupSetContexts gives each image the text of the nearest prose blocks
+// setContexts gives each image the text of the nearest prose blocks
 // before and after it; at[i] is the number of blocks emitted before image i.
-func markupSetContexts(res *Result, at []int) {
-	prose := func(b Block) bool { return b.Kind == Paragraph || b.Kind == List || b.Kind == Quote }
+func setContexts(res *extract.Result, at []int) {
+	prose := func(b extract.Block) bool {
+		return b.Kind == extract.Paragraph || b.Kind == extract.List || b.Kind == extract.Quote
+	}
 	for i := range res.Images {
 		if i >= len(at) {
 			break
@@ -277,13 +275,13 @@ func markupSetContexts(res *Result, at []int) {
 		var parts []string
 		for j := at[i] - 1; j >= 0 && j < len(res.Blocks); j-- {
 			if prose(res.Blocks[j]) {
-				parts = append(parts, markupCut(res.Blocks[j].Text, markupContextChars, true))
+				parts = append(parts, cutText(res.Blocks[j].Text, contextChars, true))
 				break
 			}
 		}
 		for j := at[i]; j < len(res.Blocks); j++ {
 			if prose(res.Blocks[j]) {
-				parts = append(parts, markupCut(res.Blocks[j].Text, markupContextChars, false))
+				parts = append(parts, cutText(res.Blocks[j].Text, contextChars, false))
 				break
 			}
 		}
@@ -291,9 +289,9 @@ func markupSetContexts(res *Result, at []int) {
 	}
 }
 
-// markupCut shortens s to about n characters at a word boundary, keeping its
+// cutText shortens s to about n characters at a word boundary, keeping its
 // end (fromEnd) or its start.
-func markupCut(s string, n int, fromEnd bool) string {
+func cutText(s string, n int, fromEnd bool) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s
@@ -312,47 +310,51 @@ func markupCut(s string, n int, fromEnd bool) string {
 	return strings.TrimRightFunc(cut, unicode.IsSpace) + "…"
 }
 
-// markupImages loads the images a document references, each once.
-type markupImages struct {
+// Images loads the images a document references, each once.
+type Images struct {
 	fetch   func(ctx context.Context, url string) ([]byte, string, error)
 	max     int64
 	dir     string   // local folder relative references resolve against (absolute)
 	root    string   // local files are read only inside this folder (absolute)
 	baseURL *url.URL // set when they resolve against a web address instead
-	cache   map[string]markupLoaded
+	cache   map[string]loaded
 	refused []string // warnings for refused references, not yet reported
 }
 
-// markupRefused is why a local reference is not read at all: it leads
+// refusedError is why a local reference is not read at all: it leads
 // outside the folder the document may read from, or it is a file: URL.
-type markupRefused struct{ reason string }
+type refusedError struct{ reason string }
 
-func (e *markupRefused) Error() string { return e.reason }
+func (e *refusedError) Error() string { return e.reason }
 
-// errMarkupAllRefused is returned by first when every candidate was
+// errAllRefused is returned by first when every candidate was
 // refused; the refusals themselves are already warnings.
-var errMarkupAllRefused = errors.New("every candidate refused")
+var errAllRefused = errors.New("every candidate refused")
 
-type markupLoaded struct {
-	img Image
+type loaded struct {
+	img extract.Image
 	err error
 }
 
-func newMarkupImages(fetch func(context.Context, string) ([]byte, string, error), max int64, src Source) *markupImages {
+// NewImages loads the images of the document src: references resolve
+// against src.Base (else the folder or URL of src.Path), local files are
+// read only inside src.Root (else that folder), remote ones through fetch
+// (nil: not fetched), each at most max bytes (0: 20 MiB).
+func NewImages(fetch func(context.Context, string) ([]byte, string, error), max int64, src extract.Source) *Images {
 	if max <= 0 {
-		max = markupDefaultMaxImageBytes
+		max = defaultMaxImageBytes
 	}
-	m := &markupImages{fetch: fetch, max: max, cache: map[string]markupLoaded{}}
+	m := &Images{fetch: fetch, max: max, cache: map[string]loaded{}}
 	base := src.Base
 	if base == "" {
-		if markupIsWebURL(src.Path) {
+		if isWebURL(src.Path) {
 			base = src.Path
 		} else if src.Path != "" {
 			base = filepath.Dir(src.Path)
 		}
 	}
 	switch {
-	case markupIsWebURL(base):
+	case isWebURL(base):
 		m.baseURL, _ = url.Parse(base)
 	case strings.HasPrefix(strings.ToLower(base), "file://"):
 		if u, err := url.Parse(base); err == nil {
@@ -362,31 +364,31 @@ func newMarkupImages(fetch func(context.Context, string) ([]byte, string, error)
 		m.dir = base
 	}
 	if m.dir != "" {
-		m.dir = markupAbs(m.dir)
+		m.dir = absPath(m.dir)
 		m.root = m.dir
 		if src.Root != "" {
-			m.root = markupAbs(src.Root)
+			m.root = absPath(src.Root)
 		}
 	}
 	return m
 }
 
-// markupAbs is the absolute, clean form of a local path; it stays as given
+// absPath is the absolute, clean form of a local path; it stays as given
 // when the working folder is unknown.
-func markupAbs(p string) string {
+func absPath(p string) string {
 	if abs, err := filepath.Abs(p); err == nil {
 		return abs
 	}
 	return filepath.Clean(p)
 }
 
-func markupIsWebURL(s string) bool {
+func isWebURL(s string) bool {
 	l := strings.ToLower(s)
 	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")
 }
 
-// setBaseHref applies an HTML <base href>.
-func (m *markupImages) setBaseHref(href string) {
+// SetBaseHref applies an HTML <base href>.
+func (m *Images) SetBaseHref(href string) {
 	u, err := url.Parse(strings.TrimSpace(href))
 	if err != nil || href == "" {
 		return
@@ -415,8 +417,8 @@ func (m *markupImages) setBaseHref(href string) {
 
 // first returns the first candidate that loads as an image. Refused
 // candidates are left to takeRefused; when every candidate was refused the
-// error is errMarkupAllRefused.
-func (m *markupImages) first(ctx context.Context, refs []string) (Image, error) {
+// error is errAllRefused.
+func (m *Images) first(ctx context.Context, refs []string) (extract.Image, error) {
 	var errs []string
 	for i, ref := range refs {
 		img, err := m.load(ctx, ref)
@@ -424,55 +426,55 @@ func (m *markupImages) first(ctx context.Context, refs []string) (Image, error) 
 			return img, nil
 		}
 		if ctx.Err() != nil {
-			return Image{}, ctx.Err()
+			return extract.Image{}, ctx.Err()
 		}
-		var refused *markupRefused
+		var refused *refusedError
 		switch {
 		case errors.As(err, &refused):
 		case i == 0:
 			errs = append(errs, err.Error())
 		default:
-			errs = append(errs, fmt.Sprintf("fallback %q: %v", markupShortRef(ref), err))
+			errs = append(errs, fmt.Sprintf("fallback %q: %v", shortRef(ref), err))
 		}
 	}
 	if len(errs) == 0 {
-		return Image{}, errMarkupAllRefused
+		return extract.Image{}, errAllRefused
 	}
-	return Image{}, errors.New(strings.Join(errs, "; "))
+	return extract.Image{}, errors.New(strings.Join(errs, "; "))
 }
 
 // takeRefused returns the warnings of the references refused since the
 // last call, one per distinct reference.
-func (m *markupImages) takeRefused() []string {
+func (m *Images) takeRefused() []string {
 	out := m.refused
 	m.refused = nil
 	return out
 }
 
-func (m *markupImages) load(ctx context.Context, ref string) (Image, error) {
+func (m *Images) load(ctx context.Context, ref string) (extract.Image, error) {
 	if l, ok := m.cache[ref]; ok {
 		return l.img, l.err
 	}
 	img, err := m.loadNew(ctx, ref)
 	if ctx.Err() == nil { // a cancelled load may succeed another time
-		m.cache[ref] = markupLoaded{img, err}
+		m.cache[ref] = loaded{img, err}
 	}
-	var refused *markupRefused
+	var refused *refusedError
 	if errors.As(err, &refused) {
-		m.refused = append(m.refused, fmt.Sprintf("image %q refused: %v", markupShortRef(ref), err))
+		m.refused = append(m.refused, fmt.Sprintf("image %q refused: %v", shortRef(ref), err))
 	}
 	return img, err
 }
 
-func (m *markupImages) loadNew(ctx context.Context, ref string) (Image, error) {
+func (m *Images) loadNew(ctx context.Context, ref string) (extract.Image, error) {
 	data, err := m.read(ctx, ref)
 	if err != nil {
-		return Image{}, err
+		return extract.Image{}, err
 	}
 	if len(data) == 0 {
-		return Image{}, errors.New("empty image")
+		return extract.Image{}, errors.New("empty image")
 	}
-	img := Image{Data: data, Src: markupShortRef(ref)}
+	img := extract.Image{Data: data, Src: shortRef(ref)}
 	ct := http.DetectContentType(data)
 	head := data
 	if len(head) > 1024 {
@@ -484,7 +486,7 @@ func (m *markupImages) loadNew(ctx context.Context, ref string) (Image, error) {
 	case !strings.HasPrefix(ct, "text/html") && bytes.Contains(bytes.ToLower(head), []byte("<svg")):
 		img.MIME = "image/svg+xml"
 	default:
-		return Image{}, fmt.Errorf("not an image (content looks like %s)", strings.SplitN(ct, ";", 2)[0])
+		return extract.Image{}, fmt.Errorf("not an image (content looks like %s)", strings.SplitN(ct, ";", 2)[0])
 	}
 	if cfg, _, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
 		img.Width, img.Height = cfg.Width, cfg.Height
@@ -492,21 +494,21 @@ func (m *markupImages) loadNew(ctx context.Context, ref string) (Image, error) {
 	return img, nil
 }
 
-// markupShortRef keeps data: URIs readable in Src and warnings.
-func markupShortRef(ref string) string {
+// shortRef keeps data: URIs readable in Src and warnings.
+func shortRef(ref string) string {
 	if len(ref) > 80 && strings.HasPrefix(strings.ToLower(ref), "data:") {
 		return ref[:60] + "…"
 	}
 	return ref
 }
 
-func (m *markupImages) read(ctx context.Context, ref string) ([]byte, error) {
+func (m *Images) read(ctx context.Context, ref string) ([]byte, error) {
 	ref = strings.TrimSpace(ref)
 	if ref == "" {
 		return nil, errors.New("empty src")
 	}
 	if strings.HasPrefix(strings.ToLower(ref), "data:") {
-		return markupDataURI(ref, m.max)
+		return dataURI(ref, m.max)
 	}
 	u, err := url.Parse(ref)
 	if err != nil {
@@ -525,7 +527,7 @@ func (m *markupImages) read(ctx context.Context, ref string) ([]byte, error) {
 	case scheme == "file":
 		// An absolute URL names any file of this machine; a document's
 		// own assets are referenced by relative paths.
-		return nil, &markupRefused{"file: URLs are never read (reference the file by a path relative to the document)"}
+		return nil, &refusedError{"file: URLs are never read (reference the file by a path relative to the document)"}
 	case len(scheme) == 1 && m.dir != "": // a Windows drive letter, or a name with a colon
 		return m.readLocal(ctx, filepath.FromSlash(ref))
 	case scheme != "":
@@ -551,27 +553,27 @@ func (m *markupImages) read(ctx context.Context, ref string) ([]byte, error) {
 // leaving the document's folder is legitimate as far as the root reaches
 // (Source.Root) and refused beyond it; symbolic links are followed only
 // while they stay inside the root (os.Root enforces it).
-func (m *markupImages) readLocal(ctx context.Context, p string) ([]byte, error) {
+func (m *Images) readLocal(ctx context.Context, p string) ([]byte, error) {
 	full := p
 	if !filepath.IsAbs(p) {
 		full = filepath.Join(m.dir, p)
 	}
 	rel, err := filepath.Rel(m.root, filepath.Clean(full))
 	if err != nil || !filepath.IsLocal(rel) {
-		return nil, &markupRefused{m.outsideReason("outside")}
+		return nil, &refusedError{m.outsideReason("outside")}
 	}
 	return m.readFile(ctx, rel)
 }
 
 // outsideReason says which folder a refused reference left and how an
 // operator allows more.
-func (m *markupImages) outsideReason(how string) string {
+func (m *Images) outsideReason(how string) string {
 	return fmt.Sprintf("%s %s, the folder this document may read from (ingest with --asset-root to allow a wider folder)", how, m.root)
 }
 
 // readFile reads rel, a path inside m.root, through an os.Root so that
 // neither ".." nor a symbolic link can lead out of it.
-func (m *markupImages) readFile(ctx context.Context, rel string) ([]byte, error) {
+func (m *Images) readFile(ctx context.Context, rel string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -617,19 +619,19 @@ func (m *markupImages) readFile(ctx context.Context, rel string) ([]byte, error)
 
 // openError words a failure to open path inside the root: a symbolic link
 // leading out is a refusal, anything else an ordinary error.
-func (m *markupImages) openError(path string, err error) error {
+func (m *Images) openError(path string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
 	// os.Root's error for an escape is not exported; its text is stable.
 	if err.Error() == "path escapes from parent" {
-		return &markupRefused{m.outsideReason("a symbolic link on the way is absolute or leads outside")}
+		return &refusedError{m.outsideReason("a symbolic link on the way is absolute or leads outside")}
 	}
 	return fmt.Errorf("open %s: %w", path, err)
 }
 
-func (m *markupImages) remote(ctx context.Context, u string) ([]byte, error) {
+func (m *Images) remote(ctx context.Context, u string) ([]byte, error) {
 	if m.fetch == nil {
 		return nil, fmt.Errorf("remote image %s not fetched: no Fetch hook set", u)
 	}
@@ -643,8 +645,8 @@ func (m *markupImages) remote(ctx context.Context, u string) ([]byte, error) {
 	return data, nil
 }
 
-// markupDataURI decodes data:[<type>][;base64],<data>.
-func markupDataURI(ref string, max int64) ([]byte, error) {
+// dataURI decodes data:[<type>][;base64],<data>.
+func dataURI(ref string, max int64) ([]byte, error) {
 	comma := strings.IndexByte(ref, ',')
 	if comma < 0 {
 		return nil, errors.New("malformed data URI: no comma")
@@ -683,21 +685,21 @@ func markupDataURI(ref string, max int64) ([]byte, error) {
 	return data, nil
 }
 
-type markupHeading struct {
+type openHeading struct {
 	level  int
 	text   string
 	anchor string
 }
 
-// markupSections tracks the headings open at the current point.
-type markupSections struct {
-	heads []markupHeading
-	slugs markupSlugger
+// sections tracks the headings open at the current point.
+type sections struct {
+	heads []openHeading
+	slugs slugger
 }
 
 // open starts a heading of level 1–6; id is its fragment, or "" to derive a
 // slug from the text.
-func (s *markupSections) open(level int, text, id string) {
+func (s *sections) open(level int, text, id string) {
 	for len(s.heads) > 0 && s.heads[len(s.heads)-1].level >= level {
 		s.heads = s.heads[:len(s.heads)-1]
 	}
@@ -712,48 +714,51 @@ func (s *markupSections) open(level int, text, id string) {
 	}
 	if id == "" {
 		if s.slugs == nil {
-			s.slugs = markupSlugger{}
+			s.slugs = slugger{}
 		}
 		id = s.slugs.slug(text)
 	}
-	s.heads = append(s.heads, markupHeading{level: level, text: text, anchor: id})
+	s.heads = append(s.heads, openHeading{level: level, text: text, anchor: id})
 }
 
-func (s *markupSections) place() Place {
+func (s *sections) place() extract.Place {
 	if len(s.heads) == 0 {
-		return Place{}
+		return extract.Place{}
 	}
-	p := Place{Section: make([]string, len(s.heads)), Anchor: s.heads[len(s.heads)-1].anchor}
+	p := extract.Place{Section: make([]string, len(s.heads)), Anchor: s.heads[len(s.heads)-1].anchor}
 	for i, h := range s.heads {
 		p.Section[i] = h.text
 	}
 	return p
 }
 
-// markupOut collects what a document walk emits.
-type markupOut struct {
+// Out collects what a document walk emits.
+type Out struct {
 	ctx     context.Context
-	res     *Result
-	imgs    *markupImages
-	secs    *markupSections
+	res     *extract.Result
+	imgs    *Images
+	secs    *sections
 	imageAt []int // per image: len(res.Blocks) when it was met
 	err     error // set when ctx ends; the walk then stops
 }
 
-func newMarkupOut(ctx context.Context, res *Result, imgs *markupImages) *markupOut {
-	return &markupOut{ctx: ctx, res: res, imgs: imgs, secs: &markupSections{}}
+// NewOut collects the blocks and images of a walk into res, loading images
+// with imgs; the walk stops when ctx ends.
+func NewOut(ctx context.Context, res *extract.Result, imgs *Images) *Out {
+	return &Out{ctx: ctx, res: res, imgs: imgs, secs: &sections{}}
 }
 
-func (o *markupOut) emit(kind BlockKind, text string) {
+// Emit adds a block of text at the current section; empty text is dropped.
+func (o *Out) Emit(kind extract.BlockKind, text string) {
 	if text == "" {
 		return
 	}
-	o.res.Blocks = append(o.res.Blocks, Block{Kind: kind, Text: text, Place: o.secs.place()})
+	o.res.Blocks = append(o.res.Blocks, extract.Block{Kind: kind, Text: text, Place: o.secs.place()})
 }
 
-// addImage loads the first working candidate and records the image at the
+// AddImage loads the first working candidate and records the image at the
 // current place, or records a warning naming the preferred candidate.
-func (o *markupOut) addImage(cands []string, alt, caption, attrW, attrH string) {
+func (o *Out) AddImage(cands []string, alt, caption, attrW, attrH string) {
 	if o.err != nil || len(cands) == 0 {
 		return
 	}
@@ -768,8 +773,8 @@ func (o *markupOut) addImage(cands []string, alt, caption, attrW, attrH string) 
 			o.err = o.ctx.Err()
 			return
 		}
-		if !errors.Is(err, errMarkupAllRefused) {
-			o.res.Warnings = append(o.res.Warnings, fmt.Sprintf("image %q skipped: %v", markupShortRef(cands[0]), err))
+		if !errors.Is(err, errAllRefused) {
+			o.res.Warnings = append(o.res.Warnings, fmt.Sprintf("image %q skipped: %v", shortRef(cands[0]), err))
 		}
 		return
 	}
@@ -785,11 +790,21 @@ func (o *markupOut) addImage(cands []string, alt, caption, attrW, attrH string) 
 	o.imageAt = append(o.imageAt, len(o.res.Blocks))
 }
 
-// finish sets image contexts; it returns the error that stopped the walk.
-func (o *markupOut) finish() error {
+// Err is the error that stopped the walk (the context ended), or nil.
+func (o *Out) Err() error { return o.err }
+
+// Warn records a recoverable problem in the result.
+func (o *Out) Warn(msg string) { o.res.Warnings = append(o.res.Warnings, msg) }
+
+// OpenSection starts a heading of level 1–6 at the current point; id is its
+// fragment, or "" to derive a slug from the text.
+func (o *Out) OpenSection(level int, text, id string) { o.secs.open(level, text, id) }
+
+// Finish sets image contexts; it returns the error that stopped the walk.
+func (o *Out) Finish() error {
 	if o.err != nil {
 		return o.err
 	}
-	markupSetContexts(o.res, o.imageAt)
+	setContexts(o.res, o.imageAt)
 	return nil
 }

@@ -1,4 +1,7 @@
-package extract
+// Package media extracts audio and video files with ffmpeg: metadata,
+// still frames, and timed text from subtitles or, through a Transcriber,
+// from speech.
+package media
 
 import (
 	"bytes"
@@ -10,11 +13,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"io"
 	"math"
-	"mime/multipart"
-	"net/http"
-	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mmrag/extract"
 )
 
 // ErrNoFFmpeg is wrapped by the error Media returns when ffmpeg or ffprobe
@@ -36,7 +37,7 @@ type Segment struct {
 
 // Transcriber turns speech into timed text. audio is a 16 kHz mono WAV file
 // and name a file name for it (services want one); segment times are
-// relative to its start.
+// relative to its start. openai.Transcriber speaks OpenAI's API.
 type Transcriber interface {
 	Transcribe(ctx context.Context, name string, audio []byte) ([]Segment, error)
 }
@@ -130,9 +131,9 @@ var mediaTextSubtitles = map[string]bool{
 }
 
 // Extract implements Extractor.
-func (m Media) Extract(ctx context.Context, src Source) (*Result, error) {
-	name := officeName(src)
-	if err := officeCtx(ctx, name); err != nil {
+func (m Media) Extract(ctx context.Context, src extract.Source) (*extract.Result, error) {
+	name := src.Name()
+	if err := extract.Interrupted(ctx, name); err != nil {
 		return nil, err
 	}
 	if err := m.check(); err != nil {
@@ -147,25 +148,73 @@ func (m Media) Extract(ctx context.Context, src Source) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	defer os.RemoveAll(dir)
+	file, err := mediaCopy(dir, src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	probe, err := m.probe(ctx, file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	res := &extract.Result{Type: "audio", Title: src.FileTitle(), Meta: map[string]string{}}
+	st := probe.describe(res)
+	if !st.hasVideo && !st.hasAudio {
+		return nil, fmt.Errorf("%s: no audio or video stream (format %s)", name, probe.Format.FormatName)
+	}
+	if st.hasVideo {
+		res.Type = "video"
+	}
+	segs, err := m.speech(ctx, file, src, st, res)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	res.Blocks = mediaBlocks(segs)
+	if st.hasVideo {
+		if err := m.frames(ctx, file, st.dur, segs, res); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if len(res.Blocks) == 0 && len(res.Images) == 0 {
+		res.Warnings = append(res.Warnings, "no text or frames extracted")
+	}
+	return res, nil
+}
+
+// mediaCopy writes the source into dir, keeping a plausible extension (a
+// hint for ffmpeg), and returns the file's path.
+func mediaCopy(dir string, src extract.Source) (string, error) {
 	ext := strings.ToLower(filepath.Ext(src.Path))
 	if len(ext) > 8 || strings.ContainsAny(ext, "?#&/\\") {
 		ext = ""
 	}
 	file := filepath.Join(dir, "input"+ext)
-	if err := os.WriteFile(file, src.Data, 0o600); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
+	return file, os.WriteFile(file, src.Data, 0o600)
+}
 
+// probe runs ffprobe on file.
+func (m Media) probe(ctx context.Context, file string) (*mediaProbe, error) {
 	out, err := m.run(ctx, m.ffprobe(), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", file)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a readable audio or video file: %w", name, err)
+		return nil, fmt.Errorf("not a readable audio or video file: %w", err)
 	}
 	var probe mediaProbe
 	if err := json.Unmarshal(out, &probe); err != nil {
-		return nil, fmt.Errorf("%s: ffprobe output: %w", name, err)
+		return nil, fmt.Errorf("ffprobe output: %w", err)
 	}
-	res := &Result{Type: "audio", Title: officeBaseTitle(src), Meta: map[string]string{}}
-	for k, v := range probe.Format.Tags {
+	return &probe, nil
+}
+
+// mediaStreams is what the streams of a file are.
+type mediaStreams struct {
+	dur                time.Duration // 0: unknown
+	hasVideo, hasAudio bool          // cover art is not video
+	sub                int           // the subtitle stream to read, -1: none
+}
+
+// describe sets res's title and metadata from the container's tags and
+// streams, and returns what the streams are.
+func (p *mediaProbe) describe(res *extract.Result) mediaStreams {
+	for k, v := range p.Format.Tags {
 		k = strings.ToLower(k)
 		if v = strings.TrimSpace(v); v != "" && !mediaNoiseTags[k] {
 			res.Meta[k] = v
@@ -174,34 +223,33 @@ func (m Media) Extract(ctx context.Context, src Source) (*Result, error) {
 	if t := res.Meta["title"]; t != "" {
 		res.Title = t
 	}
-	res.Meta["format"] = probe.Format.FormatName
-	var dur time.Duration
-	if f, err := strconv.ParseFloat(probe.Format.Duration, 64); err == nil && f > 0 && f < 1e7 {
-		dur = time.Duration(f * float64(time.Second))
+	res.Meta["format"] = p.Format.FormatName
+	st := mediaStreams{sub: -1}
+	if f, err := strconv.ParseFloat(p.Format.Duration, 64); err == nil && f > 0 && f < 1e7 {
+		st.dur = time.Duration(f * float64(time.Second))
 		res.Meta["duration"] = strconv.FormatFloat(f, 'f', 3, 64)
 	}
-	hasVideo, hasAudio, sub := false, false, -1
 	subN, subDefault := 0, false
-	for _, s := range probe.Streams {
+	for _, s := range p.Streams {
 		switch s.CodecType {
 		case "video":
 			if s.Disposition["attached_pic"] == 1 {
 				continue // cover art of a song
 			}
-			if !hasVideo {
+			if !st.hasVideo {
 				res.Meta["video_codec"] = s.CodecName
 				res.Meta["width"], res.Meta["height"] = strconv.Itoa(s.Width), strconv.Itoa(s.Height)
 			}
-			hasVideo = true
+			st.hasVideo = true
 		case "audio":
-			if !hasAudio {
+			if !st.hasAudio {
 				res.Meta["audio_codec"] = s.CodecName
 			}
-			hasAudio = true
+			st.hasAudio = true
 		case "subtitle":
 			// The first text stream, or the first marked default.
-			if mediaTextSubtitles[s.CodecName] && (sub < 0 || (!subDefault && s.Disposition["default"] == 1)) {
-				sub, subDefault = subN, s.Disposition["default"] == 1
+			if mediaTextSubtitles[s.CodecName] && (st.sub < 0 || (!subDefault && s.Disposition["default"] == 1)) {
+				st.sub, subDefault = subN, s.Disposition["default"] == 1
 				if l := s.Tags["language"]; l != "" {
 					res.Meta["language"] = l
 				}
@@ -209,51 +257,42 @@ func (m Media) Extract(ctx context.Context, src Source) (*Result, error) {
 			subN++
 		}
 	}
-	if !hasVideo && !hasAudio {
-		return nil, fmt.Errorf("%s: no audio or video stream (format %s)", name, probe.Format.FormatName)
-	}
-	if hasVideo {
-		res.Type = "video"
-	}
+	return st
+}
 
-	var segs []Segment
+// speech returns the timed text of the file: its subtitles, else the
+// transcript of its audio. A failure that leaves something to index is a
+// warning; the error is for one that does not (an audio file's transcription)
+// and for the end of ctx.
+func (m Media) speech(ctx context.Context, file string, src extract.Source, st mediaStreams, res *extract.Result) ([]Segment, error) {
 	switch {
-	case sub >= 0:
-		srt, err := m.run(ctx, m.ffmpeg(), "-v", "error", "-i", file, "-map", "0:s:"+strconv.Itoa(sub), "-f", "srt", "pipe:1")
+	case st.sub >= 0:
+		srt, err := m.run(ctx, m.ffmpeg(), "-v", "error", "-i", file, "-map", "0:s:"+strconv.Itoa(st.sub), "-f", "srt", "pipe:1")
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("%s: %w", name, ctx.Err())
+				return nil, ctx.Err()
 			}
 			res.Warnings = append(res.Warnings, fmt.Sprintf("subtitles: %v", err))
-			break
+			return nil, nil
 		}
-		segs = ParseSRT(string(srt))
 		res.Meta["transcript"] = "subtitles"
-	case hasAudio && m.Transcribe != nil:
-		segs, err = m.transcribe(ctx, file, src, dur)
+		return ParseSRT(string(srt)), nil
+	case st.hasAudio && m.Transcribe != nil:
+		segs, err := m.transcribe(ctx, file, src, st.dur)
 		if err != nil {
-			if ctx.Err() != nil || !hasVideo {
+			if ctx.Err() != nil || !st.hasVideo {
 				// Speech is all an audio file has.
-				return nil, fmt.Errorf("%s: transcribe: %w", name, err)
+				return nil, fmt.Errorf("transcribe: %w", err)
 			}
 			res.Warnings = append(res.Warnings, fmt.Sprintf("transcribe: %v", err))
-		} else {
-			res.Meta["transcript"] = "speech"
+			return nil, nil
 		}
-	case hasAudio:
+		res.Meta["transcript"] = "speech"
+		return segs, nil
+	case st.hasAudio:
 		res.Warnings = append(res.Warnings, "speech not transcribed: no transcriber configured")
 	}
-	res.Blocks = mediaBlocks(segs)
-
-	if hasVideo {
-		if err := m.frames(ctx, file, dur, segs, res); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	if len(res.Blocks) == 0 && len(res.Images) == 0 {
-		res.Warnings = append(res.Warnings, "no text or frames extracted")
-	}
-	return res, nil
+	return nil, nil
 }
 
 // run runs a tool and returns its standard output; the error carries the
@@ -293,7 +332,7 @@ var (
 )
 
 // frames adds the still frames of a video.
-func (m Media) frames(ctx context.Context, file string, dur time.Duration, segs []Segment, res *Result) error {
+func (m Media) frames(ctx context.Context, file string, dur time.Duration, segs []Segment, res *extract.Result) error {
 	maxFrames := m.MaxFrames
 	if maxFrames == 0 {
 		maxFrames = 60
@@ -337,12 +376,12 @@ func (m Media) frames(ctx context.Context, file string, dur time.Duration, segs 
 			continue
 		}
 		last = sum
-		im := Image{Data: png, MIME: "image/png", Src: fmt.Sprintf("frame@%s", mediaSeconds(at)),
-			Meta: map[string]string{"kind": "frame"}, Place: Place{Time: at}}
+		im := extract.Image{Data: png, MIME: "image/png", Src: fmt.Sprintf("frame@%s", mediaSeconds(at)),
+			Meta: map[string]string{"kind": "frame"}, Place: extract.Place{Time: at}}
 		if cfg, err := mediaPNGConfig(png); err == nil {
 			im.Width, im.Height = cfg.Width, cfg.Height
 		}
-		im.Context = docxClip(mediaTextBetween(segs, at-every/2, at+every/2), 500)
+		im.Context = extract.Clip(mediaTextBetween(segs, at-every/2, at+every/2), 500)
 		res.Images = append(res.Images, im)
 	}
 	return nil
@@ -371,8 +410,8 @@ func mediaTextBetween(segs []Segment, from, to time.Duration) string {
 
 // transcribe sends the audio in pieces and shifts segment times to the
 // whole file.
-func (m Media) transcribe(ctx context.Context, file string, src Source, dur time.Duration) ([]Segment, error) {
-	base := officeBaseTitle(src)
+func (m Media) transcribe(ctx context.Context, file string, src extract.Source, dur time.Duration) ([]Segment, error) {
+	base := src.FileTitle()
 	if base == "" {
 		base = "audio"
 	}
@@ -419,14 +458,14 @@ func (m Media) transcribe(ctx context.Context, file string, src Source, dur time
 // mediaBlocks groups timed text into Transcript blocks of about
 // mediaBlockSpan, one segment per line. Repeats of the previous line (roll-up
 // captions) are dropped.
-func mediaBlocks(segs []Segment) []Block {
-	var out []Block
+func mediaBlocks(segs []Segment) []extract.Block {
+	var out []extract.Block
 	var lines []string
 	var start time.Duration
 	prev := ""
 	flush := func() {
 		if len(lines) > 0 {
-			out = append(out, Block{Kind: Transcript, Text: strings.Join(lines, "\n"), Place: Place{Time: start}})
+			out = append(out, extract.Block{Kind: extract.Transcript, Text: strings.Join(lines, "\n"), Place: extract.Place{Time: start}})
 		}
 		lines = nil
 	}
@@ -514,123 +553,4 @@ func mediaSRTDuration(f []string) time.Duration {
 	}
 	milli, _ := strconv.Atoi(ms)
 	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second + time.Duration(milli)*time.Millisecond
-}
-
-// OpenAITranscriber calls an OpenAI-compatible speech-to-text endpoint:
-// POST BaseURL/v1/audio/transcriptions with the audio as multipart form data
-// and response_format=verbose_json, which returns timed segments. OpenAI's
-// API, whisper.cpp's server, faster-whisper-server, LocalAI and vLLM speak
-// it.
-type OpenAITranscriber struct {
-	BaseURL  string       // e.g. "https://api.openai.com" or "http://localhost:8000"; a trailing /v1 is accepted
-	APIKey   string       // sent as a bearer token when set
-	Model    string       // empty means "whisper-1"
-	Language string       // ISO-639-1 hint such as "en"; empty lets the model detect it
-	HTTP     *http.Client // nil means http.DefaultClient; the context bounds each request
-}
-
-// openaiMaxResponse bounds a transcription response: an hour of speech is
-// well under a megabyte of JSON.
-const openaiMaxResponse = 32 << 20
-
-// Transcribe implements Transcriber.
-func (o OpenAITranscriber) Transcribe(ctx context.Context, name string, audio []byte) ([]Segment, error) {
-	if o.BaseURL == "" {
-		return nil, errors.New("transcribe: no BaseURL")
-	}
-	url := strings.TrimSuffix(strings.TrimRight(o.BaseURL, "/"), "/v1") + "/v1/audio/transcriptions"
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, filepath.Base(name)))
-	h.Set("Content-Type", "audio/wav")
-	fw, err := mw.CreatePart(h)
-	if err != nil {
-		return nil, err
-	}
-	fw.Write(audio)
-	fields := [][2]string{
-		{"model", cmp.Or(o.Model, "whisper-1")},
-		{"response_format", "verbose_json"},
-		{"timestamp_granularities[]", "segment"},
-	}
-	if o.Language != "" {
-		fields = append(fields, [2]string{"language", o.Language})
-	}
-	for _, f := range fields {
-		if err := mw.WriteField(f[0], f[1]); err != nil {
-			return nil, err
-		}
-	}
-	if err := mw.Close(); err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, &body)
-	if err != nil {
-		return nil, fmt.Errorf("transcribe: %w", err)
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	if o.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+o.APIKey)
-	}
-	client := o.HTTP
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("transcribe %s: %w", name, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, openaiMaxResponse+1))
-	if err != nil {
-		return nil, fmt.Errorf("transcribe %s: read response: %w", name, err)
-	}
-	if len(data) > openaiMaxResponse {
-		return nil, fmt.Errorf("transcribe %s: response over %d bytes", name, openaiMaxResponse)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		msg := strings.TrimSpace(string(data))
-		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
-			msg = e.Error.Message
-		}
-		if len(msg) > mediaStderrLimit {
-			msg = msg[:mediaStderrLimit] + "…"
-		}
-		return nil, fmt.Errorf("transcribe %s: %s: %s", name, resp.Status, msg)
-	}
-	var r struct {
-		Text     string  `json:"text"`
-		Duration float64 `json:"duration"`
-		Segments []struct {
-			Start float64 `json:"start"`
-			End   float64 `json:"end"`
-			Text  string  `json:"text"`
-		} `json:"segments"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("transcribe %s: response is not verbose_json: %w", name, err)
-	}
-	sec := func(f float64) time.Duration {
-		if f < 0 || f > 1e7 || math.IsNaN(f) {
-			return 0
-		}
-		return time.Duration(f * float64(time.Second))
-	}
-	var out []Segment
-	for _, s := range r.Segments {
-		if t := strings.TrimSpace(s.Text); t != "" {
-			out = append(out, Segment{Start: sec(s.Start), End: sec(s.End), Text: t})
-		}
-	}
-	// Some servers (and newer OpenAI models) answer with text only.
-	if len(out) == 0 && strings.TrimSpace(r.Text) != "" {
-		out = append(out, Segment{End: sec(r.Duration), Text: strings.TrimSpace(r.Text)})
-	}
-	return out, nil
 }

@@ -1,4 +1,4 @@
-package extract
+package media
 
 import (
 	"context"
@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"image/color"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mmrag/extract"
+	"mmrag/extract/internal/extracttest"
 )
 
 const mediaTestSRT = "1\n00:00:00,200 --> 00:00:00,900\n<i>Hello and welcome</i>\n\n" +
@@ -26,8 +26,8 @@ const mediaTestSRT = "1\n00:00:00,200 --> 00:00:00,900\n<i>Hello and welcome</i>
 // mediaTestFFmpeg runs ffmpeg in dir to make a fixture and returns its bytes.
 func mediaTestFFmpeg(t *testing.T, dir, out string, args ...string) []byte {
 	t.Helper()
-	mediaTestNeed(t, "ffmpeg", "ffmpeg")
-	mediaTestNeed(t, "ffprobe", "ffmpeg")
+	extracttest.NeedTool(t, "ffmpeg", "ffmpeg")
+	extracttest.NeedTool(t, "ffprobe", "ffmpeg")
 	cmd := exec.Command("ffmpeg", append(append([]string{"-v", "error", "-y"}, args...), out)...)
 	cmd.Dir = dir
 	if msg, err := cmd.CombinedOutput(); err != nil {
@@ -62,7 +62,7 @@ func mediaTestVideo(t *testing.T, srt string) []byte {
 
 func TestMediaVideoSubtitles(t *testing.T) {
 	data := mediaTestVideo(t, mediaTestSRT)
-	res, err := Media{FrameEvery: time.Second}.Extract(context.Background(), Source{Path: "/videos/clip.mkv", Data: data})
+	res, err := Media{FrameEvery: time.Second}.Extract(context.Background(), extract.Source{Path: "/videos/clip.mkv", Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestMediaVideoSubtitles(t *testing.T) {
 	if e, ok := res.Meta["encoder"]; ok {
 		t.Errorf("container noise kept: encoder %q", e)
 	}
-	want := []Block{{Kind: Transcript, Text: "Hello and welcome\nThis is a test\nGoodbye", Place: Place{Time: 200 * time.Millisecond}}}
+	want := []extract.Block{{Kind: extract.Transcript, Text: "Hello and welcome\nThis is a test\nGoodbye", Place: extract.Place{Time: 200 * time.Millisecond}}}
 	if !reflect.DeepEqual(res.Blocks, want) {
 		t.Errorf("blocks %+v, want %+v", res.Blocks, want)
 	}
@@ -97,71 +97,45 @@ func TestMediaVideoSubtitles(t *testing.T) {
 	}
 
 	// Frames are capped; a negative cap turns them off.
-	res, err = Media{FrameEvery: 100 * time.Millisecond, MaxFrames: 2}.Extract(context.Background(), Source{Path: "clip.mkv", Data: data})
+	res, err = Media{FrameEvery: 100 * time.Millisecond, MaxFrames: 2}.Extract(context.Background(), extract.Source{Path: "clip.mkv", Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Images) != 2 || res.Images[0].Time != 750*time.Millisecond || res.Images[1].Time != 2250*time.Millisecond {
 		t.Errorf("capped frames: %d, first at %v", len(res.Images), res.Images[0].Time)
 	}
-	res, err = Media{MaxFrames: -1}.Extract(context.Background(), Source{Path: "clip.mkv", Data: data})
+	res, err = Media{MaxFrames: -1}.Extract(context.Background(), extract.Source{Path: "clip.mkv", Data: data})
 	if err != nil || len(res.Images) != 0 || len(res.Blocks) != 1 {
 		t.Errorf("no frames: err %v, %d images %d blocks", err, len(res.Images), len(res.Blocks))
 	}
 }
 
-// mediaTestServer is an OpenAI-style transcription endpoint that checks
-// the request and answers with fixed segments.
-type mediaTestServer struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []map[string]string // form fields, plus "file:name", "file:rate", "file:channels", "auth"
-	status   int
-	body     string
+// mediaTestTranscriber is a Transcriber that records each call (the file
+// name, and the WAV's channels and sample rate) and answers with fixed
+// segments, "Hello there." at 0–1.4 s and "General Kenobi." at 1.5–2.9 s,
+// or with err when set. openai's tests check the HTTP client itself.
+type mediaTestTranscriber struct {
+	mu    sync.Mutex
+	calls []map[string]string // "file:name", "file:rate", "file:channels"
+	err   error
 }
 
-func newMediaTestServer(t *testing.T) *mediaTestServer {
-	s := &mediaTestServer{status: http.StatusOK, body: `{"task":"transcribe","language":"english","duration":3.0,"text":"Hello there. General Kenobi.",` +
-		`"segments":[{"id":0,"start":0.0,"end":1.4,"text":" Hello there."},{"id":1,"start":1.5,"end":2.9,"text":" General Kenobi."}]}`}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/audio/transcriptions" || r.Method != http.MethodPost {
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		}
-		if err := r.ParseMultipartForm(64 << 20); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		got := map[string]string{"auth": r.Header.Get("Authorization")}
-		for k, v := range r.MultipartForm.Value {
-			got[k] = v[0]
-		}
-		if fh := r.MultipartForm.File["file"]; len(fh) == 1 {
-			f, _ := fh[0].Open()
-			wav, _ := io.ReadAll(f)
-			got["file:name"] = fh[0].Filename
-			if len(wav) > 44 && string(wav[:4]) == "RIFF" && string(wav[8:12]) == "WAVE" {
-				got["file:channels"] = itoa(int(binary.LittleEndian.Uint16(wav[22:])))
-				got["file:rate"] = itoa(int(binary.LittleEndian.Uint32(wav[24:])))
-			}
-		}
-		s.mu.Lock()
-		s.requests = append(s.requests, got)
-		status, body := s.status, s.body
-		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-// reply sets the answer to the next requests.
-func (s *mediaTestServer) reply(status int, body string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.status, s.body = status, body
+func (f *mediaTestTranscriber) Transcribe(ctx context.Context, name string, wav []byte) ([]Segment, error) {
+	got := map[string]string{"file:name": name}
+	if len(wav) > 44 && string(wav[:4]) == "RIFF" && string(wav[8:12]) == "WAVE" {
+		got["file:channels"] = itoa(int(binary.LittleEndian.Uint16(wav[22:])))
+		got["file:rate"] = itoa(int(binary.LittleEndian.Uint32(wav[24:])))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, got)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return []Segment{
+		{Start: 0, End: 1400 * time.Millisecond, Text: "Hello there."},
+		{Start: 1500 * time.Millisecond, End: 2900 * time.Millisecond, Text: "General Kenobi."},
+	}, nil
 }
 
 func itoa(n int) string {
@@ -172,35 +146,32 @@ func itoa(n int) string {
 func TestMediaTranscribe(t *testing.T) {
 	dir := t.TempDir()
 	audio := mediaTestFFmpeg(t, dir, "tone.ogg", "-f", "lavfi", "-i", "sine=frequency=300:duration=3", "-ac", "2", "-ar", "44100", "-c:a", "libvorbis")
-	srv := newMediaTestServer(t)
-	tr := OpenAITranscriber{BaseURL: srv.URL + "/v1/", APIKey: "sk-test", Language: "en"}
+	tr := &mediaTestTranscriber{}
 
-	res, err := Media{Transcribe: tr}.Extract(context.Background(), Source{Path: "talks/tone.ogg", Data: audio})
+	res, err := Media{Transcribe: tr}.Extract(context.Background(), extract.Source{Path: "talks/tone.ogg", Data: audio})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Type != "audio" || res.Title != "tone" || res.Meta["transcript"] != "speech" || len(res.Images) != 0 {
 		t.Errorf("type %q title %q meta %v, %d images", res.Type, res.Title, res.Meta, len(res.Images))
 	}
-	want := []Block{{Kind: Transcript, Text: "Hello there.\nGeneral Kenobi."}}
+	want := []extract.Block{{Kind: extract.Transcript, Text: "Hello there.\nGeneral Kenobi."}}
 	if !reflect.DeepEqual(res.Blocks, want) {
 		t.Errorf("blocks %+v, want %+v", res.Blocks, want)
 	}
-	if len(srv.requests) != 1 {
-		t.Fatalf("%d requests", len(srv.requests))
+	if len(tr.calls) != 1 {
+		t.Fatalf("%d calls", len(tr.calls))
 	}
-	wantReq := map[string]string{
-		"auth": "Bearer sk-test", "model": "whisper-1", "response_format": "verbose_json", "language": "en",
-		"timestamp_granularities[]": "segment", "file:name": "tone.wav", "file:channels": "1", "file:rate": "16000",
-	}
-	if !reflect.DeepEqual(srv.requests[0], wantReq) {
-		t.Errorf("request %v\nwant %v", srv.requests[0], wantReq)
+	// 16 kHz mono WAV, named after the file.
+	wantCall := map[string]string{"file:name": "tone.wav", "file:channels": "1", "file:rate": "16000"}
+	if !reflect.DeepEqual(tr.calls[0], wantCall) {
+		t.Errorf("call %v\nwant %v", tr.calls[0], wantCall)
 	}
 
 	// A video without subtitles is transcribed too, and its frames get
 	// the speech of their interval as context.
 	video := mediaTestVideo(t, "")
-	res, err = Media{Transcribe: tr, FrameEvery: 1500 * time.Millisecond}.Extract(context.Background(), Source{Path: "v.mkv", Data: video})
+	res, err = Media{Transcribe: tr, FrameEvery: 1500 * time.Millisecond}.Extract(context.Background(), extract.Source{Path: "v.mkv", Data: video})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,25 +181,25 @@ func TestMediaTranscribe(t *testing.T) {
 
 	// Service errors: fatal for audio (nothing else to index), a warning
 	// for video (frames remain).
-	srv.reply(http.StatusUnauthorized, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}`)
-	_, err = Media{Transcribe: tr}.Extract(context.Background(), Source{Path: "tone.ogg", Data: audio})
+	tr.err = errors.New("HTTP 401: Incorrect API key provided")
+	_, err = Media{Transcribe: tr}.Extract(context.Background(), extract.Source{Path: "tone.ogg", Data: audio})
 	if err == nil || !strings.HasPrefix(err.Error(), "tone.ogg: transcribe") || !strings.Contains(err.Error(), "401") ||
 		!strings.Contains(err.Error(), "Incorrect API key") {
 		t.Errorf("error %v", err)
 	}
-	res, err = Media{Transcribe: tr}.Extract(context.Background(), Source{Path: "v.mkv", Data: video})
+	res, err = Media{Transcribe: tr}.Extract(context.Background(), extract.Source{Path: "v.mkv", Data: video})
 	if err != nil || len(res.Images) == 0 || !strings.Contains(strings.Join(res.Warnings, ";"), "Incorrect API key") {
 		t.Errorf("video with failing transcriber: err %v warnings %v", err, res)
 	}
 
 	// No transcriber: the audio is read but yields no text, with a warning.
-	res, err = Media{}.Extract(context.Background(), Source{Path: "tone.ogg", Data: audio})
+	res, err = Media{}.Extract(context.Background(), extract.Source{Path: "tone.ogg", Data: audio})
 	if err != nil || len(res.Blocks) != 0 || !strings.Contains(strings.Join(res.Warnings, ";"), "no transcriber") {
 		t.Errorf("no transcriber: err %v result %+v", err, res)
 	}
 }
 
-func mediaTestContext(res *Result, i int) string {
+func mediaTestContext(res *extract.Result, i int) string {
 	if i < len(res.Images) {
 		return res.Images[i].Context
 	}
@@ -237,12 +208,12 @@ func mediaTestContext(res *Result, i int) string {
 
 func TestMediaCoverArt(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "cover.png"), []byte(officeTestPNG(t, 32, 32, color.RGBA{1, 2, 3, 255})), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "cover.png"), []byte(extracttest.SolidPNG(t, 32, 32, color.RGBA{1, 2, 3, 255})), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	song := mediaTestFFmpeg(t, dir, "song.mp3", "-f", "lavfi", "-i", "sine=duration=2", "-i", "cover.png",
 		"-map", "0", "-map", "1", "-c:a", "libmp3lame", "-c:v", "png", "-disposition:v", "attached_pic", "-metadata", "title=Song")
-	res, err := Media{}.Extract(context.Background(), Source{Path: "song.mp3", Data: song})
+	res, err := Media{}.Extract(context.Background(), extract.Source{Path: "song.mp3", Data: song})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +223,7 @@ func TestMediaCoverArt(t *testing.T) {
 }
 
 func TestMediaBad(t *testing.T) {
-	mediaTestNeed(t, "ffprobe", "ffmpeg")
+	extracttest.NeedTool(t, "ffprobe", "ffmpeg")
 	good := mediaTestVideo(t, "")
 	tests := []struct {
 		name string
@@ -265,7 +236,7 @@ func TestMediaBad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Media{}.Extract(context.Background(), Source{Path: "bad.mp4", Data: tt.data})
+			res, err := Media{}.Extract(context.Background(), extract.Source{Path: "bad.mp4", Data: tt.data})
 			if err == nil || res != nil {
 				t.Fatalf("result %+v error %v, want an error", res, err)
 			}
@@ -277,7 +248,7 @@ func TestMediaBad(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := (Media{}).Extract(ctx, Source{Path: "c.mkv", Data: good}); !errors.Is(err, context.Canceled) {
+	if _, err := (Media{}).Extract(ctx, extract.Source{Path: "c.mkv", Data: good}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
 }
@@ -287,7 +258,7 @@ func TestMediaNoFFmpeg(t *testing.T) {
 	if m.Available() {
 		t.Fatal("a missing ffmpeg is available")
 	}
-	_, err := m.Extract(context.Background(), Source{Path: "a.mp4", Data: []byte("x")})
+	_, err := m.Extract(context.Background(), extract.Source{Path: "a.mp4", Data: []byte("x")})
 	if !errors.Is(err, ErrNoFFmpeg) || !strings.HasPrefix(err.Error(), "a.mp4: ffmpeg not found") || !strings.Contains(err.Error(), "apt-get install ffmpeg") {
 		t.Errorf("error %v", err)
 	}
@@ -319,7 +290,7 @@ func TestMediaBlocks(t *testing.T) {
 	if len(got) != 4 {
 		t.Fatalf("%d blocks, want 4 of 30 s", len(got))
 	}
-	if got[0].Text != "line 0\nline 1\nline 2" || got[1].Time != 30*time.Second || got[3].Text != "line 9" || got[0].Kind != Transcript {
+	if got[0].Text != "line 0\nline 1\nline 2" || got[1].Time != 30*time.Second || got[3].Text != "line 9" || got[0].Kind != extract.Transcript {
 		t.Errorf("blocks %+v", got)
 	}
 	long := strings.Repeat("word ", 100)
@@ -332,15 +303,15 @@ func TestMediaBlocks(t *testing.T) {
 func TestMediaAudioPieces(t *testing.T) {
 	dir := t.TempDir()
 	audio := mediaTestFFmpeg(t, dir, "long.flac", "-f", "lavfi", "-i", "sine=duration=5", "-c:a", "flac")
-	srv := newMediaTestServer(t)
-	res, err := Media{Transcribe: OpenAITranscriber{BaseURL: srv.URL}, AudioPiece: 2 * time.Second}.Extract(
-		context.Background(), Source{Path: "long.flac", Data: audio})
+	tr := &mediaTestTranscriber{}
+	res, err := Media{Transcribe: tr, AudioPiece: 2 * time.Second}.Extract(
+		context.Background(), extract.Source{Path: "long.flac", Data: audio})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, r := range srv.requests {
-		names = append(names, r["file:name"])
+	for _, c := range tr.calls {
+		names = append(names, c["file:name"])
 	}
 	if !reflect.DeepEqual(names, []string{"long.part1.wav", "long.part2.wav", "long.part3.wav"}) {
 		t.Errorf("pieces %q", names)
@@ -351,64 +322,11 @@ func TestMediaAudioPieces(t *testing.T) {
 	if len(res.Blocks) != 1 || strings.Count(res.Blocks[0].Text, "\n") != 5 || res.Blocks[0].Time != 0 {
 		t.Errorf("blocks %+v", res.Blocks)
 	}
-	if _, ok := srv.requests[0]["auth"]; !ok || srv.requests[0]["auth"] != "" {
-		t.Errorf("auth header %q sent without a key", srv.requests[0]["auth"])
-	}
-}
-
-func TestOpenAITranscriber(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-		body   string
-		want   []Segment
-		err    string
-	}{
-		{"segments", 200, `{"segments":[{"start":0.5,"end":1.25,"text":" a "},{"start":2,"end":3,"text":"  "}]}`,
-			[]Segment{{Start: 500 * time.Millisecond, End: 1250 * time.Millisecond, Text: "a"}}, ""},
-		{"text only", 200, `{"text":" Just text. ","duration":4.5}`, []Segment{{End: 4500 * time.Millisecond, Text: "Just text."}}, ""},
-		{"silence", 200, `{"text":"","segments":[]}`, nil, ""},
-		{"not JSON", 200, `Hello world`, nil, "not verbose_json"},
-		{"server error", 500, `upstream exploded`, nil, "500 Internal Server Error: upstream exploded"},
-		{"bad model", 400, `{"error":{"message":"model 'x' not found"}}`, nil, "model 'x' not found"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := newMediaTestServer(t)
-			srv.reply(tt.status, tt.body)
-			got, err := OpenAITranscriber{BaseURL: srv.URL, Model: "x"}.Transcribe(context.Background(), "a.wav", []byte("RIFF"))
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "a.wav") {
-					t.Errorf("error %v, want one naming a.wav and containing %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
-			if srv.requests[0]["model"] != "x" {
-				t.Errorf("model %q", srv.requests[0]["model"])
-			}
-		})
-	}
-	if _, err := (OpenAITranscriber{}).Transcribe(context.Background(), "a.wav", nil); err == nil {
-		t.Error("no error without a BaseURL")
-	}
-	// The context bounds the request.
-	srv := newMediaTestServer(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := (OpenAITranscriber{BaseURL: srv.URL}).Transcribe(ctx, "a.wav", []byte("RIFF")); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled request: %v", err)
-	}
 }
 
 func TestMediaTimeout(t *testing.T) {
 	video := mediaTestVideo(t, "")
-	_, err := Media{Timeout: time.Nanosecond}.Extract(context.Background(), Source{Path: "slow.mkv", Data: video})
+	_, err := Media{Timeout: time.Nanosecond}.Extract(context.Background(), extract.Source{Path: "slow.mkv", Data: video})
 	if err == nil || !strings.HasPrefix(err.Error(), "slow.mkv: ") || !strings.Contains(err.Error(), "stopped (limit 1ns)") {
 		t.Errorf("error %v", err)
 	}

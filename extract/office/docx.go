@@ -1,4 +1,4 @@
-package extract
+package office
 
 import (
 	"context"
@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"strconv"
 	"strings"
+
+	"mmrag/extract"
+	"mmrag/extract/table"
 )
 
 // DOCX extracts Word documents (Office Open XML, .docx).
@@ -30,45 +32,21 @@ type DOCX struct {
 }
 
 // Extract implements Extractor.
-func (x DOCX) Extract(ctx context.Context, src Source) (*Result, error) {
-	name := officeName(src)
-	if err := officeCtx(ctx, name); err != nil {
-		return nil, err
-	}
-	pkg, err := openOOXML(name, src.Data, x.Limits)
-	if err != nil {
-		return nil, err
-	}
-	main := "word/document.xml"
-	if rels, err := pkg.rels(""); err == nil {
-		for _, r := range rels {
-			if strings.HasSuffix(r.Type, "/officeDocument") && !r.External {
-				main = r.Target
-			}
-		}
-	}
-	data, err := pkg.readPart(main)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: not a Word document: no %s", name, main)
-	}
-	if err != nil {
-		return nil, err
-	}
-	rels, err := pkg.rels(main)
+func (x DOCX) Extract(ctx context.Context, src extract.Source) (*extract.Result, error) {
+	doc, err := openDocument(ctx, src, x.Limits, "word/document.xml", "a Word document")
 	if err != nil {
 		return nil, err
 	}
 	w := &docxWalker{
-		pkg:      pkg,
-		rels:     rels,
-		res:      &Result{Type: "docx", Meta: map[string]string{}},
+		pkg:      doc.pkg,
+		rels:     doc.rels,
+		res:      doc.result("docx"),
 		styles:   map[string]docxStyle{},
 		numFmt:   map[string]string{},
 		counters: map[string][]int{},
 		images:   map[string]bool{},
 	}
-	w.res.Title = pkg.core(w.res.Meta)
-	for _, r := range rels {
+	for _, r := range doc.rels {
 		switch {
 		case r.External:
 		case strings.HasSuffix(r.Type, "/styles"):
@@ -77,15 +55,15 @@ func (x DOCX) Extract(ctx context.Context, src Source) (*Result, error) {
 			w.loadNumbering(r.Target)
 		}
 	}
-	if err := w.body(ctx, data); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", name, main, err)
+	if err := w.body(ctx, doc.data); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", doc.name, doc.main, err)
 	}
 	w.flushList()
 	if w.res.Title == "" {
 		w.res.Title = w.titlePara
 	}
 	if w.res.Title == "" {
-		w.res.Title = officeBaseTitle(src)
+		w.res.Title = src.FileTitle()
 	}
 	if len(w.res.Blocks) == 0 && len(w.res.Images) == 0 {
 		w.res.Warnings = append(w.res.Warnings, "empty document")
@@ -108,7 +86,7 @@ type docxHead struct {
 type docxWalker struct {
 	pkg      *ooxmlPackage
 	rels     map[string]ooxmlRel
-	res      *Result
+	res      *extract.Result
 	styles   map[string]docxStyle
 	numFmt   map[string]string // "numId/ilvl" → numFmt ("bullet", "decimal", …)
 	counters map[string][]int  // numId → item counters per level
@@ -117,7 +95,7 @@ type docxWalker struct {
 	heads     []docxHead
 	titlePara string // text of the first Title-styled paragraph
 	list      []string
-	listPlace Place
+	listPlace extract.Place
 
 	// Caption matching: images of the last paragraph still without a
 	// caption, and a caption that came before its picture.
@@ -303,21 +281,21 @@ func (w *docxWalker) block(n *xmlNode) {
 	}
 }
 
-func (w *docxWalker) place() Place {
+func (w *docxWalker) place() extract.Place {
 	if len(w.heads) == 0 {
-		return Place{}
+		return extract.Place{}
 	}
 	sec := make([]string, len(w.heads))
 	for i, h := range w.heads {
 		sec[i] = h.text
 	}
-	return Place{Section: sec}
+	return extract.Place{Section: sec}
 }
 
 // docxPara is what one paragraph holds.
 type docxPara struct {
 	text   string
-	images []Image
+	images []extract.Image
 }
 
 // runs collects the text and pictures under n, skipping deleted text, field
@@ -354,7 +332,7 @@ func (w *docxWalker) runs(n *xmlNode, p *docxPara, b *strings.Builder) {
 }
 
 // picture finds the picture of a w:drawing or VML w:pict.
-func (w *docxWalker) picture(n *xmlNode) (Image, bool) {
+func (w *docxWalker) picture(n *xmlNode) (extract.Image, bool) {
 	var rid, alt, title string
 	n.walk(func(k *xmlNode) bool {
 		switch k.Name.Local {
@@ -379,23 +357,23 @@ func (w *docxWalker) picture(n *xmlNode) (Image, bool) {
 		return true
 	})
 	if rid == "" {
-		return Image{}, false
+		return extract.Image{}, false
 	}
 	rel, ok := w.rels[rid]
 	if !ok {
-		return Image{}, false
+		return extract.Image{}, false
 	}
 	if rel.External {
 		w.warn("linked image %q refused: files outside the document are never read", rel.Target)
-		return Image{}, false
+		return extract.Image{}, false
 	}
 	if w.images[rel.Target] {
-		return Image{}, false
+		return extract.Image{}, false
 	}
 	img, err := w.pkg.image(rel.Target)
 	if err != nil {
 		w.warn("image %s: %v", rel.Target, err)
-		return Image{}, false
+		return extract.Image{}, false
 	}
 	w.images[rel.Target] = true
 	img.Alt = strings.TrimSpace(alt)
@@ -438,14 +416,14 @@ func (w *docxWalker) paragraph(n *xmlNode) {
 		w.listItem(numID, ilvl, p.text)
 	case p.text != "":
 		w.flushList()
-		kind := Paragraph
+		kind := extract.Paragraph
 		switch {
 		case strings.Contains(styleName, "quote"):
-			kind = Quote
+			kind = extract.Quote
 		case strings.Contains(styleName, "code") || styleName == "html preformatted":
-			kind = Code
+			kind = extract.Code
 		}
-		w.res.Blocks = append(w.res.Blocks, Block{Kind: kind, Text: p.text, Place: w.place()})
+		w.res.Blocks = append(w.res.Blocks, extract.Block{Kind: kind, Text: p.text, Place: w.place()})
 	}
 	if len(p.images) > 0 {
 		w.addImages(p)
@@ -493,7 +471,7 @@ func (w *docxWalker) addImages(p docxPara) {
 	w.uncaptioned = w.uncaptioned[:0]
 	for _, img := range p.images {
 		img.Place = w.place()
-		img.Context = docxClip(ctxText, 500)
+		img.Context = extract.Clip(ctxText, 500)
 		if w.pendingCaption != "" {
 			img.Caption = w.pendingCaption
 		}
@@ -529,7 +507,7 @@ func (w *docxWalker) flushList() {
 	if len(w.list) == 0 {
 		return
 	}
-	w.res.Blocks = append(w.res.Blocks, Block{Kind: List, Text: strings.Join(w.list, "\n"), Place: w.listPlace})
+	w.res.Blocks = append(w.res.Blocks, extract.Block{Kind: extract.List, Text: strings.Join(w.list, "\n"), Place: w.listPlace})
 	w.list = nil
 }
 
@@ -570,9 +548,9 @@ func (w *docxWalker) table(n *xmlNode) {
 		}
 		rows = append(rows, row)
 	}
-	rows = officeTrimRows(rows)
-	w.res.Blocks = append(w.res.Blocks, officeTable{}.blocks(rows, w.place())...)
-	tableText := docxClip(strings.Join(cellText, " "), 500)
+	rows = table.TrimRows(rows)
+	w.res.Blocks = append(w.res.Blocks, table.Splitter{}.Blocks(rows, w.place())...)
+	tableText := extract.Clip(strings.Join(cellText, " "), 500)
 	if len(imgs.images) > 0 {
 		imgs.text = tableText
 		w.addImages(imgs)
@@ -583,18 +561,4 @@ func (w *docxWalker) table(n *xmlNode) {
 		// A picture right after a table is most likely about it.
 		w.lastText = tableText
 	}
-}
-
-func docxClip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := strings.LastIndexByte(s[:n], ' ')
-	if cut < n/2 {
-		cut = n
-	}
-	for cut > 0 && cut < len(s) && s[cut]&0xC0 == 0x80 { // not inside a UTF-8 sequence
-		cut--
-	}
-	return s[:cut] + "…"
 }

@@ -1,4 +1,4 @@
-package extract
+package office
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"mmrag/extract"
+	"mmrag/extract/internal/extracttest"
 )
 
 const docxTestNS = `xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" ` +
@@ -88,8 +91,8 @@ func docxTestDocument(t testing.TB, body string, extra ...officeTestPart) []byte
 			`<w:sectPr><w:pgSz w:w="11906" w:h="16838"/></w:sectPr></w:body></w:document>`},
 		{"word/styles.xml", docxTestStyles},
 		{"word/numbering.xml", docxTestNumbering},
-		{"word/media/image1.png", officeTestPNG(t, 40, 20, color.RGBA{200, 0, 0, 255})},
-		{"word/media/image2.png", officeTestPNG(t, 8, 6, color.RGBA{0, 0, 200, 255})},
+		{"word/media/image1.png", extracttest.SolidPNG(t, 40, 20, color.RGBA{200, 0, 0, 255})},
+		{"word/media/image2.png", extracttest.SolidPNG(t, 8, 6, color.RGBA{0, 0, 200, 255})},
 	}
 	return officeTestZip(t, append(parts, extra...)...)
 }
@@ -127,7 +130,7 @@ func docxTestFile(t testing.TB) []byte {
 }
 
 func TestDOCXExtract(t *testing.T) {
-	res, err := DOCX{}.Extract(context.Background(), Source{Path: "/tmp/report.docx", Data: docxTestFile(t)})
+	res, err := DOCX{}.Extract(context.Background(), extract.Source{Path: "/tmp/report.docx", Data: docxTestFile(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,15 +140,15 @@ func TestDOCXExtract(t *testing.T) {
 	if res.Meta["author"] != "Ada Lovelace" || res.Meta["created"] != "2024-03-01T10:00:00Z" {
 		t.Errorf("meta %v", res.Meta)
 	}
-	want := []Block{
-		officeBlk(Paragraph, "Preface text before any heading.", "Annual Report"),
-		officeBlk(Paragraph, "We describe the year.", "Annual Report > Introduction"),
-		officeBlk(List, "- First point\n  - Sub point\n- Second point", "Annual Report > Introduction > Background"),
-		officeBlk(Quote, "To be or not to be.", "Annual Report > Introduction > Background"),
-		officeBlk(List, "1. Step one\n2. Step two", "Annual Report > Introduction > Background"),
-		officeBlk(Table, "Region | Sales\nNorth | 120\nSouth | 80", "Annual Report > Results"),
-		officeBlk(Paragraph, "Split inserted\ttext", "Annual Report > Results > Details"),
-		officeBlk(Paragraph, "Box:", "Annual Report > Results > Details > Deeper"),
+	want := []extract.Block{
+		officeBlk(extract.Paragraph, "Preface text before any heading.", "Annual Report"),
+		officeBlk(extract.Paragraph, "We describe the year.", "Annual Report > Introduction"),
+		officeBlk(extract.List, "- First point\n  - Sub point\n- Second point", "Annual Report > Introduction > Background"),
+		officeBlk(extract.Quote, "To be or not to be.", "Annual Report > Introduction > Background"),
+		officeBlk(extract.List, "1. Step one\n2. Step two", "Annual Report > Introduction > Background"),
+		officeBlk(extract.Table, "Region | Sales\nNorth | 120\nSouth | 80", "Annual Report > Results"),
+		officeBlk(extract.Paragraph, "Split inserted\ttext", "Annual Report > Results > Details"),
+		officeBlk(extract.Paragraph, "Box:", "Annual Report > Results > Details > Deeper"),
 	}
 	if !reflect.DeepEqual(res.Blocks, want) {
 		t.Errorf("blocks:\n%s\nwant:\n%s", docxTestDump(res.Blocks), docxTestDump(want))
@@ -171,7 +174,7 @@ func TestDOCXExtract(t *testing.T) {
 	}
 }
 
-func docxTestDump(bs []Block) string {
+func docxTestDump(bs []extract.Block) string {
 	var b strings.Builder
 	for _, x := range bs {
 		b.WriteString(string(x.Kind) + " " + strings.Join(x.Section, " > ") + ": " + strings.ReplaceAll(x.Text, "\n", `\n`) + "\n")
@@ -186,7 +189,7 @@ func TestDOCXCases(t *testing.T) {
 		extra     []officeTestPart
 		rels      []string // when set, a package with only these document relationships
 		wantTitle string
-		want      []Block
+		want      []extract.Block
 		warn      string
 	}{
 		{
@@ -194,32 +197,32 @@ func TestDOCXCases(t *testing.T) {
 			body:      docxTestPara("Heading1", "Chapter") + docxTestPara("", "Body."),
 			extra:     []officeTestPart{{"docProps/core.xml", officeTestCore("Core Title")}},
 			wantTitle: "Core Title",
-			want:      []Block{officeBlk(Paragraph, "Body.", "Chapter")},
+			want:      []extract.Block{officeBlk(extract.Paragraph, "Body.", "Chapter")},
 		},
 		{
 			name:      "no title anywhere",
 			body:      docxTestPara("", "Only text."),
 			wantTitle: "doc",
-			want:      []Block{officeBlk(Paragraph, "Only text.", "")},
+			want:      []extract.Block{officeBlk(extract.Paragraph, "Only text.", "")},
 		},
 		{
 			name: "heading levels pop",
 			body: docxTestPara("Heading1", "A") + docxTestPara("Heading2", "B") + docxTestPara("Heading1", "C") +
 				docxTestPara("", "x") + `<w:p><w:pPr><w:outlineLvl w:val="1"/></w:pPr><w:r><w:t>D</w:t><w:br/><w:t>more</w:t></w:r></w:p>` + docxTestPara("", "y"),
 			wantTitle: "doc",
-			want:      []Block{officeBlk(Paragraph, "x", "C"), officeBlk(Paragraph, "y", "C > D more")},
+			want:      []extract.Block{officeBlk(extract.Paragraph, "x", "C"), officeBlk(extract.Paragraph, "y", "C > D more")},
 		},
 		{
 			name:      "style loop terminates",
 			body:      docxTestPara("Loop1", "loop text"),
 			wantTitle: "doc",
-			want:      []Block{officeBlk(Paragraph, "loop text", "")},
+			want:      []extract.Block{officeBlk(extract.Paragraph, "loop text", "")},
 		},
 		{
 			name:      "empty heading and paragraphs are dropped",
 			body:      docxTestPara("Heading1", "") + `<w:p/>` + docxTestPara("", "   ") + docxTestPara("", "z"),
 			wantTitle: "doc",
-			want:      []Block{officeBlk(Paragraph, "z", "")},
+			want:      []extract.Block{officeBlk(extract.Paragraph, "z", "")},
 		},
 		{
 			name: "content controls and alternate content",
@@ -227,14 +230,14 @@ func TestDOCXCases(t *testing.T) {
 				`<mc:AlternateContent><mc:Choice Requires="w14">` + docxTestPara("", "choice") + `</mc:Choice>` +
 				`<mc:Fallback>` + docxTestPara("", "fallback") + `</mc:Fallback></mc:AlternateContent>`,
 			wantTitle: "doc",
-			want:      []Block{officeBlk(Paragraph, "in sdt", ""), officeBlk(Paragraph, "choice", "")},
+			want:      []extract.Block{officeBlk(extract.Paragraph, "in sdt", ""), officeBlk(extract.Paragraph, "choice", "")},
 		},
 		{
 			name: "merged cells keep columns",
 			body: `<w:tbl><w:tr>` + docxTestCell("a") + docxTestCell("b") + docxTestCell("c") + `</w:tr>` +
 				`<w:tr><w:tc><w:tcPr><w:gridSpan w:val="2"/></w:tcPr>` + docxTestPara("", "wide") + `</w:tc>` + docxTestCell("z") + `</w:tr></w:tbl>`,
 			wantTitle: "doc",
-			want:      []Block{officeBlk(Table, "a | b | c\nwide |  | z", "")},
+			want:      []extract.Block{officeBlk(extract.Table, "a | b | c\nwide |  | z", "")},
 		},
 		{
 			name: "fields, hyperlinks, footnotes and breaks",
@@ -243,7 +246,7 @@ func TestDOCXCases(t *testing.T) {
 				`<w:hyperlink r:id="rId9"><w:r><w:t xml:space="preserve"> see site</w:t></w:r></w:hyperlink>` +
 				`<w:r><w:footnoteReference w:id="1"/><w:br/><w:t>next line</w:t><w:noBreakHyphen/><w:t>x</w:t></w:r></w:p>`,
 			wantTitle: "doc",
-			want:      []Block{officeBlk(Paragraph, "7 see site\nnext line-x", "")},
+			want:      []extract.Block{officeBlk(extract.Paragraph, "7 see site\nnext line-x", "")},
 		},
 		{
 			name: "text box inside a drawing",
@@ -251,14 +254,14 @@ func TestDOCXCases(t *testing.T) {
 				`<a:graphic><a:graphicData><wps:wsp xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape"><wps:txbx><w:txbxContent>` +
 				docxTestPara("", "Boxed") + `</w:txbxContent></wps:txbx></wps:wsp></a:graphicData></a:graphic></wp:anchor></w:drawing></w:r></w:p>`,
 			wantTitle: "doc",
-			want:      []Block{officeBlk(Paragraph, "Outer\nBoxed", "")},
+			want:      []extract.Block{officeBlk(extract.Paragraph, "Outer\nBoxed", "")},
 		},
 		{
 			name:      "missing image part is a warning",
 			body:      `<w:p>` + docxTestDrawing("rId99", "x") + docxTestDrawing("rId8", "gone") + `</w:p>` + docxTestPara("", "after"),
 			rels:      []string{"rId8 image media/missing.png"},
 			wantTitle: "doc",
-			want:      []Block{officeBlk(Paragraph, "after", "")},
+			want:      []extract.Block{officeBlk(extract.Paragraph, "after", "")},
 			warn:      "media/missing.png",
 		},
 	}
@@ -268,7 +271,7 @@ func TestDOCXCases(t *testing.T) {
 			if tt.rels != nil {
 				data = docxTestDocumentRels(t, tt.body, tt.rels...)
 			}
-			res, err := DOCX{}.Extract(context.Background(), Source{Path: "dir/doc.docx", Data: data})
+			res, err := DOCX{}.Extract(context.Background(), extract.Source{Path: "dir/doc.docx", Data: data})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,7 +302,7 @@ func TestDOCXVMLPicture(t *testing.T) {
 	body := `<w:p><w:r><w:pict><v:shape xmlns:v="urn:schemas-microsoft-com:vml" id="_x0000_i1025" alt="Old logo" style="width:10pt">` +
 		`<v:imagedata r:id="rId5" o:title="" xmlns:o="urn:schemas-microsoft-com:office:office"/></v:shape></w:pict></w:r></w:p>` +
 		docxTestPara("Caption", "Figure 3: Logo")
-	res, err := DOCX{}.Extract(context.Background(), Source{Path: "vml.docx", Data: docxTestDocument(t, body)})
+	res, err := DOCX{}.Extract(context.Background(), extract.Source{Path: "vml.docx", Data: docxTestDocument(t, body)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +323,7 @@ func TestDOCXClip(t *testing.T) {
 		{"ééééééé", 5, "éé…"}, // never cut inside a rune
 	}
 	for _, tt := range tests {
-		if got := docxClip(tt.s, tt.n); got != tt.want {
+		if got := extract.Clip(tt.s, tt.n); got != tt.want {
 			t.Errorf("docxClip(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
 		}
 	}
@@ -329,18 +332,18 @@ func TestDOCXClip(t *testing.T) {
 func TestDOCXNoStylesPart(t *testing.T) {
 	// Without styles.xml the built-in style ids still mark headings.
 	data := docxTestDocumentRels(t, docxTestPara("Heading1", "Top")+docxTestPara("heading2", "Sub")+docxTestPara("", "text"))
-	res, err := DOCX{}.Extract(context.Background(), Source{Path: "n.docx", Data: data})
+	res, err := DOCX{}.Extract(context.Background(), extract.Source{Path: "n.docx", Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Block{officeBlk(Paragraph, "text", "Top > Sub")}
+	want := []extract.Block{officeBlk(extract.Paragraph, "text", "Top > Sub")}
 	if !reflect.DeepEqual(res.Blocks, want) {
 		t.Errorf("blocks:\n%s\nwant:\n%s", docxTestDump(res.Blocks), docxTestDump(want))
 	}
 }
 
 func TestDOCXEmpty(t *testing.T) {
-	res, err := DOCX{}.Extract(context.Background(), Source{Path: "e.docx", Data: docxTestDocumentRels(t, "")})
+	res, err := DOCX{}.Extract(context.Background(), extract.Source{Path: "e.docx", Data: docxTestDocumentRels(t, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +352,7 @@ func TestDOCXEmpty(t *testing.T) {
 	}
 	// A document part without a body is broken, not empty.
 	data := officeTestZip(t, officeTestPart{"word/document.xml", `<w:document ` + docxTestNS + `/>`})
-	if _, err := (DOCX{}).Extract(context.Background(), Source{Path: "nobody.docx", Data: data}); err == nil ||
+	if _, err := (DOCX{}).Extract(context.Background(), extract.Source{Path: "nobody.docx", Data: data}); err == nil ||
 		!strings.Contains(err.Error(), "nobody.docx") || !strings.Contains(err.Error(), "no w:body") {
 		t.Errorf("error %v, want one naming nobody.docx and the missing body", err)
 	}
@@ -361,7 +364,7 @@ func FuzzDOCX(f *testing.F) {
 	f.Add(officeTestBomb(f, "word/document.xml"))
 	f.Add([]byte("PK\x03\x04"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := DOCX{Limits: ZipLimits{MaxTotal: 8 << 20}}.Extract(context.Background(), Source{Path: "f.docx", Data: data})
+		res, err := DOCX{Limits: ZipLimits{MaxTotal: 8 << 20}}.Extract(context.Background(), extract.Source{Path: "f.docx", Data: data})
 		if err != nil {
 			if res != nil {
 				t.Fatal("result with error")
@@ -390,8 +393,32 @@ func BenchmarkDOCX(b *testing.B) {
 	data := docxTestDocument(b, body.String())
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if _, err := (DOCX{}).Extract(context.Background(), Source{Path: "b.docx", Data: data}); err != nil {
+		if _, err := (DOCX{}).Extract(context.Background(), extract.Source{Path: "b.docx", Data: data}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDOCXLinkedImage: a picture linked to a file outside the document
+// (TargetMode="External", by r:embed or r:link) is never read, and says so.
+func TestDOCXLinkedImage(t *testing.T) {
+	rels := officeTestXMLDecl + `<Relationships xmlns="` + officeTestPkgRels + `">` +
+		`<Relationship Id="rId8" Type="` + officeTestRelType + `image" Target="file:///etc/secret.png" TargetMode="External"/>` +
+		`<Relationship Id="rId9" Type="` + officeTestRelType + `image" Target="../../../secret.png" TargetMode="External"/>` +
+		`</Relationships>`
+	body := `<w:p>` + docxTestDrawing("rId8", "embedded link") + `</w:p>` +
+		`<w:p>` + strings.Replace(docxTestDrawing("rId9", "linked"), "r:embed=", "r:link=", 1) + `</w:p>`
+	data := officeTestZip(t,
+		officeTestPart{"_rels/.rels", officeTestRels("rId1 officeDocument word/document.xml")},
+		officeTestPart{"word/_rels/document.xml.rels", rels},
+		officeTestPart{"word/document.xml", `<w:document ` + docxTestNS + `><w:body>` + body + `</w:body></w:document>`},
+	)
+	res, err := DOCX{}.Extract(context.Background(), extract.Source{Path: "linked.docx", Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(res.Warnings, "\n")
+	if len(res.Images) != 0 || !strings.Contains(all, `"file:///etc/secret.png" refused`) || !strings.Contains(all, `"../../../secret.png" refused`) {
+		t.Errorf("images %d, warnings %q", len(res.Images), res.Warnings)
 	}
 }

@@ -1,4 +1,4 @@
-package extract
+package office
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"mmrag/extract"
+	"mmrag/extract/csv"
 )
 
 // xlsxTestRows is a one-sheet workbook of n rows of two cells.
@@ -38,23 +41,23 @@ func TestTextLimit(t *testing.T) {
 	huge := "id,blob\n1,\"" + strings.Repeat("x", 4<<20) + "\"\n2,small\n"
 	tests := []struct {
 		name    string
-		x       Extractor
+		x       extract.Extractor
 		path    string
 		data    []byte
 		max     int64
 		wantErr bool
 		at      string // where reading stopped
 	}{
-		{name: "csv one huge field", x: CSV{}, path: "huge.csv", data: []byte(huge), max: 1 << 20, wantErr: true, at: "line 2"},
-		{name: "csv huge field, no limit", x: CSV{}, path: "huge.csv", data: []byte(huge)},
-		{name: "csv many rows", x: CSV{}, path: "rows.csv", data: csvTestRows(20000), max: 64 << 10, wantErr: true, at: "line "},
-		{name: "csv rows under the limit", x: CSV{}, path: "rows.csv", data: csvTestRows(200), max: 64 << 10},
+		{name: "csv one huge field", x: csv.CSV{}, path: "huge.csv", data: []byte(huge), max: 1 << 20, wantErr: true, at: "line 2"},
+		{name: "csv huge field, no limit", x: csv.CSV{}, path: "huge.csv", data: []byte(huge)},
+		{name: "csv many rows", x: csv.CSV{}, path: "rows.csv", data: csvTestRows(20000), max: 64 << 10, wantErr: true, at: "line "},
+		{name: "csv rows under the limit", x: csv.CSV{}, path: "rows.csv", data: csvTestRows(200), max: 64 << 10},
 		{name: "xlsx many rows", x: XLSX{}, path: "rows.xlsx", data: xlsxTestRows(t, 20000), max: 64 << 10, wantErr: true, at: `sheet "Rows" row `},
 		{name: "xlsx rows under the limit", x: XLSX{}, path: "rows.xlsx", data: xlsxTestRows(t, 200), max: 64 << 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := tt.x.Extract(context.Background(), Source{Path: tt.path, Data: tt.data, MaxText: tt.max})
+			res, err := tt.x.Extract(context.Background(), extract.Source{Path: tt.path, Data: tt.data, MaxText: tt.max})
 			if !tt.wantErr {
 				if err != nil {
 					t.Fatal(err)
@@ -64,7 +67,7 @@ func TestTextLimit(t *testing.T) {
 				}
 				return
 			}
-			var tl *TextLimitError
+			var tl *extract.TextLimitError
 			if !errors.As(err, &tl) {
 				t.Fatalf("error %v, want a *TextLimitError", err)
 			}

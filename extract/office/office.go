@@ -1,4 +1,8 @@
-package extract
+// Package office extracts the Office Open XML formats: Word documents
+// (DOCX), PowerPoint presentations (PPTX) and Excel workbooks (XLSX). One
+// reader opens the zip container within limits (zip bombs are refused),
+// resolves relationships and reads the core properties for all three.
+package office
 
 import (
 	"archive/zip"
@@ -12,10 +16,11 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"mmrag/extract"
 )
 
 // ErrZipBomb is wrapped by the error returned when an Office file (a zip
@@ -58,6 +63,58 @@ func (l ZipLimits) withDefaults() ZipLimits {
 		l.MaxRatio = 300
 	}
 	return l
+}
+
+// ooxmlDocument is an opened OOXML package and its main part.
+type ooxmlDocument struct {
+	name string // the source, for error messages
+	pkg  *ooxmlPackage
+	main string              // the main part's name, e.g. "word/document.xml"
+	data []byte              // the main part
+	rels map[string]ooxmlRel // the main part's relationships
+}
+
+// openDocument opens src as an OOXML package within lim and reads its main
+// part: the target of the package's officeDocument relationship, else def.
+// A missing main part is an error saying src is not what (for example "a
+// Word document"). It is how the DOCX, PPTX and XLSX extractors begin.
+func openDocument(ctx context.Context, src extract.Source, lim ZipLimits, def, what string) (*ooxmlDocument, error) {
+	name := src.Name()
+	if err := extract.Interrupted(ctx, name); err != nil {
+		return nil, err
+	}
+	pkg, err := openOOXML(name, src.Data, lim)
+	if err != nil {
+		return nil, err
+	}
+	main := def
+	if rels, err := pkg.rels(""); err == nil {
+		for _, r := range rels {
+			if strings.HasSuffix(r.Type, "/officeDocument") && !r.External {
+				main = r.Target
+			}
+		}
+	}
+	data, err := pkg.readPart(main)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: not %s: no %s", name, what, main)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rels, err := pkg.rels(main)
+	if err != nil {
+		return nil, err
+	}
+	return &ooxmlDocument{name: name, pkg: pkg, main: main, data: data, rels: rels}, nil
+}
+
+// result starts the Result of the document: its type, and its title and
+// metadata from the core properties.
+func (d *ooxmlDocument) result(typ string) *extract.Result {
+	res := &extract.Result{Type: typ, Meta: map[string]string{}}
+	res.Title = d.pkg.core(res.Meta)
+	return res
 }
 
 // ooxmlPackage reads the parts of one OOXML container within its limits.
@@ -224,12 +281,12 @@ func (p *ooxmlPackage) core(meta map[string]string) (title string) {
 
 // image reads an image part and fills what can be known cheaply. Formats Go
 // cannot decode (EMF, WMF, SVG) are kept with their MIME type and no size.
-func (p *ooxmlPackage) image(part string) (Image, error) {
+func (p *ooxmlPackage) image(part string) (extract.Image, error) {
 	data, err := p.readPart(part)
 	if err != nil {
-		return Image{}, err
+		return extract.Image{}, err
 	}
-	img := Image{Data: data, Src: part, MIME: officeMIME(part, data)}
+	img := extract.Image{Data: data, Src: part, MIME: officeMIME(part, data)}
 	if cfg, _, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
 		img.Width, img.Height = cfg.Width, cfg.Height
 	}
@@ -252,25 +309,6 @@ func officeMIME(name string, data []byte) string {
 		mt = mt[:i]
 	}
 	return mt
-}
-
-// officeName names a source in messages and serves as a fallback title.
-func officeName(src Source) string {
-	if src.Path == "" {
-		return "input"
-	}
-	return src.Path
-}
-
-func officeBaseTitle(src Source) string {
-	if src.Path == "" {
-		return ""
-	}
-	b := filepath.Base(src.Path)
-	if i := strings.LastIndexByte(b, '?'); i > 0 { // a URL with a query
-		b = b[:i]
-	}
-	return strings.TrimSuffix(b, filepath.Ext(b))
 }
 
 // xmlNode is a small element tree for one OOXML fragment (a paragraph, a
@@ -387,132 +425,6 @@ func (n *xmlNode) walk(fn func(*xmlNode) bool) {
 	for _, k := range n.Kids {
 		k.walk(fn)
 	}
-}
-
-// officeTable groups rows into Table blocks of a readable size: the header
-// row is repeated at the top of every block, so that each block can be read
-// alone. Rows are rendered as "a | b | c".
-type officeTable struct {
-	MaxRows  int // data rows per block; 0 means 40
-	MaxChars int // characters per block; 0 means 1500
-}
-
-func (t officeTable) blocks(rows [][]string, place Place) []Block {
-	maxRows, maxChars := t.MaxRows, t.MaxChars
-	if maxRows <= 0 {
-		maxRows = 40
-	}
-	if maxChars <= 0 {
-		maxChars = 1500
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	header := officeRow(rows[0])
-	if len(rows) == 1 {
-		return []Block{{Kind: Table, Text: header, Place: place}}
-	}
-	var out []Block
-	var b strings.Builder
-	n := 0
-	flush := func() {
-		if n > 0 {
-			out = append(out, Block{Kind: Table, Text: b.String(), Place: place})
-		}
-		b.Reset()
-		n = 0
-	}
-	for _, r := range rows[1:] {
-		line := officeRow(r)
-		if n > 0 && (n >= maxRows || b.Len()+1+len(line) > maxChars) {
-			flush()
-		}
-		if n == 0 {
-			b.WriteString(header)
-		}
-		b.WriteByte('\n')
-		b.WriteString(line)
-		n++
-	}
-	flush()
-	return out
-}
-
-func officeRow(cells []string) string {
-	var b strings.Builder
-	for i, c := range cells {
-		if i > 0 {
-			b.WriteString(" | ")
-		}
-		if officeCleanCell(c) {
-			b.WriteString(c)
-			continue
-		}
-		// A cell's own line breaks and pipes would break the row format.
-		c = strings.Join(strings.Fields(c), " ")
-		b.WriteString(strings.ReplaceAll(c, "|", "/"))
-	}
-	return b.String()
-}
-
-// officeCleanCell reports a cell that officeRow can copy as it is: no pipe,
-// no white space other than single inner spaces. Most cells are.
-func officeCleanCell(c string) bool {
-	prev := byte(' ')
-	for i := 0; i < len(c); i++ {
-		switch ch := c[i]; {
-		case ch == '|', ch == '\t', ch == '\n', ch == '\r', ch == '\v', ch == '\f', ch >= 0x80:
-			return false // U+0085, U+00A0 and other Unicode spaces take the slow path
-		case ch == ' ' && prev == ' ':
-			return false
-		default:
-			prev = ch
-		}
-	}
-	return prev != ' ' || c == ""
-}
-
-// officeTrimRows drops empty rows and the empty columns at either side, so
-// that sparse sheets and tables (a sheet whose data starts in column C) do
-// not render as rows of pipes.
-func officeTrimRows(rows [][]string) [][]string {
-	first, width := -1, 0
-	out := rows[:0:0]
-	for _, r := range rows {
-		lo, hi := -1, -1
-		for i, c := range r {
-			if strings.TrimSpace(c) != "" {
-				if lo < 0 {
-					lo = i
-				}
-				hi = i
-			}
-		}
-		if hi < 0 {
-			continue
-		}
-		if first < 0 || lo < first {
-			first = lo
-		}
-		width = max(width, hi+1)
-		out = append(out, r)
-	}
-	for i, r := range out {
-		row := make([]string, width-first)
-		if len(r) > first {
-			copy(row, r[first:min(len(r), width)])
-		}
-		out[i] = row
-	}
-	return out
-}
-
-// officeCtx checks for cancellation between parts of a long extraction.
-func officeCtx(ctx context.Context, name string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
 }
 
 // officeDate normalises a W3CDTF date from core properties; unknown forms

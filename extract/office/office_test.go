@@ -1,16 +1,15 @@
-package extract
+package office
 
 import (
 	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
-	"image"
-	"image/color"
-	"image/png"
-	"reflect"
 	"strings"
 	"testing"
+
+	"mmrag/extract"
+	"mmrag/extract/csv"
 )
 
 // Fixtures for the Office extractors are written part by part with
@@ -41,20 +40,6 @@ func officeTestZip(t testing.TB, parts ...officeTestPart) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-// officeTestPNG encodes a w×h PNG of one colour.
-func officeTestPNG(t testing.TB, w, h int, c color.RGBA) string {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for i := 0; i < len(img.Pix); i += 4 {
-		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = c.R, c.G, c.B, c.A
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.String()
 }
 
 const (
@@ -103,8 +88,8 @@ func officeTestCore(title string) string {
 }
 
 // officeBlk builds an expected block; section elements are separated by " > ".
-func officeBlk(kind BlockKind, text, section string) Block {
-	b := Block{Kind: kind, Text: text}
+func officeBlk(kind extract.BlockKind, text, section string) extract.Block {
+	b := extract.Block{Kind: kind, Text: text}
 	if section != "" {
 		b.Section = strings.Split(section, " > ")
 	}
@@ -181,17 +166,17 @@ func officeBadInputs(t *testing.T, good []byte, mainPart string) []struct {
 func TestOfficeBadInput(t *testing.T) {
 	extractors := []struct {
 		name, file, main string
-		x                func(ZipLimits) Extractor
+		x                func(ZipLimits) extract.Extractor
 		good             []byte
 	}{
-		{"DOCX", "bad.docx", "word/document.xml", func(l ZipLimits) Extractor { return DOCX{Limits: l} }, docxTestFile(t)},
-		{"PPTX", "bad.pptx", "ppt/presentation.xml", func(l ZipLimits) Extractor { return PPTX{Limits: l} }, pptxTestFile(t)},
-		{"XLSX", "bad.xlsx", "xl/workbook.xml", func(l ZipLimits) Extractor { return XLSX{Limits: l} }, xlsxTestFile(t)},
+		{"DOCX", "bad.docx", "word/document.xml", func(l ZipLimits) extract.Extractor { return DOCX{Limits: l} }, docxTestFile(t)},
+		{"PPTX", "bad.pptx", "ppt/presentation.xml", func(l ZipLimits) extract.Extractor { return PPTX{Limits: l} }, pptxTestFile(t)},
+		{"XLSX", "bad.xlsx", "xl/workbook.xml", func(l ZipLimits) extract.Extractor { return XLSX{Limits: l} }, xlsxTestFile(t)},
 	}
 	for _, x := range extractors {
 		for _, tt := range officeBadInputs(t, x.good, x.main) {
 			t.Run(x.name+"/"+tt.name, func(t *testing.T) {
-				res, err := x.x(tt.limits).Extract(context.Background(), Source{Path: x.file, Data: tt.data})
+				res, err := x.x(tt.limits).Extract(context.Background(), extract.Source{Path: x.file, Data: tt.data})
 				if err == nil {
 					t.Fatalf("no error; result %+v", res)
 				}
@@ -213,45 +198,11 @@ func TestOfficeBadInput(t *testing.T) {
 func TestOfficeCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	for _, x := range []Extractor{DOCX{}, PPTX{}, XLSX{}, CSV{}} {
-		_, err := x.Extract(ctx, Source{Path: "f", Data: docxTestFile(t)})
+	for _, x := range []extract.Extractor{DOCX{}, PPTX{}, XLSX{}, csv.CSV{}} {
+		_, err := x.Extract(ctx, extract.Source{Path: "f", Data: docxTestFile(t)})
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%T: error %v, want context.Canceled", x, err)
 		}
-	}
-}
-
-func TestOfficeTable(t *testing.T) {
-	rows := [][]string{{"h1", "h2"}}
-	for i := range 5 {
-		rows = append(rows, []string{"r" + string(rune('a'+i)), "x|y\nz"})
-	}
-	got := officeTable{MaxRows: 2}.blocks(rows, Place{Sheet: "S"})
-	want := []string{
-		"h1 | h2\nra | x/y z\nrb | x/y z",
-		"h1 | h2\nrc | x/y z\nrd | x/y z",
-		"h1 | h2\nre | x/y z",
-	}
-	var texts []string
-	for _, b := range got {
-		texts = append(texts, b.Text)
-		if b.Kind != Table || b.Sheet != "S" {
-			t.Errorf("block %+v: want a Table in sheet S", b)
-		}
-	}
-	if !reflect.DeepEqual(texts, want) {
-		t.Errorf("blocks\n%q\nwant\n%q", texts, want)
-	}
-	if got := (officeTable{}).blocks([][]string{{"only", "header"}}, Place{}); len(got) != 1 || got[0].Text != "only | header" {
-		t.Errorf("header-only table: %+v", got)
-	}
-}
-
-func TestOfficeTrimRows(t *testing.T) {
-	got := officeTrimRows([][]string{{"", "a", "", ""}, {"", "", " ", ""}, {"", "b", "c", "", ""}, {"", "d"}, {}})
-	want := [][]string{{"a", ""}, {"b", "c"}, {"d", ""}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
@@ -266,22 +217,6 @@ func TestOfficeResolve(t *testing.T) {
 	for _, tt := range tests {
 		if got := ooxmlResolve(tt.dir, tt.target); got != tt.want {
 			t.Errorf("ooxmlResolve(%q, %q) = %q, want %q", tt.dir, tt.target, got, tt.want)
-		}
-	}
-}
-
-func TestOfficeRow(t *testing.T) {
-	tests := []struct {
-		cells []string
-		want  string
-	}{
-		{[]string{"a", "b c", ""}, "a | b c | "},
-		{[]string{" lead", "trail ", "in  ner", "x|y", "line\nbreak", "tab\tbed"}, "lead | trail | in ner | x/y | line break | tab bed"},
-		{[]string{"nbsp\u00a0here", "ünïcode", "  "}, "nbsp here | ünïcode | "},
-	}
-	for _, tt := range tests {
-		if got := officeRow(tt.cells); got != tt.want {
-			t.Errorf("officeRow(%q) = %q, want %q", tt.cells, got, tt.want)
 		}
 	}
 }

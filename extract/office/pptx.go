@@ -1,4 +1,4 @@
-package extract
+package office
 
 import (
 	"context"
@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"strings"
+
+	"mmrag/extract"
+	"mmrag/extract/table"
 )
 
 // PPTX extracts PowerPoint presentations (Office Open XML, .pptx).
@@ -27,45 +29,22 @@ type PPTX struct {
 }
 
 // Extract implements Extractor.
-func (x PPTX) Extract(ctx context.Context, src Source) (*Result, error) {
-	name := officeName(src)
-	if err := officeCtx(ctx, name); err != nil {
-		return nil, err
-	}
-	pkg, err := openOOXML(name, src.Data, x.Limits)
+func (x PPTX) Extract(ctx context.Context, src extract.Source) (*extract.Result, error) {
+	doc, err := openDocument(ctx, src, x.Limits, "ppt/presentation.xml", "a PowerPoint presentation")
 	if err != nil {
 		return nil, err
 	}
-	main := "ppt/presentation.xml"
-	if rels, err := pkg.rels(""); err == nil {
-		for _, r := range rels {
-			if strings.HasSuffix(r.Type, "/officeDocument") && !r.External {
-				main = r.Target
-			}
-		}
-	}
-	data, err := pkg.readPart(main)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: not a PowerPoint presentation: no %s", name, main)
-	}
+	name := doc.name
+	slides, err := pptxSlideOrder(doc.data, doc.rels)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %s: %w", name, doc.main, err)
 	}
-	rels, err := pkg.rels(main)
-	if err != nil {
-		return nil, err
-	}
-	slides, err := pptxSlideOrder(data, rels)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", name, main, err)
-	}
-	res := &Result{Type: "pptx", Meta: map[string]string{}}
-	res.Title = pkg.core(res.Meta)
+	res := doc.result("pptx")
 	for i, part := range slides {
-		if err := officeCtx(ctx, name); err != nil {
+		if err := extract.Interrupted(ctx, name); err != nil {
 			return nil, err
 		}
-		title, err := pptxSlide(pkg, part, i+1, res)
+		title, err := pptxSlide(doc.pkg, part, i+1, res)
 		if err != nil {
 			if errors.Is(err, ErrZipBomb) {
 				return nil, err
@@ -79,7 +58,7 @@ func (x PPTX) Extract(ctx context.Context, src Source) (*Result, error) {
 	}
 	res.Meta["slides"] = fmt.Sprint(len(slides))
 	if res.Title == "" {
-		res.Title = officeBaseTitle(src)
+		res.Title = src.FileTitle()
 	}
 	if len(res.Blocks) == 0 && len(res.Images) == 0 {
 		res.Warnings = append(res.Warnings, "empty presentation")
@@ -124,7 +103,7 @@ type pptxPara struct {
 }
 
 // pptxSlide appends the content of one slide to res and returns its title.
-func pptxSlide(pkg *ooxmlPackage, part string, num int, res *Result) (string, error) {
+func pptxSlide(pkg *ooxmlPackage, part string, num int, res *extract.Result) (string, error) {
 	data, err := pkg.readPart(part)
 	if err != nil {
 		return "", err
@@ -141,16 +120,8 @@ func pptxSlide(pkg *ooxmlPackage, part string, num int, res *Result) (string, er
 	var pics []*xmlNode
 	pptxShapes(root.path("cSld", "spTree"), &shapes, &pics)
 
-	var title string
-	for _, s := range shapes {
-		if s.ph == "title" || s.ph == "ctrTitle" {
-			title = strings.Join(strings.Fields(pptxJoin(s.paras, " ")), " ")
-			if title != "" {
-				break
-			}
-		}
-	}
-	place := Place{Page: num}
+	title := pptxTitle(shapes)
+	place := extract.Place{Page: num}
 	if title != "" {
 		place.Section = []string{title}
 	}
@@ -163,34 +134,60 @@ func pptxSlide(pkg *ooxmlPackage, part string, num int, res *Result) (string, er
 			continue
 		}
 		if s.table != nil {
-			rows := officeTrimRows(s.table)
-			res.Blocks = append(res.Blocks, officeTable{}.blocks(rows, place)...)
+			rows := table.TrimRows(s.table)
+			res.Blocks = append(res.Blocks, table.Splitter{}.Blocks(rows, place)...)
 			for _, r := range rows {
 				slideText = append(slideText, strings.Join(r, " "))
 			}
 			continue
 		}
-		text := ""
-		kind := Paragraph
-		if s.isPh && (s.ph == "" || s.ph == "body" || s.ph == "obj") && len(s.paras) > 1 {
-			kind = List
-			lines := make([]string, 0, len(s.paras))
-			for _, p := range s.paras {
-				if p.text != "" {
-					lines = append(lines, strings.Repeat("  ", p.lvl)+"- "+p.text)
-				}
-			}
-			text = strings.Join(lines, "\n")
-		} else {
-			text = pptxJoin(s.paras, "\n")
+		if kind, text := s.block(); text != "" {
+			res.Blocks = append(res.Blocks, extract.Block{Kind: kind, Text: text, Place: place})
+			slideText = append(slideText, pptxJoin(s.paras, " "))
 		}
-		if text == "" {
-			continue
-		}
-		res.Blocks = append(res.Blocks, Block{Kind: kind, Text: text, Place: place})
-		slideText = append(slideText, pptxJoin(s.paras, " "))
 	}
-	slideCtx := docxClip(strings.Join(slideText, " "), 500)
+	slideCtx := extract.Clip(strings.Join(slideText, " "), 500)
+	if err := pptxPictures(pkg, rels, pics, place, slideCtx, res); err != nil {
+		return "", err
+	}
+	if err := pptxSlideNotes(pkg, rels, place, res); err != nil {
+		return "", err
+	}
+	return title, nil
+}
+
+// pptxTitle is the text of the first title placeholder that has any.
+func pptxTitle(shapes []pptxShape) string {
+	for _, s := range shapes {
+		if s.ph == "title" || s.ph == "ctrTitle" {
+			if title := strings.Join(strings.Fields(pptxJoin(s.paras, " ")), " "); title != "" {
+				return title
+			}
+		}
+	}
+	return ""
+}
+
+// block is the text of a shape: a body placeholder of several paragraphs
+// is a list ("- item", indented by level), anything else a paragraph.
+func (s pptxShape) block() (extract.BlockKind, string) {
+	if !s.isPh || (s.ph != "" && s.ph != "body" && s.ph != "obj") || len(s.paras) <= 1 {
+		return extract.Paragraph, pptxJoin(s.paras, "\n")
+	}
+	lines := make([]string, 0, len(s.paras))
+	for _, p := range s.paras {
+		if p.text != "" {
+			lines = append(lines, strings.Repeat("  ", p.lvl)+"- "+p.text)
+		}
+	}
+	return extract.List, strings.Join(lines, "\n")
+}
+
+// pptxPictures appends the pictures of a slide at place, with their alt
+// text and the slide's text as context. A linked picture is refused with a
+// warning: files outside the document are never read.
+func pptxPictures(pkg *ooxmlPackage, rels map[string]ooxmlRel, pics []*xmlNode, place extract.Place, slideCtx string, res *extract.Result) error {
+	num := place.Page
 	for _, pic := range pics {
 		nv := pic.path("nvPicPr", "cNvPr")
 		blip := pic.path("blipFill", "blip")
@@ -209,7 +206,7 @@ func pptxSlide(pkg *ooxmlPackage, part string, num int, res *Result) (string, er
 		img, err := pkg.image(rel.Target)
 		if err != nil {
 			if errors.Is(err, ErrZipBomb) {
-				return "", err
+				return err
 			}
 			res.Warnings = append(res.Warnings, fmt.Sprintf("slide %d: image %s: %v", num, rel.Target, err))
 			continue
@@ -222,23 +219,28 @@ func pptxSlide(pkg *ooxmlPackage, part string, num int, res *Result) (string, er
 		img.Place = place
 		res.Images = append(res.Images, img)
 	}
+	return nil
+}
+
+// pptxSlideNotes appends the speaker notes of a slide as a Notes block.
+func pptxSlideNotes(pkg *ooxmlPackage, rels map[string]ooxmlRel, place extract.Place, res *extract.Result) error {
 	for _, r := range rels {
 		if r.External || !strings.HasSuffix(r.Type, "/notesSlide") {
 			continue
 		}
 		notes, err := pptxNotes(pkg, r.Target)
 		if errors.Is(err, ErrZipBomb) {
-			return "", err
+			return err
 		}
 		if err != nil {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("slide %d: notes: %v", num, err))
+			res.Warnings = append(res.Warnings, fmt.Sprintf("slide %d: notes: %v", place.Page, err))
 			continue
 		}
 		if notes != "" {
-			res.Blocks = append(res.Blocks, Block{Kind: Notes, Text: notes, Place: place})
+			res.Blocks = append(res.Blocks, extract.Block{Kind: extract.Notes, Text: notes, Place: place})
 		}
 	}
-	return title, nil
+	return nil
 }
 
 // pptxTree parses a whole slide part: slides are small.

@@ -1,4 +1,4 @@
-package extract
+package office
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"mmrag/extract"
+	"mmrag/extract/internal/extracttest"
 )
 
 const pptxTestNS = `xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" ` +
@@ -102,27 +105,27 @@ func pptxTestFile(t testing.TB) []byte {
 			pptxTestPic("rId2", "Bar chart of sales"),
 			pptxTestTable([]string{"Region", "Sales"}, []string{"North", "120"}))},
 		officeTestPart{"ppt/slides/_rels/slide2.xml.rels", officeTestRels("rId2 image ../media/image1.png")},
-		officeTestPart{"ppt/media/image1.png", officeTestPNG(t, 30, 10, color.RGBA{0, 128, 0, 255})},
+		officeTestPart{"ppt/media/image1.png", extracttest.SolidPNG(t, 30, 10, color.RGBA{0, 128, 0, 255})},
 		officeTestPart{"docProps/core.xml", officeTestCore("")},
 	)
 }
 
 func TestPPTXExtract(t *testing.T) {
-	res, err := PPTX{}.Extract(context.Background(), Source{Path: "deck.pptx", Data: pptxTestFile(t)})
+	res, err := PPTX{}.Extract(context.Background(), extract.Source{Path: "deck.pptx", Data: pptxTestFile(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Type != "pptx" || res.Title != "Welcome" || res.Meta["slides"] != "2" {
 		t.Errorf("type %q title %q meta %v", res.Type, res.Title, res.Meta)
 	}
-	s1 := Place{Page: 1, Section: []string{"Welcome"}}
-	s2 := Place{Page: 2, Section: []string{"Sales Charts"}}
-	want := []Block{
-		{Kind: Paragraph, Text: "Quarterly review", Place: s1},
-		{Kind: List, Text: "- Growth\n  - Europe up 5%\n- Costs", Place: s1},
-		{Kind: Notes, Text: "Remember to thank the team.\nMention the budget.", Place: s1},
-		{Kind: Paragraph, Text: "Sales grew in every region.", Place: s2},
-		{Kind: Table, Text: "Region | Sales\nNorth | 120", Place: s2},
+	s1 := extract.Place{Page: 1, Section: []string{"Welcome"}}
+	s2 := extract.Place{Page: 2, Section: []string{"Sales Charts"}}
+	want := []extract.Block{
+		{Kind: extract.Paragraph, Text: "Quarterly review", Place: s1},
+		{Kind: extract.List, Text: "- Growth\n  - Europe up 5%\n- Costs", Place: s1},
+		{Kind: extract.Notes, Text: "Remember to thank the team.\nMention the budget.", Place: s1},
+		{Kind: extract.Paragraph, Text: "Sales grew in every region.", Place: s2},
+		{Kind: extract.Table, Text: "Region | Sales\nNorth | 120", Place: s2},
 	}
 	if !reflect.DeepEqual(res.Blocks, want) {
 		t.Errorf("blocks:\n%s\nwant:\n%s", docxTestDump(res.Blocks), docxTestDump(want))
@@ -155,11 +158,11 @@ func TestPPTXBrokenSlide(t *testing.T) {
 		officeTestPart{"ppt/slides/slide1.xml", `<p:sld ` + pptxTestNS + `><p:cSld><p:spTree><p:sp>`},
 		officeTestPart{"ppt/slides/slide3.xml", pptxTestSlide(pptxTestSp("2", "", "third"))},
 	)
-	res, err := PPTX{}.Extract(context.Background(), Source{Path: "b.pptx", Data: data})
+	res, err := PPTX{}.Extract(context.Background(), extract.Source{Path: "b.pptx", Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Block{{Kind: Paragraph, Text: "third", Place: Place{Page: 3}}}
+	want := []extract.Block{{Kind: extract.Paragraph, Text: "third", Place: extract.Place{Page: 3}}}
 	if !reflect.DeepEqual(res.Blocks, want) {
 		t.Errorf("blocks %+v, want %+v", res.Blocks, want)
 	}
@@ -180,7 +183,7 @@ func FuzzPPTX(f *testing.F) {
 	f.Add(officeTestBomb(f, "ppt/presentation.xml"))
 	f.Add([]byte("PK\x03\x04"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := PPTX{Limits: ZipLimits{MaxTotal: 8 << 20}}.Extract(context.Background(), Source{Path: "f.pptx", Data: data})
+		res, err := PPTX{Limits: ZipLimits{MaxTotal: 8 << 20}}.Extract(context.Background(), extract.Source{Path: "f.pptx", Data: data})
 		if err != nil {
 			if res != nil {
 				t.Fatal("result with error")

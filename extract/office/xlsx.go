@@ -1,4 +1,4 @@
-package extract
+package office
 
 import (
 	"cmp"
@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"mmrag/extract"
+	"mmrag/extract/table"
 )
 
 // XLSX extracts Excel workbooks (Office Open XML, .xlsx and .xlsm).
@@ -36,45 +38,22 @@ type XLSX struct {
 }
 
 // Extract implements Extractor.
-func (x XLSX) Extract(ctx context.Context, src Source) (*Result, error) {
-	name := officeName(src)
-	if err := officeCtx(ctx, name); err != nil {
-		return nil, err
-	}
-	pkg, err := openOOXML(name, src.Data, x.Limits)
+func (x XLSX) Extract(ctx context.Context, src extract.Source) (*extract.Result, error) {
+	doc, err := openDocument(ctx, src, x.Limits, "xl/workbook.xml", "an Excel workbook")
 	if err != nil {
 		return nil, err
 	}
-	main := "xl/workbook.xml"
-	if rels, err := pkg.rels(""); err == nil {
-		for _, r := range rels {
-			if strings.HasSuffix(r.Type, "/officeDocument") && !r.External {
-				main = r.Target
-			}
-		}
-	}
-	data, err := pkg.readPart(main)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: not an Excel workbook: no %s", name, main)
-	}
+	name := doc.name
+	wb, err := xlsxReadWorkbook(doc.data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %s: %w", name, doc.main, err)
 	}
-	rels, err := pkg.rels(main)
-	if err != nil {
-		return nil, err
-	}
-	wb, err := xlsxReadWorkbook(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", name, main, err)
-	}
-	res := &Result{Type: "xlsx", Meta: map[string]string{}}
-	res.Title = pkg.core(res.Meta)
-	w := &xlsxWalker{pkg: pkg, res: res, date1904: wb.date1904, maxCols: x.MaxColumns, budget: textBudget{limit: src.MaxText}}
+	res := doc.result("xlsx")
+	w := &xlsxWalker{pkg: doc.pkg, res: res, date1904: wb.date1904, maxCols: x.MaxColumns, budget: table.Budget{Limit: src.MaxText}}
 	if w.maxCols <= 0 {
 		w.maxCols = 256
 	}
-	for _, r := range rels {
+	for _, r := range doc.rels {
 		switch {
 		case r.External:
 		case strings.HasSuffix(r.Type, "/sharedStrings"):
@@ -87,10 +66,10 @@ func (x XLSX) Extract(ctx context.Context, src Source) (*Result, error) {
 	}
 	var names []string
 	for i, sh := range wb.sheets {
-		if err := officeCtx(ctx, name); err != nil {
+		if err := extract.Interrupted(ctx, name); err != nil {
 			return nil, err
 		}
-		rel, ok := rels[sh.rid]
+		rel, ok := doc.rels[sh.rid]
 		if !ok || rel.External {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("sheet %q: no part", sh.name))
 			continue
@@ -102,7 +81,7 @@ func (x XLSX) Extract(ctx context.Context, src Source) (*Result, error) {
 		names = append(names, sh.name)
 		rows, err := w.sheet(ctx, rel.Target, sh.name)
 		if err != nil {
-			var tl *TextLimitError
+			var tl *extract.TextLimitError
 			if errors.As(err, &tl) {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
@@ -111,12 +90,12 @@ func (x XLSX) Extract(ctx context.Context, src Source) (*Result, error) {
 			}
 			res.Warnings = append(res.Warnings, fmt.Sprintf("sheet %q: %v", sh.name, err))
 		}
-		rows = officeTrimRows(rows)
-		res.Blocks = append(res.Blocks, officeTable{}.blocks(rows, Place{Sheet: sh.name, Page: i + 1})...)
+		rows = table.TrimRows(rows)
+		res.Blocks = append(res.Blocks, table.Splitter{}.Blocks(rows, extract.Place{Sheet: sh.name, Page: i + 1})...)
 	}
 	res.Meta["sheets"] = strings.Join(names, ", ")
 	if res.Title == "" {
-		res.Title = officeBaseTitle(src)
+		res.Title = src.FileTitle()
 	}
 	if len(res.Blocks) == 0 {
 		res.Warnings = append(res.Warnings, "empty workbook")
@@ -161,13 +140,13 @@ func xlsxReadWorkbook(data []byte) (xlsxWorkbook, error) {
 
 type xlsxWalker struct {
 	pkg      *ooxmlPackage
-	res      *Result
+	res      *extract.Result
 	strings  []string
 	numFmts  []int          // cellXfs index → numFmtId
 	custom   map[int]string // numFmtId → format code
 	date1904 bool
 	maxCols  int
-	budget   textBudget // text of the rows read, over every sheet
+	budget   table.Budget // text of the rows read, over every sheet
 }
 
 func (w *xlsxWalker) loadStrings(part string) error {
@@ -304,8 +283,8 @@ func (w *xlsxWalker) sheet(ctx context.Context, part, sheetName string) ([][]str
 			row[col] = v
 		}
 		if len(row) > 0 {
-			if !w.budget.addRow(row) {
-				return nil, w.budget.err(fmt.Sprintf("sheet %q row %s", sheetName, cmp.Or(n.attr("r"), strconv.Itoa(len(rows)+1))))
+			if !w.budget.AddRow(row) {
+				return nil, w.budget.Err(fmt.Sprintf("sheet %q row %s", sheetName, cmp.Or(n.attr("r"), strconv.Itoa(len(rows)+1))))
 			}
 			rows = append(rows, row)
 		}

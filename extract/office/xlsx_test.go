@@ -1,4 +1,4 @@
-package extract
+package office
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"mmrag/extract"
 )
 
 const xlsxTestNS = `xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="` + officeTestRelNS + `"`
@@ -60,18 +62,18 @@ func xlsxTestFile(t testing.TB) []byte {
 }
 
 func TestXLSXExtract(t *testing.T) {
-	res, err := XLSX{}.Extract(context.Background(), Source{Path: "budget.xlsx", Data: xlsxTestFile(t)})
+	res, err := XLSX{}.Extract(context.Background(), extract.Source{Path: "budget.xlsx", Data: xlsxTestFile(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Type != "xlsx" || res.Title != "Budget 2024" || res.Meta["sheets"] != "Data, Summary" {
 		t.Errorf("type %q title %q meta %v", res.Type, res.Title, res.Meta)
 	}
-	want := []Block{
-		{Kind: Table, Text: "Name | Date | Amount\nAlice | 2024-03-01 | 0.3\nBob | 2024-03-01 18:00:00 | 1234567.5",
-			Place: Place{Sheet: "Data", Page: 1}},
-		{Kind: Table, Text: "Metric | Value\nDone | TRUE\nShare | 12.5%\nWait | 2.5\nab | #DIV/0!\nnoref1 | noref2",
-			Place: Place{Sheet: "Summary", Page: 3}},
+	want := []extract.Block{
+		{Kind: extract.Table, Text: "Name | Date | Amount\nAlice | 2024-03-01 | 0.3\nBob | 2024-03-01 18:00:00 | 1234567.5",
+			Place: extract.Place{Sheet: "Data", Page: 1}},
+		{Kind: extract.Table, Text: "Metric | Value\nDone | TRUE\nShare | 12.5%\nWait | 2.5\nab | #DIV/0!\nnoref1 | noref2",
+			Place: extract.Place{Sheet: "Summary", Page: 3}},
 	}
 	if !reflect.DeepEqual(res.Blocks, want) {
 		t.Errorf("blocks:\n%+v\nwant:\n%+v", res.Blocks, want)
@@ -95,7 +97,7 @@ func TestXLSXLargeSheet(t *testing.T) {
 		officeTestPart{"xl/_rels/workbook.xml.rels", officeTestRels("rId1 worksheet worksheets/sheet1.xml")},
 		officeTestPart{"xl/worksheets/sheet1.xml", xlsxTestSheet(rows.String())},
 	)
-	res, err := XLSX{}.Extract(context.Background(), Source{Path: "big.xlsx", Data: data})
+	res, err := XLSX{}.Extract(context.Background(), extract.Source{Path: "big.xlsx", Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +169,7 @@ func BenchmarkXLSX(b *testing.B) {
 	)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if _, err := (XLSX{}).Extract(context.Background(), Source{Path: "b.xlsx", Data: data}); err != nil {
+		if _, err := (XLSX{}).Extract(context.Background(), extract.Source{Path: "b.xlsx", Data: data}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -186,7 +188,7 @@ func FuzzXLSX(f *testing.F) {
 	f.Add(officeTestBomb(f, "xl/workbook.xml"))
 	f.Add([]byte("PK\x03\x04"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := XLSX{Limits: ZipLimits{MaxTotal: 8 << 20}}.Extract(context.Background(), Source{Path: "f.xlsx", Data: data})
+		res, err := XLSX{Limits: ZipLimits{MaxTotal: 8 << 20}}.Extract(context.Background(), extract.Source{Path: "f.xlsx", Data: data})
 		if err != nil {
 			if res != nil {
 				t.Fatal("result with error")
@@ -200,7 +202,7 @@ func FuzzXLSX(f *testing.F) {
 			t.Fatalf("type %q", res.Type)
 		}
 		for _, b := range res.Blocks {
-			if strings.TrimSpace(b.Text) == "" || !utf8.ValidString(b.Text) || b.Kind != Table || b.Page < 1 {
+			if strings.TrimSpace(b.Text) == "" || !utf8.ValidString(b.Text) || b.Kind != extract.Table || b.Page < 1 {
 				t.Fatalf("bad block %+v", b)
 			}
 		}

@@ -1,4 +1,8 @@
-package extract
+// Package pdf extracts PDF documents with PDFium, run as WebAssembly on
+// wazero (no cgo): text laid out into headings, paragraphs and lists per
+// page, figures with their original bytes (read with pdfcpu) and captions,
+// and the text of scanned pages through OCR.
+package pdf
 
 import (
 	"bytes"
@@ -38,6 +42,9 @@ import (
 	wazeroapi "github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"golang.org/x/image/tiff"
+
+	"mmrag/extract"
+	"mmrag/extract/picture"
 )
 
 // PDF extracts text, headings, embedded images and scanned pages from PDF
@@ -59,11 +66,11 @@ import (
 //     it is rendered, kept as an image with Meta["kind"] = "page", and
 //     recognised with OCR when tesseract is installed.
 type PDF struct {
-	MaxPages      int       // pages read at most; 0 means 2000. Later pages are dropped with a warning.
-	MaxImageBytes int64     // total bytes of images kept per document; 0 means 64 MiB. Later images are dropped with a warning.
-	DPI           int       // resolution of scanned-page renders; 0 means 200
-	OCR           Tesseract // recogniser for scanned pages
-	NoOCR         bool      // never run OCR (scanned pages are still rendered)
+	MaxPages      int               // pages read at most; 0 means 2000. Later pages are dropped with a warning.
+	MaxImageBytes int64             // total bytes of images kept per document; 0 means 64 MiB. Later images are dropped with a warning.
+	DPI           int               // resolution of scanned-page renders; 0 means 200
+	OCR           picture.Tesseract // recogniser for scanned pages
+	NoOCR         bool              // never run OCR (scanned pages are still rendered)
 }
 
 // ErrPDFEncrypted is returned (wrapped) for a PDF that needs a password to open.
@@ -193,15 +200,15 @@ type pdfPage struct {
 	lines   []pdfLine
 	images  []pdfImageObj
 	chars   int
-	forms   bool   // has form XObjects, which may hold images
-	cpuUsed []bool // pdfcpu images of the page matched to an object
-	ocr     string // text recognised on a scanned page
-	render  *Image // render of a scanned page
+	forms   bool           // has form XObjects, which may hold images
+	cpuUsed []bool         // pdfcpu images of the page matched to an object
+	ocr     string         // text recognised on a scanned page
+	render  *extract.Image // render of a scanned page
 }
 
 // Extract reads a PDF. Encrypted files give ErrPDFEncrypted; files that are
 // not PDFs, are corrupt or have no pages give an error naming the file.
-func (p PDF) Extract(ctx context.Context, src Source) (res *Result, err error) {
+func (p PDF) Extract(ctx context.Context, src extract.Source) (res *extract.Result, err error) {
 	name := src.Path
 	if name == "" {
 		name = "PDF input"
@@ -242,9 +249,9 @@ type pdfExtraction struct {
 	ctx   context.Context
 	inst  pdfium.Pdfium
 	name  string
-	src   Source
+	src   extract.Source
 	doc   references.FPDF_DOCUMENT
-	res   *Result
+	res   *extract.Result
 	pages []*pdfPage
 
 	imageBytes int64
@@ -256,7 +263,7 @@ func (x *pdfExtraction) warnf(format string, args ...any) {
 	x.res.Warnings = append(x.res.Warnings, fmt.Sprintf(format, args...))
 }
 
-func (x *pdfExtraction) run() (*Result, error) {
+func (x *pdfExtraction) run() (*extract.Result, error) {
 	data := x.src.Data
 	opened, err := x.inst.OpenDocument(&requests.OpenDocument{File: &data})
 	if err != nil {
@@ -280,7 +287,7 @@ func (x *pdfExtraction) run() (*Result, error) {
 	if count.PageCount <= 0 {
 		return nil, fmt.Errorf("%s: PDF has no pages", x.name)
 	}
-	x.res = &Result{Type: "pdf", Meta: map[string]string{"pages": strconv.Itoa(count.PageCount)}}
+	x.res = &extract.Result{Type: "pdf", Meta: map[string]string{"pages": strconv.Itoa(count.PageCount)}}
 	if !bytes.Contains(data[max(0, len(data)-2048):], []byte("%%EOF")) {
 		x.warnf("%s looks truncated (no %%%%EOF at the end); text may be missing", x.name)
 	}
@@ -670,7 +677,7 @@ func (x *pdfExtraction) scannedPage(pg *pdfPage, page requests.Page) {
 		x.warnf("page %d: encode render: %v", pg.num, err)
 		return
 	}
-	pg.render = &Image{
+	pg.render = &extract.Image{
 		Data:   buf.Bytes(),
 		MIME:   "image/png",
 		Src:    fmt.Sprintf("page %d render", pg.num),
@@ -768,7 +775,7 @@ func pdfDropPageNumbers(lines []pdfLine, pageH float64) []pdfLine {
 
 // pdfPara is a paragraph, list or heading found on a page.
 type pdfPara struct {
-	kind    BlockKind
+	kind    extract.BlockKind
 	text    string
 	section []string
 	pdfBox
@@ -781,141 +788,181 @@ func pdfSizeKey(s float64) float64 { return math.Round(s*2) / 2 }
 // layout turns the pages' lines into blocks and images, and returns the
 // first heading's text.
 func (x *pdfExtraction) layout(cpuImages map[int][]pdfcpuImage) string {
-	body := pdfBodySize(x.pages)
-	isHeading := func(l pdfLine) bool {
-		return body > 0 && l.size >= pdfHeadingRatio*body && l.chars <= 150 &&
-			strings.ContainsFunc(l.text, unicode.IsLetter)
-	}
-	// Heading levels: rank of the size among heading sizes, largest first.
-	var hsizes []float64
-	for _, pg := range x.pages {
-		for _, l := range pg.lines {
-			if isHeading(l) {
-				hsizes = append(hsizes, pdfSizeKey(l.size))
-			}
-		}
-	}
-	sort.Sort(sort.Reverse(sort.Float64Slice(hsizes)))
-	hsizes = slices.Compact(hsizes)
-	level := func(size float64) int {
-		k := pdfSizeKey(size)
-		for i, s := range hsizes {
-			if k >= s-0.25 {
-				return i + 1
-			}
-		}
-		return len(hsizes)
-	}
-	pitch := pdfTypicalPitch(x.pages, isHeading)
-
-	type openHeading struct {
-		level int
-		text  string
-	}
-	var stack []openHeading
-	section := func() []string {
-		if len(stack) == 0 {
-			return nil
-		}
-		s := make([]string, len(stack))
-		for i, h := range stack {
-			s[i] = h.text
-		}
-		return s
-	}
-	var firstHeading string
+	lay := newPDFLayout(x.pages)
 	seenImage := map[string]bool{} // pdfcpu object numbers or data sums already kept
-
 	for _, pg := range x.pages {
-		startSection := section()
-		var paras []pdfPara
-		var cur *pdfPara
-		var prev *pdfLine
-		var items []string // list items of cur when it is a list
-		flush := func() {
-			if cur == nil {
-				return
-			}
-			if cur.kind == List {
-				cur.text = strings.Join(items, "\n")
-			}
-			paras = append(paras, *cur) // headings too, to place images
-			cur, items = nil, nil
-		}
-		for li := range pg.lines {
-			l := pg.lines[li]
-			if isHeading(l) {
-				lv := level(l.size)
-				// A heading wrapped over two lines continues the last one.
-				if cur != nil && cur.kind == "" && prev != nil && math.Abs(prev.size-l.size) < 0.5 &&
-					prev.t-l.t < 2*l.size && prev.t > l.t {
-					if firstHeading == cur.text {
-						firstHeading += " " + l.text
-					}
-					cur.text += " " + l.text
-					stack[len(stack)-1].text = cur.text
-					cur.section = section()
-					cur.pdfBox = pdfUnion(cur.pdfBox, l.pdfBox)
-					prev = &pg.lines[li]
-					continue
-				}
-				flush()
-				for len(stack) > 0 && stack[len(stack)-1].level >= lv {
-					stack = stack[:len(stack)-1]
-				}
-				stack = append(stack, openHeading{lv, l.text})
-				if firstHeading == "" {
-					firstHeading = l.text
-				}
-				cur = &pdfPara{kind: "", text: l.text, section: section(), pdfBox: l.pdfBox} // kind "" marks a heading
-				prev = &pg.lines[li]
-				continue
-			}
-			marker := pdfListMarker.MatchString(l.text)
-			if cur == nil || cur.kind == "" || prev == nil || pdfBreaks(*prev, l, pitch) || (marker && cur.kind != List) {
-				flush()
-				kind := Paragraph
-				if marker {
-					kind = List
-				}
-				cur = &pdfPara{kind: kind, section: section(), pdfBox: l.pdfBox}
-				if kind == List {
-					items = []string{l.text}
-				} else {
-					cur.text = l.text
-				}
-				prev = &pg.lines[li]
-				continue
-			}
-			cur.pdfBox = pdfUnion(cur.pdfBox, l.pdfBox)
-			switch {
-			case cur.kind == List && marker:
-				items = append(items, l.text)
-			case cur.kind == List:
-				items[len(items)-1] = pdfJoinText(items[len(items)-1], l.text)
-			default:
-				cur.text = pdfJoinText(cur.text, l.text)
-			}
-			prev = &pg.lines[li]
-		}
-		flush()
-
+		startSection := lay.section()
+		paras := lay.paras(pg)
 		for _, pa := range paras {
 			if pa.kind == "" {
 				continue
 			}
-			x.res.Blocks = append(x.res.Blocks, Block{Kind: pa.kind, Text: pa.text, Place: Place{Section: pa.section, Page: pg.num}})
+			x.res.Blocks = append(x.res.Blocks, extract.Block{Kind: pa.kind, Text: pa.text, Place: extract.Place{Section: pa.section, Page: pg.num}})
 		}
 		if pg.ocr != "" {
 			for part := range strings.SplitSeq(pg.ocr, "\n\n") {
 				if t := strings.TrimSpace(part); t != "" {
-					x.res.Blocks = append(x.res.Blocks, Block{Kind: OCR, Text: t, Place: Place{Section: section(), Page: pg.num}})
+					x.res.Blocks = append(x.res.Blocks, extract.Block{Kind: extract.OCR, Text: t, Place: extract.Place{Section: lay.section(), Page: pg.num}})
 				}
 			}
 		}
-		x.pageImages(pg, paras, cpuImages[pg.num], seenImage, startSection, body)
+		x.pageImages(pg, paras, cpuImages[pg.num], seenImage, startSection, lay.body)
 	}
-	return firstHeading
+	return lay.firstHeading
+}
+
+// pdfLayout reads lines into headings and paragraphs. Headings are lines
+// set well above the body size; their level is the rank of their size
+// among the heading sizes, largest first. The open headings carry over
+// from page to page.
+type pdfLayout struct {
+	body         float64             // the body text's font size
+	hsizes       []float64           // heading sizes (pdfSizeKey), largest first
+	pitch        map[float64]float64 // typical line pitch by font size
+	stack        []pdfOpenHeading    // the headings open at this point
+	firstHeading string
+}
+
+type pdfOpenHeading struct {
+	level int
+	text  string
+}
+
+func newPDFLayout(pages []*pdfPage) *pdfLayout {
+	lay := &pdfLayout{body: pdfBodySize(pages)}
+	for _, pg := range pages {
+		for _, l := range pg.lines {
+			if lay.isHeading(l) {
+				lay.hsizes = append(lay.hsizes, pdfSizeKey(l.size))
+			}
+		}
+	}
+	sort.Sort(sort.Reverse(sort.Float64Slice(lay.hsizes)))
+	lay.hsizes = slices.Compact(lay.hsizes)
+	lay.pitch = pdfTypicalPitch(pages, lay.isHeading)
+	return lay
+}
+
+func (lay *pdfLayout) isHeading(l pdfLine) bool {
+	return lay.body > 0 && l.size >= pdfHeadingRatio*lay.body && l.chars <= 150 &&
+		strings.ContainsFunc(l.text, unicode.IsLetter)
+}
+
+// level is the heading level of a font size, 1 for the largest.
+func (lay *pdfLayout) level(size float64) int {
+	k := pdfSizeKey(size)
+	for i, s := range lay.hsizes {
+		if k >= s-0.25 {
+			return i + 1
+		}
+	}
+	return len(lay.hsizes)
+}
+
+// section is the path of the open headings.
+func (lay *pdfLayout) section() []string {
+	if len(lay.stack) == 0 {
+		return nil
+	}
+	s := make([]string, len(lay.stack))
+	for i, h := range lay.stack {
+		s[i] = h.text
+	}
+	return s
+}
+
+// paras reads the lines of a page into paragraphs, lists and headings
+// (kind "", kept to place the page's images).
+func (lay *pdfLayout) paras(pg *pdfPage) []pdfPara {
+	r := &pdfParaReader{lay: lay}
+	for li := range pg.lines {
+		l := &pg.lines[li]
+		if lay.isHeading(*l) {
+			r.heading(l)
+		} else {
+			r.line(l)
+		}
+		r.prev = l
+	}
+	r.flush()
+	return r.paras
+}
+
+// pdfParaReader collects the paragraphs of one page, line by line.
+type pdfParaReader struct {
+	lay   *pdfLayout
+	paras []pdfPara
+	cur   *pdfPara // the paragraph being read
+	prev  *pdfLine // the line before
+	items []string // list items of cur when it is a list
+}
+
+func (r *pdfParaReader) flush() {
+	if r.cur == nil {
+		return
+	}
+	if r.cur.kind == extract.List {
+		r.cur.text = strings.Join(r.items, "\n")
+	}
+	r.paras = append(r.paras, *r.cur) // headings too, to place images
+	r.cur, r.items = nil, nil
+}
+
+// heading opens a heading, or continues the one before when it is wrapped
+// over two lines.
+func (r *pdfParaReader) heading(l *pdfLine) {
+	lay := r.lay
+	if cur, prev := r.cur, r.prev; cur != nil && cur.kind == "" && prev != nil && math.Abs(prev.size-l.size) < 0.5 &&
+		prev.t-l.t < 2*l.size && prev.t > l.t {
+		if lay.firstHeading == cur.text {
+			lay.firstHeading += " " + l.text
+		}
+		cur.text += " " + l.text
+		lay.stack[len(lay.stack)-1].text = cur.text
+		cur.section = lay.section()
+		cur.pdfBox = pdfUnion(cur.pdfBox, l.pdfBox)
+		return
+	}
+	r.flush()
+	lv := lay.level(l.size)
+	for len(lay.stack) > 0 && lay.stack[len(lay.stack)-1].level >= lv {
+		lay.stack = lay.stack[:len(lay.stack)-1]
+	}
+	lay.stack = append(lay.stack, pdfOpenHeading{lv, l.text})
+	if lay.firstHeading == "" {
+		lay.firstHeading = l.text
+	}
+	r.cur = &pdfPara{kind: "", text: l.text, section: lay.section(), pdfBox: l.pdfBox} // kind "" marks a heading
+}
+
+// line adds a body line: to the paragraph or list item before it, or as
+// the start of a new one after a break, a heading or a list marker.
+func (r *pdfParaReader) line(l *pdfLine) {
+	marker := pdfListMarker.MatchString(l.text)
+	cur := r.cur
+	if cur == nil || cur.kind == "" || r.prev == nil || pdfBreaks(*r.prev, *l, r.lay.pitch) || (marker && cur.kind != extract.List) {
+		r.flush()
+		kind := extract.Paragraph
+		if marker {
+			kind = extract.List
+		}
+		r.cur = &pdfPara{kind: kind, section: r.lay.section(), pdfBox: l.pdfBox}
+		if kind == extract.List {
+			r.items = []string{l.text}
+		} else {
+			r.cur.text = l.text
+		}
+		return
+	}
+	cur.pdfBox = pdfUnion(cur.pdfBox, l.pdfBox)
+	switch {
+	case cur.kind == extract.List && marker:
+		r.items = append(r.items, l.text)
+	case cur.kind == extract.List:
+		r.items[len(r.items)-1] = pdfJoinText(r.items[len(r.items)-1], l.text)
+	default:
+		cur.text = pdfJoinText(cur.text, l.text)
+	}
 }
 
 func pdfUnion(a, b pdfBox) pdfBox {
@@ -1066,7 +1113,7 @@ var pdfCaptionStart = regexp.MustCompile(`(?i)^(figure|fig\.?|image|img\.?|photo
 func (x *pdfExtraction) pageImages(pg *pdfPage, paras []pdfPara, cpu []pdfcpuImage, seen map[string]bool, startSection []string, body float64) {
 	if pg.render != nil {
 		im := *pg.render
-		im.Place = Place{Section: startSection, Page: pg.num}
+		im.Place = extract.Place{Section: startSection, Page: pg.num}
 		im.Context = pdfTruncate(pg.ocr, 500)
 		x.addImage(im)
 	}
@@ -1074,7 +1121,7 @@ func (x *pdfExtraction) pageImages(pg *pdfPage, paras []pdfPara, cpu []pdfcpuIma
 		if !pdfKeepObj(pg, obj) || obj.dup {
 			continue
 		}
-		im := Image{Place: Place{Section: pdfSectionAt(obj.pdfBox, paras, startSection), Page: pg.num}}
+		im := extract.Image{Place: extract.Place{Section: pdfSectionAt(obj.pdfBox, paras, startSection), Page: pg.num}}
 		im.Caption, im.Context = pdfCaption(obj.pdfBox, paras, body)
 		switch {
 		case obj.cpu >= 0:
@@ -1109,7 +1156,7 @@ func (x *pdfExtraction) pageImages(pg *pdfPage, paras []pdfPara, cpu []pdfcpuIma
 			continue
 		}
 		seen[key] = true
-		im := Image{Place: Place{Section: startSection, Page: pg.num}}
+		im := extract.Image{Place: extract.Place{Section: startSection, Page: pg.num}}
 		if x.fillImage(&im, c, pg.num) {
 			x.addImage(im)
 		}
@@ -1156,7 +1203,7 @@ func (x *pdfExtraction) matchImages(cpu map[int][]pdfcpuImage) (missing bool) {
 
 // fillImage sets the bytes, type and size of an image read by pdfcpu. JPEG
 // and JPEG 2000 stay as they are, TIFF (CMYK, CCITT) becomes PNG.
-func (x *pdfExtraction) fillImage(im *Image, c pdfcpuImage, page int) bool {
+func (x *pdfExtraction) fillImage(im *extract.Image, c pdfcpuImage, page int) bool {
 	im.Src = fmt.Sprintf("page %d image obj %d", page, c.objNr)
 	im.Width, im.Height = c.w, c.h
 	switch c.typ {
@@ -1185,7 +1232,7 @@ func (x *pdfExtraction) fillImage(im *Image, c pdfcpuImage, page int) bool {
 	return true
 }
 
-func (x *pdfExtraction) addImage(im Image) {
+func (x *pdfExtraction) addImage(im extract.Image) {
 	limit := x.MaxImageBytes
 	if limit <= 0 {
 		limit = pdfDefaultImageBytes

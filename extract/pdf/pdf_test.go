@@ -1,4 +1,4 @@
-package extract
+package pdf
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/draw"
 	"image/jpeg"
 	"image/png"
 	"math/rand/v2"
@@ -19,31 +18,11 @@ import (
 
 	"github.com/go-pdf/fpdf"
 	pdfcpuapi "github.com/pdfcpu/pdfcpu/pkg/api"
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/opentype"
-	"golang.org/x/image/math/fixed"
-)
 
-// pdfTestFontPath returns a Unicode TTF font (Debian's fonts-dejavu-core) or
-// skips the test.
-func pdfTestFontPath(t testing.TB) string {
-	t.Helper()
-	for _, p := range []string{
-		"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-		"/usr/share/fonts/TTF/DejaVuSans.ttf",
-		"/usr/share/fonts/dejavu/DejaVuSans.ttf",
-		"/Library/Fonts/DejaVuSans.ttf",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("MMRAG_REQUIRE_TOOLS") == "1" {
-		t.Fatal("DejaVuSans.ttf not found: install fonts-dejavu-core")
-	}
-	t.Skip("DejaVuSans.ttf not found: install fonts-dejavu-core to run this test")
-	return ""
-}
+	"mmrag/extract"
+	"mmrag/extract/internal/extracttest"
+	"mmrag/extract/picture"
+)
 
 // pdfTestPicture draws an opaque picture with a gradient and a diagonal.
 func pdfTestPicture(w, h int, seed uint64) *image.RGBA {
@@ -98,7 +77,7 @@ type pdfTestFixture struct {
 // headings, 11 pt body text, a PNG and a JPEG figure with captions.
 func pdfTestDocument(t testing.TB, withMetaTitle bool) pdfTestFixture {
 	t.Helper()
-	fontPath := pdfTestFontPath(t)
+	fontPath := extracttest.FontPath(t)
 	var fx pdfTestFixture
 	fx.pngImg = pdfTestPicture(120, 80, 1)
 	fx.png = pdfTestEncode(t, fx.pngImg, "png")
@@ -166,20 +145,20 @@ func pdfTestDocument(t testing.TB, withMetaTitle bool) pdfTestFixture {
 	return fx
 }
 
-func pdfTestExtract(t testing.TB, p PDF, name string, data []byte) (*Result, error) {
+func pdfTestExtract(t testing.TB, p PDF, name string, data []byte) (*extract.Result, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return p.Extract(ctx, Source{Path: name, Data: data, MIME: "application/pdf"})
+	return p.Extract(ctx, extract.Source{Path: name, Data: data, MIME: "application/pdf"})
 }
 
-func pdfTestFind(blocks []Block, substr string) (Block, bool) {
+func pdfTestFind(blocks []extract.Block, substr string) (extract.Block, bool) {
 	for _, b := range blocks {
 		if strings.Contains(b.Text, substr) {
 			return b, true
 		}
 	}
-	return Block{}, false
+	return extract.Block{}, false
 }
 
 func TestPDFTextSectionsAndPages(t *testing.T) {
@@ -197,22 +176,22 @@ func TestPDFTextSectionsAndPages(t *testing.T) {
 	top := pdfTestTitle
 	tests := []struct {
 		text    string
-		kind    BlockKind
+		kind    extract.BlockKind
 		page    int
 		section []string
 	}{
-		{pdfTestPara1, Paragraph, 1, []string{top, "Introduction"}},
-		{pdfTestPara2, Paragraph, 1, []string{top, "Introduction"}},
-		{pdfTestCaption, Paragraph, 1, []string{top, "Introduction"}},
-		{pdfTestPara3, Paragraph, 2, []string{top, "Methods", "Data collection"}},
-		{pdfTestCap2, Paragraph, 2, []string{top, "Methods", "Data collection"}},
-		{pdfTestItem1 + "\n" + pdfTestItem2, List, 2, []string{top, "Methods", "Analysis"}},
-		{pdfTestPara4, Paragraph, 3, []string{top, "Results"}},
+		{pdfTestPara1, extract.Paragraph, 1, []string{top, "Introduction"}},
+		{pdfTestPara2, extract.Paragraph, 1, []string{top, "Introduction"}},
+		{pdfTestCaption, extract.Paragraph, 1, []string{top, "Introduction"}},
+		{pdfTestPara3, extract.Paragraph, 2, []string{top, "Methods", "Data collection"}},
+		{pdfTestCap2, extract.Paragraph, 2, []string{top, "Methods", "Data collection"}},
+		{pdfTestItem1 + "\n" + pdfTestItem2, extract.List, 2, []string{top, "Methods", "Analysis"}},
+		{pdfTestPara4, extract.Paragraph, 3, []string{top, "Results"}},
 	}
 	for _, tt := range tests {
 		// Each expected text must be exactly one block: paragraphs are
 		// neither split nor merged.
-		var got []Block
+		var got []extract.Block
 		for _, b := range res.Blocks {
 			if b.Text == tt.text {
 				got = append(got, b)
@@ -236,7 +215,7 @@ func TestPDFTextSectionsAndPages(t *testing.T) {
 	}
 }
 
-func pdfTestDump(blocks []Block) string {
+func pdfTestDump(blocks []extract.Block) string {
 	var b strings.Builder
 	for _, bl := range blocks {
 		fmt.Fprintf(&b, "  p%d %s %q: %q\n", bl.Page, bl.Kind, bl.Section, bl.Text)
@@ -284,7 +263,7 @@ func TestPDFImages(t *testing.T) {
 	if len(res.Images) != 2 {
 		t.Fatalf("%d images, want 2: %+v", len(res.Images), res.Images)
 	}
-	var pngIm, jpgIm Image
+	var pngIm, jpgIm extract.Image
 	for _, im := range res.Images {
 		switch im.MIME {
 		case "image/png":
@@ -345,7 +324,7 @@ func TestPDFImagesFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer inst.Close()
-	x := &pdfExtraction{ctx: context.Background(), inst: inst, name: "report.pdf", src: Source{Path: "report.pdf", Data: fx.pdf}, noPdfcpu: true}
+	x := &pdfExtraction{ctx: context.Background(), inst: inst, name: "report.pdf", src: extract.Source{Path: "report.pdf", Data: fx.pdf}, noPdfcpu: true}
 	res, err := x.run()
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +389,7 @@ func TestPDFRepeatedImage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		x := &pdfExtraction{ctx: context.Background(), inst: inst, name: "logo.pdf", src: Source{Path: "logo.pdf", Data: buf.Bytes()}, noPdfcpu: noPdfcpu}
+		x := &pdfExtraction{ctx: context.Background(), inst: inst, name: "logo.pdf", src: extract.Source{Path: "logo.pdf", Data: buf.Bytes()}, noPdfcpu: noPdfcpu}
 		res, err := x.run()
 		inst.Close()
 		if err != nil {
@@ -489,7 +468,7 @@ func TestPDFMaxPagesAndContext(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := (PDF{}).Extract(ctx, Source{Path: "report.pdf", Data: fx.pdf}); !errors.Is(err, context.Canceled) {
+	if _, err := (PDF{}).Extract(ctx, extract.Source{Path: "report.pdf", Data: fx.pdf}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: err = %v", err)
 	}
 
@@ -498,7 +477,7 @@ func TestPDFMaxPagesAndContext(t *testing.T) {
 	book := pdfTestTextDocument(t, 60)
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
-	if _, err := (PDF{}).Extract(ctx, Source{Path: "book.pdf", Data: book}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := (PDF{}).Extract(ctx, extract.Source{Path: "book.pdf", Data: book}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("deadline mid-document: err = %v", err)
 	}
 	if res, err := pdfTestExtract(t, PDF{}, "report.pdf", fx.pdf); err != nil || len(res.Blocks) == 0 {
@@ -523,39 +502,11 @@ func TestPDFTruncatedTail(t *testing.T) {
 	}
 }
 
-// pdfTestTextPNG renders lines of 36 px DejaVu text on a white A5 page at
-// 150 dpi.
-func pdfTestTextPNG(t testing.TB, lines []string) []byte {
-	t.Helper()
-	ttf, err := os.ReadFile(pdfTestFontPath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fnt, err := opentype.Parse(ttf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	face, err := opentype.NewFace(fnt, &opentype.FaceOptions{Size: 36, DPI: 72, Hinting: font.HintingFull})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer face.Close()
-	// A5 at 150 dpi.
-	img := image.NewGray(image.Rect(0, 0, 874, 1240))
-	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
-	d := &font.Drawer{Dst: img, Src: image.Black, Face: face}
-	for i, l := range lines {
-		d.Dot = fixed.P(60, 150+i*70)
-		d.DrawString(l)
-	}
-	return pdfTestEncode(t, img, "png")
-}
-
 // pdfTestScan places a picture of text as the only content of a page: a PDF
 // without a text layer.
 func pdfTestScan(t testing.TB, lines []string) []byte {
 	t.Helper()
-	scan := pdfTestTextPNG(t, lines)
+	scan := extracttest.TextPNG(t, lines)
 	f := fpdf.New("P", "mm", "A5", "")
 	f.AddPage()
 	f.RegisterImageOptionsReader("scan", fpdf.ImageOptions{ImageType: "PNG"}, bytes.NewReader(scan))
@@ -565,17 +516,6 @@ func pdfTestScan(t testing.TB, lines []string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-func pdfTestNeedTesseract(t *testing.T) {
-	t.Helper()
-	if (Tesseract{}).Available() {
-		return
-	}
-	if os.Getenv("MMRAG_REQUIRE_TOOLS") == "1" {
-		t.Fatal("tesseract not found and MMRAG_REQUIRE_TOOLS=1: install tesseract-ocr")
-	}
-	t.Skip("tesseract not found: install tesseract-ocr to run OCR tests")
 }
 
 func TestPDFScannedPage(t *testing.T) {
@@ -605,7 +545,7 @@ func TestPDFScannedPage(t *testing.T) {
 		}
 	})
 	t.Run("no tesseract", func(t *testing.T) {
-		res, err := pdfTestExtract(t, PDF{OCR: Tesseract{Cmd: "mmrag-no-such-tesseract"}}, "scan.pdf", data)
+		res, err := pdfTestExtract(t, PDF{OCR: picture.Tesseract{Cmd: "mmrag-no-such-tesseract"}}, "scan.pdf", data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -614,14 +554,14 @@ func TestPDFScannedPage(t *testing.T) {
 		}
 	})
 	t.Run("ocr", func(t *testing.T) {
-		pdfTestNeedTesseract(t)
+		extracttest.NeedTool(t, "tesseract", "tesseract-ocr")
 		res, err := pdfTestExtract(t, PDF{}, "scan.pdf", data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var all strings.Builder
 		for _, b := range res.Blocks {
-			if b.Kind != OCR || b.Page != 1 {
+			if b.Kind != extract.OCR || b.Page != 1 {
 				t.Errorf("block kind %s page %d, want ocr on page 1", b.Kind, b.Page)
 			}
 			all.WriteString(strings.ToLower(b.Text) + " ")
@@ -806,7 +746,7 @@ func FuzzPDF(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		res, err := PDF{NoOCR: true, MaxPages: 3, DPI: 30}.Extract(ctx, Source{Path: "fuzz.pdf", Data: data})
+		res, err := PDF{NoOCR: true, MaxPages: 3, DPI: 30}.Extract(ctx, extract.Source{Path: "fuzz.pdf", Data: data})
 		if err == nil && res == nil {
 			t.Fatal("nil result without error")
 		}
@@ -825,7 +765,7 @@ func BenchmarkPDFText(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		res, err := PDF{NoOCR: true}.Extract(ctx, Source{Path: "bench.pdf", Data: data})
+		res, err := PDF{NoOCR: true}.Extract(ctx, extract.Source{Path: "bench.pdf", Data: data})
 		if err != nil {
 			b.Fatal(err)
 		}

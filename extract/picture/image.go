@@ -1,4 +1,7 @@
-package extract
+// Package picture extracts image files (the picture and its EXIF facts)
+// and recognises the text in images with tesseract (Tesseract), which the
+// PDF extractor uses for scanned pages too.
+package picture
 
 import (
 	"bytes"
@@ -11,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"mmrag/extract"
 	"mmrag/imageprep"
 )
 
@@ -49,9 +53,9 @@ type Picture struct {
 const pictureMinOCRSide = 24
 
 // Extract implements Extractor.
-func (x Picture) Extract(ctx context.Context, src Source) (*Result, error) {
-	name := officeName(src)
-	if err := officeCtx(ctx, name); err != nil {
+func (x Picture) Extract(ctx context.Context, src extract.Source) (*extract.Result, error) {
+	name := src.Name()
+	if err := extract.Interrupted(ctx, name); err != nil {
 		return nil, err
 	}
 	img, info, err := imageprep.Decode(src.Data, x.Limits)
@@ -59,7 +63,7 @@ func (x Picture) Extract(ctx context.Context, src Source) (*Result, error) {
 		return nil, fmt.Errorf("%s: not a readable image: %w", name, err)
 	}
 	meta := pictureMeta(info)
-	im := Image{
+	im := extract.Image{
 		Data:   src.Data,
 		MIME:   "image/" + info.Format,
 		Src:    src.Path,
@@ -70,28 +74,28 @@ func (x Picture) Extract(ctx context.Context, src Source) (*Result, error) {
 	if info.Orientation >= 5 && info.Orientation <= 8 { // quarter turns
 		im.Width, im.Height = info.Height, info.Width
 	}
-	res := &Result{Type: "image", Title: officeBaseTitle(src), Meta: map[string]string{}}
+	res := &extract.Result{Type: "image", Title: src.FileTitle(), Meta: map[string]string{}}
 	for k, v := range meta {
 		res.Meta[k] = v
 	}
 	if text := x.recognise(ctx, img, info, src.Data, res); text != "" {
-		im.Context = docxClip(text, 500)
+		im.Context = extract.Clip(text, 500)
 		for part := range strings.SplitSeq(text, "\n\n") {
 			if t := strings.TrimSpace(part); t != "" {
-				res.Blocks = append(res.Blocks, Block{Kind: OCR, Text: t})
+				res.Blocks = append(res.Blocks, extract.Block{Kind: extract.OCR, Text: t})
 			}
 		}
 	}
-	if err := officeCtx(ctx, name); err != nil {
+	if err := extract.Interrupted(ctx, name); err != nil {
 		return nil, err
 	}
-	res.Images = []Image{im}
+	res.Images = []extract.Image{im}
 	return res, nil
 }
 
 // recognise runs OCR and returns the text when it reads as text; problems
 // are warnings, never errors, since the picture itself is still good.
-func (x Picture) recognise(ctx context.Context, img image.Image, info imageprep.Info, data []byte, res *Result) string {
+func (x Picture) recognise(ctx context.Context, img image.Image, info imageprep.Info, data []byte, res *extract.Result) string {
 	if x.NoOCR || min(info.Width, info.Height) < pictureMinOCRSide {
 		return ""
 	}

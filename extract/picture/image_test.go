@@ -1,4 +1,4 @@
-package extract
+package picture
 
 import (
 	"bytes"
@@ -12,8 +12,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"math/rand/v2"
-	"os"
-	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,6 +23,8 @@ import (
 	"golang.org/x/image/math/fixed"
 	"golang.org/x/image/tiff"
 
+	"mmrag/extract"
+	"mmrag/extract/internal/extracttest"
 	"mmrag/imageprep"
 )
 
@@ -36,19 +37,6 @@ var pictureTestWebP = []byte{
 	0x14, 0xfc, 0x1f, 0xdd, 0xfc, 0x47, 0x64, 0x0f, 0x80, 0x30, 0xdb, 0x68,
 	0x92, 0x93, 0x9c, 0xe4, 0xbd, 0xcf, 0x20, 0xa2, 0xff, 0x51, 0xfa, 0xc1,
 	0xf6, 0x01,
-}
-
-// mediaTestNeed skips a test when an external tool is missing, or fails it
-// when MMRAG_REQUIRE_TOOLS=1.
-func mediaTestNeed(t testing.TB, tool, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err == nil {
-		return
-	}
-	if os.Getenv("MMRAG_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("%s not found and MMRAG_REQUIRE_TOOLS=1: install %s", tool, pkg)
-	}
-	t.Skipf("%s not found: install %s to run this test", tool, pkg)
 }
 
 // pictureTestGradient is a w×h image that differs in every pixel.
@@ -222,11 +210,11 @@ func TestPictureFormats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.format, func(t *testing.T) {
-			res, err := Picture{NoOCR: true}.Extract(context.Background(), Source{Path: "/photos/" + tt.name, Data: tt.data})
+			res, err := Picture{NoOCR: true}.Extract(context.Background(), extract.Source{Path: "/photos/" + tt.name, Data: tt.data})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Type != "image" || res.Title != csvTestBase(tt.name) || len(res.Blocks) != 0 || len(res.Warnings) != 0 {
+			if res.Type != "image" || res.Title != strings.TrimSuffix(tt.name, filepath.Ext(tt.name)) || len(res.Blocks) != 0 || len(res.Warnings) != 0 {
 				t.Errorf("type %q title %q blocks %v warnings %q", res.Type, res.Title, res.Blocks, res.Warnings)
 			}
 			if len(res.Images) != 1 {
@@ -246,7 +234,7 @@ func TestPictureFormats(t *testing.T) {
 
 func TestPictureEXIF(t *testing.T) {
 	data := pictureTestEXIFJPEG(t, pictureTestGradient(40, 20), 6)
-	res, err := Picture{NoOCR: true}.Extract(context.Background(), Source{Path: "IMG_0001.JPG", Data: data})
+	res, err := Picture{NoOCR: true}.Extract(context.Background(), extract.Source{Path: "IMG_0001.JPG", Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +295,7 @@ func TestPictureBad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Picture{}.Extract(context.Background(), Source{Path: "broken.png", Data: tt.data})
+			res, err := Picture{}.Extract(context.Background(), extract.Source{Path: "broken.png", Data: tt.data})
 			if err == nil || res != nil {
 				t.Fatalf("result %v error %v, want an error", res, err)
 			}
@@ -317,14 +305,14 @@ func TestPictureBad(t *testing.T) {
 		})
 	}
 	// Pixel limits are checked on the header, before decoding.
-	_, err := Picture{Limits: imageprep.Limits{MaxPixels: 100}}.Extract(context.Background(), Source{Path: "big.png", Data: good})
+	_, err := Picture{Limits: imageprep.Limits{MaxPixels: 100}}.Extract(context.Background(), extract.Source{Path: "big.png", Data: good})
 	if !errors.Is(err, imageprep.ErrTooLarge) {
 		t.Errorf("error %v, want ErrTooLarge", err)
 	}
 }
 
 func TestPictureOCR(t *testing.T) {
-	mediaTestNeed(t, "tesseract", "tesseract-ocr")
+	extracttest.NeedTool(t, "tesseract", "tesseract-ocr")
 	text := pictureTestText(t, "Invoice number 4711", "", "Payment due within thirty days")
 	// Stored turned a quarter to the left, with EXIF orientation 6 saying
 	// to turn it right: OCR must see it upright.
@@ -345,7 +333,7 @@ func TestPictureOCR(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Picture{}.Extract(context.Background(), Source{Path: tt.name, Data: tt.data})
+			res, err := Picture{}.Extract(context.Background(), extract.Source{Path: tt.name, Data: tt.data})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -354,7 +342,7 @@ func TestPictureOCR(t *testing.T) {
 			}
 			for i, want := range []string{"invoice number 4711", "payment due within thirty days"} {
 				b := res.Blocks[i]
-				if b.Kind != OCR || !strings.Contains(strings.ToLower(b.Text), want) {
+				if b.Kind != extract.OCR || !strings.Contains(strings.ToLower(b.Text), want) {
 					t.Errorf("block %d: %s %q, want OCR text with %q", i, b.Kind, b.Text, want)
 				}
 			}
@@ -370,7 +358,7 @@ func TestPictureOCR(t *testing.T) {
 	for i := range noise.Pix {
 		noise.Pix[i] = uint8(rng.IntN(256))
 	}
-	res, err := Picture{}.Extract(context.Background(), Source{Path: "noise.png", Data: pictureTestEncode(t, noise, "png")})
+	res, err := Picture{}.Extract(context.Background(), extract.Source{Path: "noise.png", Data: pictureTestEncode(t, noise, "png")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +367,7 @@ func TestPictureOCR(t *testing.T) {
 	}
 
 	// A missing recogniser is a warning, not an error.
-	res, err = Picture{OCR: Tesseract{Cmd: "mmrag-no-such-tesseract"}}.Extract(context.Background(), Source{Path: "scan.png", Data: tests[0].data})
+	res, err = Picture{OCR: Tesseract{Cmd: "mmrag-no-such-tesseract"}}.Extract(context.Background(), extract.Source{Path: "scan.png", Data: tests[0].data})
 	if err != nil || len(res.Images) != 1 || !strings.Contains(strings.Join(res.Warnings, ";"), "install tesseract-ocr") {
 		t.Errorf("error %v warnings %q", err, res.Warnings)
 	}
@@ -414,7 +402,7 @@ func FuzzPicture(f *testing.F) {
 	f.Add(pictureTestEXIFJPEG(f, grad, 6))
 	const maxPixels = 1 << 20
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := Picture{NoOCR: true, Limits: imageprep.Limits{MaxPixels: maxPixels}}.Extract(context.Background(), Source{Path: "f.img", Data: data})
+		res, err := Picture{NoOCR: true, Limits: imageprep.Limits{MaxPixels: maxPixels}}.Extract(context.Background(), extract.Source{Path: "f.img", Data: data})
 		if err != nil {
 			if res != nil {
 				t.Fatal("result with error")

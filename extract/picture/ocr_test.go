@@ -1,15 +1,17 @@
-package extract
+package picture
 
 import (
 	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"mmrag/extract/internal/extracttest"
 )
 
 func TestOCRImage(t *testing.T) {
-	pdfTestNeedTesseract(t)
-	img := pdfTestTextPNG(t, []string{"Hello OCR world", "", "Second paragraph here"})
+	extracttest.NeedTool(t, "tesseract", "tesseract-ocr")
+	img := extracttest.TextPNG(t, []string{"Hello OCR world", "", "Second paragraph here"})
 	text, err := Tesseract{}.Image(context.Background(), img)
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +28,7 @@ func TestOCRImage(t *testing.T) {
 }
 
 func TestOCRErrors(t *testing.T) {
-	img := pdfTestTextPNG(t, []string{"x"})
+	img := extracttest.TextPNG(t, []string{"x"})
 	tests := []struct {
 		name string
 		ocr  Tesseract
@@ -43,7 +45,7 @@ func TestOCRErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.need {
-				pdfTestNeedTesseract(t)
+				extracttest.NeedTool(t, "tesseract", "tesseract-ocr")
 			}
 			_, err := tt.ocr.Image(context.Background(), tt.img)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -1,4 +1,6 @@
-package extract
+// Package text extracts plain text files: paragraphs, lists of marked
+// lines, and a title from a short first line.
+package text
 
 import (
 	"context"
@@ -6,6 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"mmrag/extract"
+	"mmrag/extract/markup"
 )
 
 // Text extracts plain-text files.
@@ -33,15 +38,15 @@ var (
 )
 
 // Extract implements Extractor.
-func (Text) Extract(ctx context.Context, src Source) (*Result, error) {
+func (Text) Extract(ctx context.Context, src extract.Source) (*extract.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s, warns, err := markupDecodePlain(src.Data)
+	s, warns, err := markup.DecodePlain(src.Data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not text: %w", markupName(src), err)
+		return nil, fmt.Errorf("%s: not text: %w", src.Name(), err)
 	}
-	res := &Result{Type: "text", Meta: map[string]string{}, Warnings: warns}
+	res := &extract.Result{Type: "text", Meta: map[string]string{}, Warnings: warns}
 	s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 	var paras []string
 	for _, p := range txtBlankLine.Split(s, -1) {
@@ -56,7 +61,7 @@ func (Text) Extract(ctx context.Context, src Source) (*Result, error) {
 
 	first := strings.TrimSpace(paras[0])
 	line, _, multi := strings.Cut(first, "\n")
-	if line = markupOneLine(line); utf8.RuneCountInString(line) <= txtTitleMax {
+	if line = markup.OneLine(line); utf8.RuneCountInString(line) <= txtTitleMax {
 		res.Title = line
 		if !multi && len(paras) > 1 {
 			paras = paras[1:]
@@ -64,10 +69,10 @@ func (Text) Extract(ctx context.Context, src Source) (*Result, error) {
 	}
 	for _, p := range paras {
 		if txtIsList(p) {
-			res.Blocks = append(res.Blocks, Block{Kind: List, Text: markupNormLines(p)})
+			res.Blocks = append(res.Blocks, extract.Block{Kind: extract.List, Text: markup.NormLines(p)})
 			continue
 		}
-		res.Blocks = append(res.Blocks, Block{Kind: Paragraph, Text: markupOneLine(p)})
+		res.Blocks = append(res.Blocks, extract.Block{Kind: extract.Paragraph, Text: markup.OneLine(p)})
 	}
 	return res, nil
 }

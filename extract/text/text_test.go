@@ -1,4 +1,4 @@
-package extract
+package text
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"mmrag/extract"
+	"mmrag/extract/internal/extracttest"
 )
 
 func TestText(t *testing.T) {
@@ -19,71 +22,71 @@ func TestText(t *testing.T) {
 		data      []byte
 		wantErr   string
 		wantTitle string
-		want      []Block
+		want      []extract.Block
 		wantWarn  string
 	}{
 		{
 			name:      "title line, paragraphs joined, CRLF, form feed",
 			data:      []byte("My Notes\r\n\r\nFirst paragraph\r\nwraps here.\r\n  \t \r\nSecond\fThird   part.\n\n\n"),
 			wantTitle: "My Notes",
-			want: []Block{
-				{Kind: Paragraph, Text: "First paragraph wraps here."},
-				{Kind: Paragraph, Text: "Second"},
-				{Kind: Paragraph, Text: "Third part."},
+			want: []extract.Block{
+				{Kind: extract.Paragraph, Text: "First paragraph wraps here."},
+				{Kind: extract.Paragraph, Text: "Second"},
+				{Kind: extract.Paragraph, Text: "Third part."},
 			},
 		},
 		{
 			name:      "lists keep their lines",
 			data:      []byte("Shopping\n\n- eggs\n-   milk\n* tea\n\n1. one\n2) two\n\n- not a list\nbecause this line is prose"),
 			wantTitle: "Shopping",
-			want: []Block{
-				{Kind: List, Text: "- eggs\n- milk\n* tea"},
-				{Kind: List, Text: "1. one\n2) two"},
-				{Kind: Paragraph, Text: "- not a list because this line is prose"},
+			want: []extract.Block{
+				{Kind: extract.List, Text: "- eggs\n- milk\n* tea"},
+				{Kind: extract.List, Text: "1. one\n2) two"},
+				{Kind: extract.Paragraph, Text: "- not a list because this line is prose"},
 			},
 		},
 		{
 			name:      "long first line is no title; first line of a paragraph stays in it",
 			data:      []byte(long + "\n\nShort\nline two"),
 			wantTitle: "",
-			want:      []Block{{Kind: Paragraph, Text: strings.TrimSpace(long)}, {Kind: Paragraph, Text: "Short line two"}},
+			want:      []extract.Block{{Kind: extract.Paragraph, Text: strings.TrimSpace(long)}, {Kind: extract.Paragraph, Text: "Short line two"}},
 		},
 		{
 			name:      "title inside the first paragraph is kept there",
 			data:      []byte("Heading\nbody line"),
 			wantTitle: "Heading",
-			want:      []Block{{Kind: Paragraph, Text: "Heading body line"}},
+			want:      []extract.Block{{Kind: extract.Paragraph, Text: "Heading body line"}},
 		},
 		{
 			name:      "a single short line is both title and text",
 			data:      []byte("hello world\n"),
 			wantTitle: "hello world",
-			want:      []Block{{Kind: Paragraph, Text: "hello world"}},
+			want:      []extract.Block{{Kind: extract.Paragraph, Text: "hello world"}},
 		},
 		{
 			name:      "UTF-16LE with BOM",
 			data:      utf16le,
 			wantTitle: "Títle",
-			want:      []Block{{Kind: Paragraph, Text: "Body ✓"}},
+			want:      []extract.Block{{Kind: extract.Paragraph, Text: "Body ✓"}},
 		},
 		{
 			name:      "UTF-8 BOM",
 			data:      []byte("\xef\xbb\xbfA\n\nB"),
 			wantTitle: "A",
-			want:      []Block{{Kind: Paragraph, Text: "B"}},
+			want:      []extract.Block{{Kind: extract.Paragraph, Text: "B"}},
 		},
 		{
 			name:      "Latin-1 fallback",
 			data:      []byte("R\xe9sum\xe9\n\nna\xefve \x80 sign"),
 			wantTitle: "Résumé",
-			want:      []Block{{Kind: Paragraph, Text: "naïve € sign"}},
+			want:      []extract.Block{{Kind: extract.Paragraph, Text: "naïve € sign"}},
 			wantWarn:  "decoded as Windows-1252",
 		},
 		{
 			name:      "mostly UTF-8 keeps UTF-8",
 			data:      []byte("Ünïcödé\n\nbad \xff byte"),
 			wantTitle: "Ünïcödé",
-			want:      []Block{{Kind: Paragraph, Text: "bad \uFFFD byte"}},
+			want:      []extract.Block{{Kind: extract.Paragraph, Text: "bad \uFFFD byte"}},
 			wantWarn:  "invalid UTF-8 repaired",
 		},
 		{name: "empty", data: []byte("\n \n"), wantWarn: "empty document"},
@@ -91,7 +94,7 @@ func TestText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Text{}.Extract(context.Background(), Source{Path: "x.txt", Data: tt.data})
+			res, err := Text{}.Extract(context.Background(), extract.Source{Path: "x.txt", Data: tt.data})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -105,7 +108,7 @@ func TestText(t *testing.T) {
 				t.Errorf("Type %q Title %q, want text %q", res.Type, res.Title, tt.wantTitle)
 			}
 			if !reflect.DeepEqual(res.Blocks, tt.want) {
-				t.Errorf("blocks:\n got %s\nwant %s", markupDumpBlocks(res.Blocks), markupDumpBlocks(tt.want))
+				t.Errorf("blocks:\n got %s\nwant %s", extracttest.DumpBlocks(res.Blocks), extracttest.DumpBlocks(tt.want))
 			}
 			for _, b := range res.Blocks {
 				if !utf8.ValidString(b.Text) {
@@ -127,7 +130,7 @@ func FuzzText(f *testing.F) {
 	f.Add([]byte("R\xe9sum\xe9\n\nna\xefve \x80 sign"))
 	f.Add([]byte("\x7fELF\x02\x01\x01\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := Text{}.Extract(context.Background(), Source{Path: "f.txt", Data: data})
+		res, err := Text{}.Extract(context.Background(), extract.Source{Path: "f.txt", Data: data})
 		if err != nil {
 			if res != nil {
 				t.Fatal("result with error")
@@ -142,7 +145,7 @@ func FuzzText(f *testing.F) {
 		}
 		for _, b := range res.Blocks {
 			if b.Text == "" || b.Text != strings.TrimSpace(b.Text) || !utf8.ValidString(b.Text) ||
-				(b.Kind == Paragraph && strings.Contains(b.Text, "\n")) || (b.Kind != Paragraph && b.Kind != List) {
+				(b.Kind == extract.Paragraph && strings.Contains(b.Text, "\n")) || (b.Kind != extract.Paragraph && b.Kind != extract.List) {
 				t.Fatalf("bad block %+v", b)
 			}
 		}

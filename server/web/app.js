@@ -134,7 +134,7 @@ function inline(parent, text) {
     } else if (m[6]) {
       m[7].split(/\s*,\s*/).forEach((n, k) => {
         if (k) parent.append(" ");
-        parent.append(el("a", { href: "#source-" + n, class: "cite", "data-n": n, onclick: (ev) => { ev.preventDefault(); flashSource(n); } }, "[" + n + "]"));
+        parent.append(el("a", { href: "#source-" + n, class: "cite", "data-n": n, onclick: (ev) => { ev.preventDefault(); openCitation(ev.currentTarget, n); } }, "[" + n + "]"));
       });
     }
     last = re.lastIndex;
@@ -155,6 +155,15 @@ function addMessage(role, text) {
   $("#messages").append(li);
   li.scrollIntoView({ block: "end" });
   return li;
+}
+
+// openCitation shows source n of the answer that cites it: each answer
+// numbers its own sources, so an older answer's [n] first brings its own
+// sources back into the panel.
+function openCitation(link, n) {
+  const msg = link.closest("li.msg");
+  if (msg && msg.sources && msg.sources !== shownSources) showSources(msg.sources);
+  flashSource(n);
 }
 
 function flashSource(n) {
@@ -179,7 +188,10 @@ function sourceWhere(s) {
 
 function readerHref(s) { return "#/doc/" + encodeURIComponent(s.doc_id) + "/" + encodeURIComponent(s.item_id); }
 
+let shownSources = null; // the sources in the panel: one answer's
+
 function showSources(src) {
+  shownSources = src;
   const list = $("#sources"), figs = $("#figures");
   list.replaceChildren(); figs.replaceChildren();
   const text = (src && src.text) || [], images = (src && src.images) || [];
@@ -253,12 +265,12 @@ async function ask(question) {
       body: JSON.stringify({ question, history: history.slice(-12), stream: true, ...searchOptions() }),
     });
     await readSSE(res, (type, data) => {
-      if (type === "sources") { showSources(data); status("Answering…"); }
+      if (type === "sources") { li.sources = data; showSources(data); status("Answering…"); }
       else if (type === "token") { answer += data.text; renderMarkdown(answer, body); }
       else if (type === "done") {
         answer = data.answer ?? answer;
         renderMarkdown(answer, body);
-        if (data.sources) showSources(data.sources);
+        if (data.sources) { li.sources = data.sources; showSources(data.sources); }
         const meta = [data.model, ((performance.now() - t0) / 1000).toFixed(1) + " s"].concat(data.notes || []);
         li.append(el("div", { class: "meta" }, meta.filter(Boolean).join(" · ")));
       } else if (type === "error") throw new Error(data.error);

@@ -20,6 +20,12 @@
 //   - Documents is ordered by source, Items by position, ItemsByID follows the
 //     order asked and skips absent ids; lookups of absent ids wrap
 //     mmrag.ErrNotFound.
+//   - Models lists every model that filled the store with its dimension
+//     and vectors per modality, also once they are all deleted; CountItems
+//     counts per document and modality under a Filter; DocumentVectors
+//     returns a document's vectors of every model by item position, then
+//     model; ScanItems yields the items of the filtered documents by
+//     source, then position, and stops when the caller does.
 package storetest
 
 import (
@@ -37,6 +43,7 @@ import (
 	"time"
 
 	"mmrag"
+	"mmrag/store"
 )
 
 // Run runs the suite. open returns a new, empty store for each subtest and
@@ -58,6 +65,10 @@ func Run(t *testing.T, open func(t *testing.T) mmrag.Store) {
 		{"TextRanking", testTextRanking},
 		{"TextFilter", testTextFilter},
 		{"OddQueries", testOddQueries},
+		{"Models", testModels},
+		{"CountItems", testCountItems},
+		{"DocumentVectors", testDocumentVectors},
+		{"ScanItems", testScanItems},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -659,6 +670,7 @@ func testNotFound(t *testing.T, s mmrag.Store) {
 		{"Blob", func() error { _, err := s.Blob(ctx, h); return err }},
 		{"Blob with a malformed hash", func() error { _, err := s.Blob(ctx, "../../etc/passwd"); return err }},
 		{"DeleteDocument", func() error { return s.DeleteDocument(ctx, "absent") }},
+		{"DocumentVectors", func() error { _, err := s.DocumentVectors(ctx, "absent"); return err }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { wantNotFound(t, tc.call(), tc.name) })
@@ -873,14 +885,6 @@ func filters() []struct {
 	}
 }
 
-func dot(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		s += float64(a[i]) * float64(b[i])
-	}
-	return s
-}
-
 func testVectorSearch(t *testing.T, s mmrag.Store) {
 	const dim = 24
 	r := rand.New(rand.NewPCG(13, 14))
@@ -896,7 +900,7 @@ func testVectorSearch(t *testing.T, s mmrag.Store) {
 			var want []ref
 			for id, it := range c.items {
 				if it.Modality == m && Matches(fc.f, c.doc(it.DocID)) {
-					want = append(want, ref{id, dot(q, c.vectors[id])})
+					want = append(want, ref{id, store.Dot64(q, c.vectors[id])})
 				}
 			}
 			sort.Slice(want, func(i, j int) bool { return want[i].score > want[j].score })
@@ -927,8 +931,8 @@ func testVectorSearch(t *testing.T, s mmrag.Store) {
 						case !Matches(fc.f, c.doc(it.DocID)):
 							t.Errorf("hit %s of %s passes the filter though it should not", h.ItemID, it.DocID)
 						}
-						if d := math.Abs(float64(h.Score) - dot(q, c.vectors[h.ItemID])); d > 1e-4 {
-							t.Errorf("hit %s scores %v, its dot product is %v", h.ItemID, h.Score, dot(q, c.vectors[h.ItemID]))
+						if d := math.Abs(float64(h.Score) - store.Dot64(q, c.vectors[h.ItemID])); d > 1e-4 {
+							t.Errorf("hit %s scores %v, its dot product is %v", h.ItemID, h.Score, store.Dot64(q, c.vectors[h.ItemID]))
 						}
 						// Rank by rank the scores equal the brute-force ones,
 						// which makes the hits the K best up to ties.

@@ -1,4 +1,4 @@
-package rerank
+package wordpiece
 
 import (
 	"encoding/json"
@@ -26,9 +26,9 @@ var bertTestVocab = []string{
 	"中", "国", "人", "ah", "zz", "博", "推", "naive", "hallo", "q", "p",
 }
 
-func newTestWordPiece(t *testing.T, cfg WordPieceConfig) *WordPiece {
+func newTestTokenizer(t *testing.T, cfg Config) *Tokenizer {
 	t.Helper()
-	w, err := NewWordPiece(vocabOf(bertTestVocab...), cfg)
+	w, err := New(vocabOf(bertTestVocab...), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,15 +38,15 @@ func newTestWordPiece(t *testing.T, cfg WordPieceConfig) *WordPiece {
 // TestBasicTokenizer checks normalisation and word splitting against the
 // cases of transformers' BasicTokenizer tests.
 func TestBasicTokenizer(t *testing.T) {
-	lower := UncasedConfig()
-	cased := WordPieceConfig{CleanText: true, SplitCJK: true}
+	lower := Uncased()
+	cased := Config{CleanText: true, SplitCJK: true}
 	lowerKeepAccents := lower
 	lowerKeepAccents.StripAccents = false
 	casedStrip := cased
 	casedStrip.StripAccents = true
 	tests := []struct {
 		name string
-		cfg  WordPieceConfig
+		cfg  Config
 		in   string
 		want []string
 	}{
@@ -57,12 +57,12 @@ func TestBasicTokenizer(t *testing.T) {
 		{"cased strips accents", casedStrip, "HäLLo naïve", []string{"HaLLo", "naive"}},
 		{"cased keeps accents", cased, "HäLLo", []string{"HäLLo"}},
 		{"chinese", lower, "ah\u535A\u63A8zz", []string{"ah", "\u535A", "\u63A8", "zz"}},
-		{"chinese unsplit", WordPieceConfig{}, "ah\u535A\u63A8zz", []string{"ah\u535A\u63A8zz"}},
+		{"chinese unsplit", Config{}, "ah\u535A\u63A8zz", []string{"ah\u535A\u63A8zz"}},
 		{"hiragana is not CJK", lower, "ahのzz", []string{"ahのzz"}},
 		{"ascii symbols are punctuation", lower, "$5+3^2`x", []string{"$", "5", "+", "3", "^", "2", "`", "x"}},
 		{"unicode punctuation", lower, "a—b «c»", []string{"a", "—", "b", "«", "c", "»"}},
 		{"controls dropped", lower, "a\x00b\u200dc\ufffdd\x07e", []string{"abcde"}},
-		{"controls kept without cleaning", WordPieceConfig{}, "a\u200db", []string{"a\u200db"}},
+		{"controls kept without cleaning", Config{}, "a\u200db", []string{"a\u200db"}},
 		{"unicode spaces", lower, "a\u00a0b\u3000c\u2028d", []string{"a", "b", "c", "d"}},
 		{"invalid utf-8", lower, "a\xffb", []string{"ab"}},
 		{"empty", lower, "", nil},
@@ -70,7 +70,7 @@ func TestBasicTokenizer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newTestWordPiece(t, tt.cfg)
+			w := newTestTokenizer(t, tt.cfg)
 			if got := w.words(tt.in); !slices.Equal(got, tt.want) {
 				t.Errorf("words(%q) = %q, want %q", tt.in, got, tt.want)
 			}
@@ -81,7 +81,7 @@ func TestBasicTokenizer(t *testing.T) {
 // TestWordPiece checks the subword split, including the cases of
 // transformers' WordpieceTokenizer tests.
 func TestWordPiece(t *testing.T) {
-	w := newTestWordPiece(t, UncasedConfig())
+	w := newTestTokenizer(t, Uncased())
 	long := strings.Repeat("a", 100)
 	tests := []struct {
 		in   string
@@ -106,7 +106,7 @@ func TestWordPiece(t *testing.T) {
 		}
 	}
 	// MaxWordChars counts characters, not bytes.
-	small := newTestWordPiece(t, WordPieceConfig{Lowercase: true, MaxWordChars: 3})
+	small := newTestTokenizer(t, Config{Lowercase: true, MaxWordChars: 3})
 	if got := small.Tokenize("中中 aaaa"); !slices.Equal(got, []string{"[UNK]", "[UNK]"}) {
 		t.Errorf("MaxWordChars 3: %q", got)
 	}
@@ -140,7 +140,7 @@ func TestTruncatePair(t *testing.T) {
 }
 
 func TestEncodePair(t *testing.T) {
-	w := newTestWordPiece(t, UncasedConfig())
+	w := newTestTokenizer(t, Uncased())
 	id := vocabOf(bertTestVocab...)
 	e := w.EncodePair("how are you", "hello!", 512)
 	wantIDs := []int64{int64(id["[CLS]"]), int64(id["how"]), int64(id["are"]), int64(id["you"]), int64(id["[SEP]"]),
@@ -170,18 +170,45 @@ func TestEncodePair(t *testing.T) {
 	}
 }
 
-func TestNewWordPieceErrors(t *testing.T) {
-	if _, err := NewWordPiece(vocabOf("[UNK]", "[CLS]", "a"), UncasedConfig()); err == nil || !strings.Contains(err.Error(), "[SEP]") {
+func TestEncode(t *testing.T) {
+	w := newTestTokenizer(t, Uncased())
+	id := vocabOf(bertTestVocab...)
+	cls, sep := int64(id["[CLS]"]), int64(id["[SEP]"])
+	tests := []struct {
+		in     string
+		maxLen int
+		want   []int64
+	}{
+		{"how are you", 512, []int64{cls, int64(id["how"]), int64(id["are"]), int64(id["you"]), sep}},
+		{"how are you", 4, []int64{cls, int64(id["how"]), int64(id["are"]), sep}}, // the end is cut
+		{"how are you", 2, []int64{cls, sep}},
+		{"how are you", 0, []int64{cls, sep}},
+		{"", 512, []int64{cls, sep}},
+		{"unwanted", 4, []int64{cls, int64(id["un"]), int64(id["##want"]), sep}}, // cut inside a word, as HF does
+	}
+	for _, tt := range tests {
+		e := w.Encode(tt.in, tt.maxLen)
+		if !slices.Equal(e.IDs, tt.want) {
+			t.Errorf("Encode(%q, %d) = %v, want %v", tt.in, tt.maxLen, e.IDs, tt.want)
+		}
+		if len(e.TypeIDs) != len(e.IDs) || slices.Max(e.TypeIDs) != 0 {
+			t.Errorf("Encode(%q, %d) type ids %v", tt.in, tt.maxLen, e.TypeIDs)
+		}
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	if _, err := New(vocabOf("[UNK]", "[CLS]", "a"), Uncased()); err == nil || !strings.Contains(err.Error(), "[SEP]") {
 		t.Errorf("vocabulary without [SEP]: %v", err)
 	}
-	if _, err := NewWordPiece(map[string]int{"[UNK]": 0, "[CLS]": 1, "[SEP]": 1 << 30}, UncasedConfig()); err == nil {
+	if _, err := New(map[string]int{"[UNK]": 0, "[CLS]": 1, "[SEP]": 1 << 30}, Uncased()); err == nil {
 		t.Error("sparse ids accepted")
 	}
-	if _, err := NewWordPiece(map[string]int{"[UNK]": -1, "[CLS]": 1, "[SEP]": 2}, UncasedConfig()); err == nil {
+	if _, err := New(map[string]int{"[UNK]": -1, "[CLS]": 1, "[SEP]": 2}, Uncased()); err == nil {
 		t.Error("negative id accepted")
 	}
 	// [PAD] is optional: id 0.
-	w, err := NewWordPiece(vocabOf("[UNK]", "[CLS]", "[SEP]"), UncasedConfig())
+	w, err := New(vocabOf("[UNK]", "[CLS]", "[SEP]"), Uncased())
 	if err != nil || w.PadID() != 0 {
 		t.Errorf("no [PAD]: %v, pad %d", err, w.PadID())
 	}
@@ -218,7 +245,7 @@ func tokenizerJSONFor(t testing.TB, vocab []string, normalizer map[string]any) s
 	return string(data)
 }
 
-func TestLoadWordPiece(t *testing.T) {
+func TestLoad(t *testing.T) {
 	vocabTxt := strings.Join(bertTestVocab, "\n") + "\n"
 	bertNormalizer := map[string]any{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": nil, "lowercase": true}
 	casedNormalizer := map[string]any{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": nil, "lowercase": false}
@@ -246,7 +273,7 @@ func TestLoadWordPiece(t *testing.T) {
 			for name, content := range tt.files {
 				writeFile(t, filepath.Join(dir, name), content)
 			}
-			w, err := LoadWordPiece(dir)
+			w, err := Load(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +284,7 @@ func TestLoadWordPiece(t *testing.T) {
 	}
 }
 
-func TestLoadWordPieceErrors(t *testing.T) {
+func TestLoadErrors(t *testing.T) {
 	unigram := `{"model": {"type": "Unigram", "vocab": [["a", 0]]}}`
 	tests := []struct {
 		name  string
@@ -279,7 +306,7 @@ func TestLoadWordPieceErrors(t *testing.T) {
 			for name, content := range tt.files {
 				writeFile(t, filepath.Join(dir, name), content)
 			}
-			_, err := LoadWordPiece(dir)
+			_, err := Load(dir)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -292,8 +319,8 @@ func TestLoadWordPieceErrors(t *testing.T) {
 	}
 }
 
-func BenchmarkWordPiece(b *testing.B) {
-	w, err := NewWordPiece(vocabOf(bertTestVocab...), UncasedConfig())
+func BenchmarkIDs(b *testing.B) {
+	w, err := New(vocabOf(bertTestVocab...), Uncased())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,180 @@
+package sbert
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"mmrag/onnx"
+	"mmrag/tokenizer/wordpiece"
+)
+
+// embed tokenizes prefix+text for each text, runs the encoder over batches
+// of like length, pools and normalises.
+func (e *Embedder) embed(ctx context.Context, texts []string, prefix string) ([][]float32, error) {
+	encs := make([]wordpiece.Encoding, len(texts))
+	for i, t := range texts {
+		encs[i] = e.tok.Encode(prefix+t, e.cfg.MaxLen)
+	}
+	// Batching texts of like length wastes less work on padding.
+	order := make([]int, len(encs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(len(encs[a].IDs), len(encs[b].IDs)) })
+	out := make([][]float32, len(texts))
+	for start := 0; start < len(order); start += e.batch {
+		idx := order[start:min(start+e.batch, len(order))]
+		vecs, err := e.run(ctx, encs, idx)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range idx {
+			out[i] = vecs[k]
+		}
+	}
+	return out, nil
+}
+
+// batch is one graph run's inputs: encs[idx…] padded to the longest.
+type batch struct {
+	rows, seq          int
+	ids, mask, typeIDs []int64
+}
+
+func newBatch(encs []wordpiece.Encoding, idx []int, pad int64) batch {
+	b := batch{rows: len(idx)}
+	for _, i := range idx {
+		b.seq = max(b.seq, len(encs[i].IDs))
+	}
+	n := b.rows * b.seq
+	b.ids, b.mask, b.typeIDs = make([]int64, n), make([]int64, n), make([]int64, n)
+	for row, i := range idx {
+		off := row * b.seq
+		enc := encs[i]
+		for j := range b.seq {
+			if j < len(enc.IDs) {
+				b.ids[off+j], b.mask[off+j], b.typeIDs[off+j] = enc.IDs[j], 1, enc.TypeIDs[j]
+			} else {
+				b.ids[off+j] = pad
+			}
+		}
+	}
+	return b
+}
+
+// inputs returns the tensors of every input the graph declares.
+func (b batch) inputs(feed []onnx.IO) map[string]onnx.Tensor {
+	values := map[string][]int64{InputIDs: b.ids, AttentionMask: b.mask, TokenTypeIDs: b.typeIDs}
+	shape := []int64{int64(b.rows), int64(b.seq)}
+	in := make(map[string]onnx.Tensor, len(feed))
+	for _, io := range feed {
+		t := onnx.Tensor{Shape: shape}
+		if io.DType == onnx.Int32 {
+			t.Int32 = toInt32(values[io.Name])
+		} else {
+			t.Int64 = values[io.Name]
+		}
+		in[io.Name] = t
+	}
+	return in
+}
+
+func toInt32(v []int64) []int32 {
+	out := make([]int32, len(v))
+	for i, x := range v {
+		out[i] = int32(x)
+	}
+	return out
+}
+
+// run embeds one batch.
+func (e *Embedder) run(ctx context.Context, encs []wordpiece.Encoding, idx []int) ([][]float32, error) {
+	b := newBatch(encs, idx, e.tok.PadID())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sess == nil {
+		return nil, errors.New("sentence embedder: closed")
+	}
+	outs, err := e.sess.Run(ctx, b.inputs(e.feed))
+	if err != nil {
+		return nil, fmt.Errorf("sentence embedder: %w", err)
+	}
+	out := outs[e.out]
+	vecs, err := e.pool(out, b)
+	if err != nil {
+		return nil, fmt.Errorf("sentence embedder %s: %w", e.sess.Path(), err)
+	}
+	if e.dim == 0 && len(vecs) > 0 {
+		e.dim = len(vecs[0])
+	}
+	return vecs, nil
+}
+
+// pool turns the graph's output into one normalised vector per row.
+func (e *Embedder) pool(out onnx.Output, b batch) ([][]float32, error) {
+	if e.pooled {
+		if len(out.Shape) != 2 || out.Shape[0] != int64(b.rows) || out.Shape[1] <= 0 {
+			return nil, fmt.Errorf("output of shape %v for a batch of %d", out.Shape, b.rows)
+		}
+		dim := int(out.Shape[1])
+		vecs := make([][]float32, b.rows)
+		for r := range vecs {
+			vecs[r] = normalize(slices.Clone(out.Data[r*dim : (r+1)*dim]))
+		}
+		return vecs, nil
+	}
+	if len(out.Shape) != 3 || out.Shape[0] != int64(b.rows) || out.Shape[1] != int64(b.seq) || out.Shape[2] <= 0 {
+		return nil, fmt.Errorf("output of shape %v for a batch of %d×%d tokens", out.Shape, b.rows, b.seq)
+	}
+	dim := int(out.Shape[2])
+	vecs := make([][]float32, b.rows)
+	for r := range vecs {
+		rows := out.Data[r*b.seq*dim : (r+1)*b.seq*dim]
+		if e.cfg.Pooling == CLS {
+			vecs[r] = normalize(slices.Clone(rows[:dim]))
+			continue
+		}
+		vecs[r] = normalize(meanPool(rows, b.mask[r*b.seq:(r+1)*b.seq], dim))
+	}
+	return vecs, nil
+}
+
+// meanPool averages the token vectors whose mask is 1 (summed in float64).
+func meanPool(rows []float32, mask []int64, dim int) []float32 {
+	sum := make([]float64, dim)
+	n := 0
+	for j, m := range mask {
+		if m == 0 {
+			continue
+		}
+		n++
+		for k, v := range rows[j*dim : (j+1)*dim] {
+			sum[k] += float64(v)
+		}
+	}
+	out := make([]float32, dim)
+	for k := range out {
+		out[k] = float32(sum[k] / float64(max(n, 1)))
+	}
+	return out
+}
+
+// normalize scales v to unit length in place (a zero vector stays zero).
+func normalize(v []float32) []float32 {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	if s == 0 {
+		return v
+	}
+	inv := 1 / math.Sqrt(s)
+	for i := range v {
+		v[i] = float32(float64(v[i]) * inv)
+	}
+	return v
+}
