@@ -34,7 +34,7 @@ lint: vet
 ## race: the packages that run goroutines, timers or locks, under the race detector;
 ## -short keeps it to a few minutes, -timeout ends a hang
 RACE_PKGS ?= ./server/... ./sqlite/... ./ingest/... ./embed/... ./onnx/... ./retrieve/... ./rag/... \
-	./migrate/... ./hub/... ./ollama/... ./openai/... ./store/... ./eval/... ./imageprep/... ./tokenizer/...
+	./migrate/... ./hub/... ./ollama/... ./openai/... ./store/... ./imageprep/... ./tokenizer/...
 race: setup
 	MMRAG_REQUIRE_ORT=1 CGO_ENABLED=1 $(GO) test -race -short -count=1 -timeout 8m $(RACE_PKGS)
 

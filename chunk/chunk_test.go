@@ -189,6 +189,30 @@ func para(text string, section ...string) extract.Block {
 	return extract.Block{Kind: extract.Paragraph, Text: text, Place: extract.Place{Section: section}}
 }
 
+// checkOverlapSplit checks the pieces of a 600-word paragraph: each starts
+// with words carried from the one before, and most end a sentence.
+func checkOverlapSplit(t *testing.T, _ Counter, ch []Chunk) {
+	if len(ch) < 5 {
+		t.Fatalf("%d chunks for 600 words", len(ch))
+	}
+	for i := 1; i < len(ch); i++ {
+		prev, cur := strings.Fields(ch[i-1].Text), strings.Fields(ch[i].Text)
+		if !slices.Contains(prev, cur[0]) {
+			t.Errorf("chunk %d starts with %q, not carried from chunk %d", i, cur[0], i-1)
+		}
+	}
+	// Sentence boundaries are preferred: most pieces end one.
+	ends := 0
+	for _, x := range ch[:len(ch)-1] {
+		if strings.HasSuffix(x.Text, ".") {
+			ends++
+		}
+	}
+	if 2*ends < len(ch)-1 {
+		t.Errorf("%d of %d pieces end a sentence", ends, len(ch)-1)
+	}
+}
+
 func TestSplit(t *testing.T) {
 	longTitle := strings.TrimSpace(strings.Repeat("a very long and wordy section heading ", 12))
 	tests := []struct {
@@ -250,27 +274,7 @@ func TestSplit(t *testing.T) {
 			name:   "long paragraph splits with overlap",
 			res:    &extract.Result{Blocks: []extract.Block{para(prose("w", 600), "Section")}},
 			chunks: -1,
-			check: func(t *testing.T, c Counter, ch []Chunk) {
-				if len(ch) < 5 {
-					t.Fatalf("%d chunks for 600 words", len(ch))
-				}
-				for i := 1; i < len(ch); i++ {
-					prev, cur := strings.Fields(ch[i-1].Text), strings.Fields(ch[i].Text)
-					if !slices.Contains(prev, cur[0]) {
-						t.Errorf("chunk %d starts with %q, not carried from chunk %d", i, cur[0], i-1)
-					}
-				}
-				// Sentence boundaries are preferred: most pieces end one.
-				ends := 0
-				for _, x := range ch[:len(ch)-1] {
-					if strings.HasSuffix(x.Text, ".") {
-						ends++
-					}
-				}
-				if 2*ends < len(ch)-1 {
-					t.Errorf("%d of %d pieces end a sentence", ends, len(ch)-1)
-				}
-			},
+			check:  checkOverlapSplit,
 		},
 		{
 			name:   "negative overlap disables it",

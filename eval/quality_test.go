@@ -18,13 +18,13 @@ package eval
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
 	"mmrag"
 	"mmrag/embed/sbert"
 	"mmrag/embed/sbert/sberttest"
+	"mmrag/internal/testenv"
 	"mmrag/ollama"
 	"mmrag/onnx/onnxtest"
 	"mmrag/retrieve"
@@ -51,18 +51,11 @@ type qualityKB struct {
 // minilm returns the real sentence embedder of the test server, or nil.
 func minilm(t *testing.T) *ollama.Embedder {
 	t.Helper()
-	u := os.Getenv("MMRAG_OLLAMA_URL")
+	u := testenv.OptionalOllamaURL(t)
 	if u == "" {
-		if os.Getenv("MMRAG_REQUIRE_OLLAMA") == "1" {
-			t.Fatal("MMRAG_REQUIRE_OLLAMA=1 but MMRAG_OLLAMA_URL is not set: run `eval \"$(scripts/ollama.sh start)\"`")
-		}
 		return nil
 	}
-	model := os.Getenv("MMRAG_OLLAMA_EMBED_MODEL")
-	if model == "" {
-		model = "mmrag-minilm"
-	}
-	return &ollama.Embedder{Client: &ollama.Client{BaseURL: u}, Model: model}
+	return &ollama.Embedder{Client: &ollama.Client{BaseURL: u}, Model: testenv.OllamaEmbedModel()}
 }
 
 // openQualityKB stores the seed-blog with its CLIP vectors and, when emb is

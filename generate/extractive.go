@@ -77,10 +77,14 @@ func Extractive(question string, passages []Passage, maxSentences int) string {
 // Answer answers without a language model: it quotes the whole sentences
 // of the text passages that best match the question, each once and with
 // its citation, in the order they appear in the sources, then lists the
-// figures with their captions. When no source holds enough of the
-// question's words (Coverage below MinCoverage) it abstains instead: it
-// says that the knowledge base does not answer and cites the closest
-// sources.
+// figures with their captions (credits dropped, one line per caption).
+//
+// It abstains instead — says that the knowledge base does not answer and
+// cites the closest sources — when the evidence is weak: no source holds
+// MinCoverage of the question's words (Coverage); or the question names
+// something (a word with a digit or an inner capital) that no source
+// names; or it asks for an amount and no sentence with a number holds
+// enough of its words. Thresholds: docs/QUALITY.md, "Answers".
 //
 // A sentence scores the IDF-weighted share of the question's content words
 // it holds (IDF over all the passages' sentences and captions, so words

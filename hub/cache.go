@@ -10,20 +10,13 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"mmrag/internal/home"
 )
 
 // DefaultHome is $MMRAG_HOME, or the "mmrag" folder in the user's cache
 // folder (os.UserCacheDir) when that is unset.
-func DefaultHome() (string, error) {
-	if h := os.Getenv("MMRAG_HOME"); h != "" {
-		return h, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("locate the user cache folder (set MMRAG_HOME instead): %w", err)
-	}
-	return filepath.Join(d, "mmrag"), nil
-}
+func DefaultHome() (string, error) { return home.Dir() }
 
 // ModelDir is the cache folder of hub model repoID under home ("" means
 // DefaultHome()); the folder need not exist.

@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"mmrag/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,18 +103,19 @@ func findPillow() string {
 	return ""
 }
 
+const pillowMissing = "no python3 with Pillow and numpy (apt-get install python3-pil python3-numpy, or set IMAGEPREP_PYTHON)"
+
 // TestAgainstPillow compares the whole path (decode, orientation, RGB
 // conversion, CLIP preprocessing) with Pillow + numpy on images Pillow
 // itself encoded. It needs python3 with Pillow and numpy (Debian:
-// python3-pil python3-numpy) and skips without them.
+// python3-pil python3-numpy) and skips without them (fails under
+// MMRAG_REQUIRE_TOOLS, as CI installs them).
 func TestAgainstPillow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the Pillow comparison")
 	}
 	py := findPillow()
-	if py == "" {
-		t.Skip("no python3 with Pillow and numpy (apt-get install python3-pil python3-numpy, or set IMAGEPREP_PYTHON)")
-	}
+	testenv.Need(t, py != "", testenv.RequireTools, pillowMissing)
 	dir := t.TempDir()
 	if keep := os.Getenv("IMAGEPREP_KEEP"); keep != "" {
 		dir = keep
@@ -234,9 +236,7 @@ func TestResizeAgainstPillow(t *testing.T) {
 		t.Skip("-short: skipping the Pillow comparison")
 	}
 	py := findPillow()
-	if py == "" {
-		t.Skip("no python3 with Pillow and numpy (apt-get install python3-pil python3-numpy, or set IMAGEPREP_PYTHON)")
-	}
+	testenv.Need(t, py != "", testenv.RequireTools, pillowMissing)
 	dir := t.TempDir()
 	src := photoLike(400, 267, 400)
 	os.WriteFile(filepath.Join(dir, "src_land.png"), encodePNG(t, src), 0o644)

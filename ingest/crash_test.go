@@ -125,29 +125,7 @@ wait:
 		t.Fatalf("%d documents after the crash, want %d", len(docs), crashFiles)
 	}
 	for _, d := range docs {
-		items, err := s.Items(ctx, d.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag := ""
-		for _, it := range items {
-			for _, v := range []string{"one", "two"} {
-				if strings.Contains(it.Text, v) {
-					if tag != "" && tag != v {
-						t.Fatalf("%s mixes versions", d.Source)
-					}
-					tag = v
-				}
-			}
-			if _, err := s.Vector(ctx, "fake", it.ID); err != nil {
-				t.Errorf("%s: item without vector: %v", d.Source, err)
-			}
-		}
-		if len(items) < 6 || tag == "" { // six paragraphs, each one chunk or more
-
-			t.Errorf("%s: %d items of version %q", d.Source, len(items), tag)
-		}
-		versions[tag]++
+		versions[crashDocVersion(t, s, d)]++
 	}
 	t.Logf("after the kill: %d documents of version one, %d of version two (the child reported %d stored)", versions["one"], versions["two"], stored)
 	if versions["two"] < 5 || versions["two"] < stored-1 {
@@ -161,6 +139,34 @@ wait:
 	if err != nil || rep.Failed != 0 || rep.Updated != versions["one"] || rep.Unchanged != versions["two"] {
 		t.Errorf("rerun: %v %+v", err, rep)
 	}
+}
+
+// crashDocVersion checks that document d is one whole version, with a
+// vector per item, and returns it: "one" or "two".
+func crashDocVersion(t *testing.T, s *sqlite.Store, d mmrag.Document) string {
+	t.Helper()
+	items, err := s.Items(t.Context(), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := ""
+	for _, it := range items {
+		for _, v := range []string{"one", "two"} {
+			if strings.Contains(it.Text, v) {
+				if tag != "" && tag != v {
+					t.Fatalf("%s mixes versions", d.Source)
+				}
+				tag = v
+			}
+		}
+		if _, err := s.Vector(t.Context(), "fake", it.ID); err != nil {
+			t.Errorf("%s: item without vector: %v", d.Source, err)
+		}
+	}
+	if len(items) < 6 || tag == "" { // six paragraphs, each one chunk or more
+		t.Errorf("%s: %d items of version %q", d.Source, len(items), tag)
+	}
+	return tag
 }
 
 func crashChild(t *testing.T, store, src string) {

@@ -67,62 +67,9 @@ func TestAddIncremental(t *testing.T) {
 	if images < 1 || images > 2 {
 		t.Errorf("%d images embedded, want 1 or 2", images)
 	}
-	stats, err := p.Store.Stats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stats.Blobs != 1 {
-		t.Errorf("%d blobs stored, want 1 (the same image twice)", stats.Blobs)
-	}
-	if stats.Items[mmrag.Image] != 2 {
-		t.Errorf("%d image items, want 2", stats.Items[mmrag.Image])
-	}
-	if stats.Vectors["fake"] != rep.Items || rep.Items != stats.Items[mmrag.Text]+stats.Items[mmrag.Image] {
-		t.Errorf("report says %d items, store holds %d text + %d image items and %d vectors", rep.Items, stats.Items[mmrag.Text], stats.Items[mmrag.Image], stats.Vectors["fake"])
-	}
-	if len(texts) != stats.Items[mmrag.Text] || rep.Embedded != len(texts)+images || rep.Reused != 2-images {
-		t.Errorf("embedded %d texts and %d images for %d text items; report says %d", len(texts), images, stats.Items[mmrag.Text], rep.Embedded)
-	}
+	checkFirstRunStats(t, p, rep, len(texts), images)
 	t.Logf("first run: %d items, %d texts and %d images embedded", rep.Items, len(texts), images)
-
-	// The HTML figure carries its caption and alt text; the item's Text is the caption.
-	html, err := p.Store.DocumentBySource(ctx, filepath.Join(dir, "c.html"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if html.Title != "Gamma page" && html.Title != "Gamma" {
-		t.Errorf("HTML title %q", html.Title)
-	}
-	items, err := p.Store.Items(ctx, html.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fig *mmrag.Item
-	for i := range items {
-		if items[i].Modality == mmrag.Image {
-			fig = &items[i]
-		}
-	}
-	switch {
-	case fig == nil:
-		t.Fatal("HTML figure not stored")
-	case fig.Caption != "Figure 1: the gradient" || fig.Alt != "a gradient" || fig.Text != fig.Caption:
-		t.Errorf("figure item: text %q caption %q alt %q", fig.Text, fig.Caption, fig.Alt)
-	case fig.Width != 40 || fig.Height != 30 || fig.MIME != "image/png" || fig.BlobHash != sha256Hex(pngBytes(t, 1, 40, 30)):
-		t.Errorf("figure item: %dx%d %s %s", fig.Width, fig.Height, fig.MIME, fig.BlobHash)
-	}
-	if data, err := p.Store.Blob(ctx, fig.BlobHash); err != nil || sha256Hex(data) != fig.BlobHash {
-		t.Errorf("blob of the figure: %v", err)
-	}
-
-	// The picture file is one item of its own kind.
-	pic, err := p.Store.DocumentBySource(ctx, filepath.Join(dir, "pic.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if items, _ := p.Store.Items(ctx, pic.ID); len(items) != 1 || items[0].Kind != "picture" || pic.Type != "image" || pic.Title != "pic" {
-		t.Errorf("picture document %+v: %+v", pic, items)
-	}
+	checkCorpusFigures(t, p, dir)
 
 	// Second run: nothing changed, nothing embedded.
 	rep, err = p.Add(ctx, []string{dir}, WalkOptions{})
@@ -168,7 +115,84 @@ func TestAddIncremental(t *testing.T) {
 	if after.ID != before.ID || after.Hash == before.Hash {
 		t.Errorf("document id %s→%s, hash %s→%s", before.ID, after.ID, before.Hash, after.Hash)
 	}
-	// Unchanged chunks keep their ids (same position and text).
+	checkUpdatedItems(t, oldItems, newItems, len(texts))
+	if got := log.of(Updated); len(got) != 1 || got[0].Source != aPath {
+		t.Errorf("updated events: %+v", got)
+	}
+}
+
+// checkFirstRunStats checks the store after the first ingest of the
+// corpus, which embedded texts texts and images images.
+func checkFirstRunStats(t *testing.T, p *Pipeline, rep Report, texts, images int) {
+	t.Helper()
+	stats, err := p.Store.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Blobs != 1 {
+		t.Errorf("%d blobs stored, want 1 (the same image twice)", stats.Blobs)
+	}
+	if stats.Items[mmrag.Image] != 2 {
+		t.Errorf("%d image items, want 2", stats.Items[mmrag.Image])
+	}
+	if stats.Vectors["fake"] != rep.Items || rep.Items != stats.Items[mmrag.Text]+stats.Items[mmrag.Image] {
+		t.Errorf("report says %d items, store holds %d text + %d image items and %d vectors", rep.Items, stats.Items[mmrag.Text], stats.Items[mmrag.Image], stats.Vectors["fake"])
+	}
+	if texts != stats.Items[mmrag.Text] || rep.Embedded != texts+images || rep.Reused != 2-images {
+		t.Errorf("embedded %d texts and %d images for %d text items; report says %d", texts, images, stats.Items[mmrag.Text], rep.Embedded)
+	}
+}
+
+// checkCorpusFigures checks the corpus's two images: the HTML page's
+// figure, with its caption and alt text (the item's Text is the caption),
+// and the picture file, one item of its own kind.
+func checkCorpusFigures(t *testing.T, p *Pipeline, dir string) {
+	t.Helper()
+	ctx := t.Context()
+	html, err := p.Store.DocumentBySource(ctx, filepath.Join(dir, "c.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if html.Title != "Gamma page" && html.Title != "Gamma" {
+		t.Errorf("HTML title %q", html.Title)
+	}
+	items, err := p.Store.Items(ctx, html.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fig *mmrag.Item
+	for i := range items {
+		if items[i].Modality == mmrag.Image {
+			fig = &items[i]
+		}
+	}
+	switch {
+	case fig == nil:
+		t.Fatal("HTML figure not stored")
+	case fig.Caption != "Figure 1: the gradient" || fig.Alt != "a gradient" || fig.Text != fig.Caption:
+		t.Errorf("figure item: text %q caption %q alt %q", fig.Text, fig.Caption, fig.Alt)
+	case fig.Width != 40 || fig.Height != 30 || fig.MIME != "image/png" || fig.BlobHash != sha256Hex(pngBytes(t, 1, 40, 30)):
+		t.Errorf("figure item: %dx%d %s %s", fig.Width, fig.Height, fig.MIME, fig.BlobHash)
+	}
+	if data, err := p.Store.Blob(ctx, fig.BlobHash); err != nil || sha256Hex(data) != fig.BlobHash {
+		t.Errorf("blob of the figure: %v", err)
+	}
+
+	pic, err := p.Store.DocumentBySource(ctx, filepath.Join(dir, "pic.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if items, _ := p.Store.Items(ctx, pic.ID); len(items) != 1 || items[0].Kind != "picture" || pic.Type != "image" || pic.Title != "pic" {
+		t.Errorf("picture document %+v: %+v", pic, items)
+	}
+}
+
+// checkUpdatedItems checks the items of a document after an update that
+// embedded embedded chunks: unchanged chunks keep their ids (same position
+// and text), every item's text ends with its chunk, and text items name
+// their block, from which retrieval rebuilds their passage.
+func checkUpdatedItems(t *testing.T, oldItems, newItems []mmrag.Item, embedded int) {
+	t.Helper()
 	keep := 0
 	for _, n := range newItems {
 		for _, o := range oldItems {
@@ -179,17 +203,12 @@ func TestAddIncremental(t *testing.T) {
 		if n.Meta[mmrag.MetaText] != "" && !strings.HasSuffix(n.Text, n.Meta[mmrag.MetaText]) {
 			t.Errorf("item text %q does not end with its chunk %q", n.Text, n.Meta[mmrag.MetaText])
 		}
-		// Text items name their block, from which retrieval rebuilds
-		// their passage.
 		if n.Modality == mmrag.Text && n.Meta[mmrag.MetaBlock] == "" {
 			t.Errorf("text item %s has no %s", n.ID, mmrag.MetaBlock)
 		}
 	}
-	if keep != len(newItems)-len(texts) {
-		t.Errorf("%d of %d item ids kept, want %d", keep, len(newItems), len(newItems)-len(texts))
-	}
-	if got := log.of(Updated); len(got) != 1 || got[0].Source != aPath {
-		t.Errorf("updated events: %+v", got)
+	if keep != len(newItems)-embedded {
+		t.Errorf("%d of %d item ids kept, want %d", keep, len(newItems), len(newItems)-embedded)
 	}
 }
 

@@ -7,13 +7,12 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"mmrag"
+	"mmrag/internal/testenv"
 	"mmrag/sqlite"
 	"mmrag/store/storetest"
 	"mmrag/weaviate"
@@ -138,14 +137,7 @@ func TestCopyResumes(t *testing.T) {
 // sqlite → Weaviate → sqlite, when a server is available (see
 // weaviate/weaviate_test.go).
 func TestRoundTripWeaviate(t *testing.T) {
-	u := os.Getenv("MMRAG_WEAVIATE_URL")
-	if u == "" {
-		if os.Getenv("MMRAG_REQUIRE_WEAVIATE") == "1" {
-			t.Fatal("MMRAG_WEAVIATE_URL is not set but MMRAG_REQUIRE_WEAVIATE=1")
-		}
-		t.Skip("no Weaviate server: set MMRAG_WEAVIATE_URL (scripts/weaviate.sh start)")
-	}
-	port, _ := strconv.Atoi(os.Getenv("MMRAG_WEAVIATE_GRPC_PORT"))
+	u, port := testenv.Weaviate(t)
 	var b [6]byte
 	rand.Read(b[:])
 	ctx := context.Background()

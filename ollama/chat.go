@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mmrag/generate"
+	"mmrag/internal/llmclient"
 )
 
 type chatMessage struct {
@@ -130,19 +131,9 @@ func (c *Client) Generate(ctx context.Context, req generate.Request, onToken fun
 
 // messages converts the request, leaving out the images the model cannot take.
 func (c *Client) messages(ctx context.Context, in []generate.Message) ([]chatMessage, error) {
-	n := 0
-	for i, m := range in {
-		switch m.Role {
-		case generate.System, generate.User, generate.Assistant:
-		default:
-			return nil, fmt.Errorf("ollama chat: message %d: unknown role %q", i, m.Role)
-		}
-		for j, img := range m.Images {
-			if err := checkImage(img); err != nil {
-				return nil, fmt.Errorf("ollama chat: message %d, image %d: %w", i, j, err)
-			}
-		}
-		n += len(m.Images)
+	n, err := llmclient.CheckMessages("ollama chat", in)
+	if err != nil {
+		return nil, err
 	}
 	keep := n
 	if n > 0 {
@@ -150,14 +141,7 @@ func (c *Client) messages(ctx context.Context, in []generate.Message) ([]chatMes
 		if err != nil {
 			return nil, fmt.Errorf("ollama chat with %s: reading whether it takes images: %w", c.Model, err)
 		}
-		switch {
-		case !caps.Vision:
-			keep = 0
-			c.note(fmt.Sprintf("model %s has no vision capability (per /api/show): %d image(s) not sent; answering from text alone", c.Model, n))
-		case caps.MaxImages > 0 && n > caps.MaxImages:
-			keep = caps.MaxImages
-			c.note(fmt.Sprintf("model %s takes %d image(s) per request: sent the first %d of %d", c.Model, caps.MaxImages, keep, n))
-		}
+		keep = llmclient.KeepImages(c.Model, n, caps.Vision, caps.MaxImages, "has no vision capability (per /api/show)", c.note)
 	}
 	out := make([]chatMessage, len(in))
 	for i, m := range in {
@@ -171,16 +155,4 @@ func (c *Client) messages(ctx context.Context, in []generate.Message) ([]chatMes
 		}
 	}
 	return out, nil
-}
-
-// checkImage rejects bytes that are no image a model could read, so the
-// error names the image instead of surfacing as a server-side decode error.
-func checkImage(b []byte) error {
-	if len(b) == 0 {
-		return errors.New("empty image")
-	}
-	if ct := http.DetectContentType(b); !strings.HasPrefix(ct, "image/") {
-		return fmt.Errorf("not an image (content looks like %s)", ct)
-	}
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"mmrag/internal/llmclient"
 	"mmrag/store"
 )
 
@@ -92,38 +93,16 @@ func (e *Embedder) EmbedTexts(ctx context.Context, texts []string) ([][]float32,
 	if model == "" {
 		return nil, errors.New("ollama embed: no model set")
 	}
-	for i, t := range texts {
-		if t == "" { // Ollama would embed nothing into a meaningless vector; OpenAI refuses the batch
-			return nil, fmt.Errorf("ollama embed with %s: text %d is empty", model, i)
-		}
-	}
 	batch := e.BatchSize
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
 	c := e.client()
-	out := make([][]float32, 0, len(texts))
-	for lo := 0; lo < len(texts); lo += batch {
-		hi := min(lo+batch, len(texts))
-		var r embedResponse
-		err := c.getJSON(ctx, http.MethodPost, "/api/embed", model,
-			embedRequest{Model: model, Input: texts[lo:hi], KeepAlive: c.keepAlive()}, &r)
-		if err != nil {
-			return nil, fmt.Errorf("ollama embed with %s: %w", model, err)
-		}
-		if len(r.Embeddings) != hi-lo {
-			return nil, fmt.Errorf("ollama embed with %s: asked for %d vectors, got %d", model, hi-lo, len(r.Embeddings))
-		}
-		for i, v := range r.Embeddings {
-			f, err := store.Unit(v)
-			if err != nil {
-				return nil, fmt.Errorf("ollama embed with %s: text %d: %w", model, lo+i, err)
-			}
-			if err := e.dim.Check(len(f)); err != nil {
-				return nil, fmt.Errorf("ollama embed with %s: text %d: %w", model, lo+i, err)
-			}
-			out = append(out, f)
-		}
-	}
-	return out, nil
+	return llmclient.EmbedBatches(ctx, "ollama embed with "+model, texts, batch, &e.dim,
+		func(ctx context.Context, texts []string) ([][]float64, error) {
+			var r embedResponse
+			err := c.getJSON(ctx, http.MethodPost, "/api/embed", model,
+				embedRequest{Model: model, Input: texts, KeepAlive: c.keepAlive()}, &r)
+			return r.Embeddings, err
+		})
 }

@@ -16,7 +16,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"mmrag/generate"
+	"mmrag/internal/testenv"
 )
 
 type server struct {
@@ -32,21 +32,7 @@ type server struct {
 
 func realServer(t *testing.T) server {
 	t.Helper()
-	u := os.Getenv("MMRAG_OLLAMA_URL")
-	if u == "" {
-		if os.Getenv("MMRAG_REQUIRE_OLLAMA") == "1" {
-			t.Fatal("MMRAG_REQUIRE_OLLAMA=1 but MMRAG_OLLAMA_URL is not set: run `eval \"$(scripts/ollama.sh start)\"`")
-		}
-		t.Skip("MMRAG_OLLAMA_URL not set (scripts/ollama.sh start runs a real server)")
-	}
-	s := server{url: u, chat: os.Getenv("MMRAG_OLLAMA_CHAT_MODEL"), embed: os.Getenv("MMRAG_OLLAMA_EMBED_MODEL")}
-	if s.chat == "" {
-		s.chat = "mmrag-stories"
-	}
-	if s.embed == "" {
-		s.embed = "mmrag-minilm"
-	}
-	return s
+	return server{url: testenv.OllamaURL(t), chat: testenv.OllamaChatModel(), embed: testenv.OllamaEmbedModel()}
 }
 
 // recorder keeps the bodies of the requests a client sends.

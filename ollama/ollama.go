@@ -12,16 +12,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"mmrag/generate"
+	"mmrag/internal/llmclient"
 )
 
 // DefaultHost is where Ollama listens unless OLLAMA_HOST says otherwise.
@@ -30,7 +29,7 @@ const DefaultHost = "http://127.0.0.1:11434"
 // DefaultTimeout is the longest wait for the server's next output when
 // Client.Timeout is zero. Loading a large model from disk can take minutes
 // before the first token, so it is generous.
-const DefaultTimeout = 5 * time.Minute
+const DefaultTimeout = llmclient.DefaultTimeout
 
 // Errors that callers can test with errors.Is. The errors returned carry the
 // command that fixes them in their text.
@@ -116,20 +115,6 @@ func hostURL(h string) string {
 	return u
 }
 
-func (c *Client) httpClient() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
-	}
-	return http.DefaultClient
-}
-
-func (c *Client) timeout() time.Duration {
-	if c.Timeout > 0 {
-		return c.Timeout
-	}
-	return DefaultTimeout
-}
-
 func (c *Client) keepAlive() string {
 	if c.KeepAlive == 0 {
 		return ""
@@ -137,25 +122,17 @@ func (c *Client) keepAlive() string {
 	return c.KeepAlive.String() // Ollama parses Go durations; negative means forever
 }
 
-func (c *Client) note(msg string) {
-	if c.Notify != nil {
-		c.Notify(msg)
-		return
-	}
-	slog.Warn("ollama: " + msg)
+func (c *Client) note(msg string) { llmclient.Note(c.Notify, "ollama", msg) }
+
+// server is the plumbing's view of the client.
+func (c *Client) server() *llmclient.Server {
+	return &llmclient.Server{Name: "Ollama", Hint: "start it with `ollama serve`",
+		Unreachable: ErrUnreachable, Stalled: ErrStalled, HTTP: c.HTTP, Timeout: c.Timeout}
 }
 
-// UnreachableError says that no server answered at URL.
-type UnreachableError struct {
-	URL string
-	Err error
-}
-
-func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot reach Ollama at %s: start it with `ollama serve` (%v)", e.URL, e.Err)
-}
-func (e *UnreachableError) Unwrap() error        { return e.Err }
-func (e *UnreachableError) Is(target error) bool { return target == ErrUnreachable }
+// UnreachableError says that no server answered at URL; it matches
+// ErrUnreachable.
+type UnreachableError = llmclient.UnreachableError
 
 // ModelNotFoundError says that the server has no model named Model.
 type ModelNotFoundError struct {
@@ -183,91 +160,26 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("ollama %s: HTTP %d: %s", e.Endpoint, e.StatusCode, e.Message)
 }
 
-// stallGuard cancels a request's context when the server has been silent for
-// the timeout; every read that returns bytes restarts the clock.
-type stallGuard struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	d      time.Duration
-}
-
-func newStallGuard(ctx context.Context, d time.Duration) *stallGuard {
-	g := &stallGuard{d: d}
-	g.ctx, g.cancel = context.WithCancelCause(ctx)
-	g.timer = time.AfterFunc(d, func() { g.cancel(ErrStalled) })
-	return g
-}
-
-func (g *stallGuard) stop() {
-	g.timer.Stop()
-	g.cancel(context.Canceled)
-}
-
-// err explains why a request failed when its context may be the cause.
-func (g *stallGuard) err(url string, err error) error {
-	if context.Cause(g.ctx) == ErrStalled {
-		return fmt.Errorf("the Ollama server at %s sent nothing for %v (raise the timeout if the model loads slowly): %w", url, g.d, ErrStalled)
-	}
-	return err
-}
-
-type guardedBody struct {
-	io.ReadCloser
-	g *stallGuard
-}
-
-func (b guardedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if n > 0 {
-		b.g.timer.Reset(b.g.d)
-	}
-	return n, err
-}
-
 // call sends a JSON request and returns the response once its status is a
 // success; the caller reads the body and must call done. model names the
 // model the request is about, for a not-found error.
 func (c *Client) call(ctx context.Context, method, endpoint, model string, in any) (body io.Reader, done func(), err error) {
 	base := c.URL()
 	var rd io.Reader
+	h := http.Header{"Accept": {"application/json, application/x-ndjson"}}
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, nil, fmt.Errorf("ollama %s: encoding the request: %w", endpoint, err)
 		}
 		rd = bytes.NewReader(b)
+		h.Set("Content-Type", "application/json")
 	}
-	g := newStallGuard(ctx, c.timeout())
-	req, err := http.NewRequestWithContext(g.ctx, method, base+endpoint, rd)
+	resp, err := c.server().Do(ctx, method, base, endpoint, rd, h)
 	if err != nil {
-		g.stop()
-		return nil, nil, fmt.Errorf("ollama %s: bad server URL %q: %w", endpoint, base, err)
+		return nil, nil, err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json, application/x-ndjson")
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		g.stop()
-		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("ollama %s: %w", endpoint, ctx.Err())
-		}
-		if e := g.err(base, nil); e != nil {
-			return nil, nil, e
-		}
-		var op *net.OpError
-		var ue *url.Error
-		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, nil, &UnreachableError{URL: base, Err: op.Err}
-		}
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, nil, fmt.Errorf("ollama %s at %s: %w", endpoint, base, err)
-	}
-	done = func() { resp.Body.Close(); g.stop() }
+	done = func() { resp.Body.Close() }
 	if resp.StatusCode/100 != 2 {
 		defer done()
 		msg := errorMessage(resp.Body)
@@ -278,27 +190,20 @@ func (c *Client) call(ctx context.Context, method, endpoint, model string, in an
 		}
 		return nil, nil, &APIError{Endpoint: endpoint, StatusCode: resp.StatusCode, Message: msg}
 	}
-	return guardedBody{resp.Body, g}, done, nil
+	return resp.Body, done, nil
 }
 
 // errorMessage reads Ollama's {"error": "..."} body, or the body's start
 // when it is something else (a proxy's HTML page).
 func errorMessage(r io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	b := llmclient.ErrorBody(r)
 	var e struct {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
 		return e.Error
 	}
-	s := strings.TrimSpace(string(b))
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	if s == "" {
-		s = "(empty body)"
-	}
-	return s
+	return llmclient.Snippet(b)
 }
 
 // getJSON runs a request whose answer is one JSON value.
@@ -316,21 +221,5 @@ func (c *Client) getJSON(ctx context.Context, method, endpoint, model string, in
 
 // readErr explains a failure while reading a response body.
 func (c *Client) readErr(ctx context.Context, endpoint string, body io.Reader, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("ollama %s: %w", endpoint, ctx.Err())
-	}
-	if gb, ok := body.(guardedBody); ok {
-		if e := gb.g.err(c.URL(), nil); e != nil {
-			return e
-		}
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("ollama %s at %s: the server closed the connection before the answer was complete: %w", endpoint, c.URL(), io.ErrUnexpectedEOF)
-	}
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &se) || errors.As(err, &te) {
-		return fmt.Errorf("ollama %s at %s: malformed JSON in the answer (is this an Ollama server?): %w", endpoint, c.URL(), err)
-	}
-	return fmt.Errorf("ollama %s at %s: reading the answer: %w", endpoint, c.URL(), err)
+	return c.server().ReadError(ctx, c.URL(), endpoint, body, err)
 }

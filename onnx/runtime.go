@@ -18,6 +18,8 @@ import (
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"mmrag/internal/home"
 )
 
 // Version is the ONNX Runtime release mmrag is built and tested against. The
@@ -34,16 +36,15 @@ const LibraryName = "libonnxruntime.so.1"
 // ErrNoLibrary is wrapped by Init when no usable library was found.
 var ErrNoLibrary = errors.New("ONNX Runtime shared library not found")
 
-// Home returns mmrag's cache folder: $MMRAG_HOME, else <user cache dir>/mmrag.
+// Home returns mmrag's cache folder: $MMRAG_HOME, else <user cache dir>/mmrag
+// (package internal/home), else, where there is no user cache folder,
+// <temp dir>/mmrag.
 func Home() string {
-	if h := os.Getenv("MMRAG_HOME"); h != "" {
-		return h
-	}
-	dir, err := os.UserCacheDir()
+	dir, err := home.Dir()
 	if err != nil {
-		dir = os.TempDir()
+		return filepath.Join(os.TempDir(), "mmrag")
 	}
-	return filepath.Join(dir, "mmrag")
+	return dir
 }
 
 // DefaultLibraryPath is where `make setup` installs the library.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mmrag/generate"
+	"mmrag/internal/llmclient"
 )
 
 var _ generate.Generator = (*Client)(nil)
@@ -162,29 +163,11 @@ func (c *Client) Generate(ctx context.Context, req generate.Request, onToken fun
 
 // messages converts the request, leaving out the images the model cannot take.
 func (c *Client) messages(in []generate.Message) ([]chatMessage, error) {
-	n := 0
-	for i, m := range in {
-		switch m.Role {
-		case generate.System, generate.User, generate.Assistant:
-		default:
-			return nil, fmt.Errorf("openai chat: message %d: unknown role %q", i, m.Role)
-		}
-		for j, img := range m.Images {
-			if _, err := imageType(img); err != nil {
-				return nil, fmt.Errorf("openai chat: message %d, image %d: %w", i, j, err)
-			}
-		}
-		n += len(m.Images)
+	n, err := llmclient.CheckMessages("openai chat", in)
+	if err != nil {
+		return nil, err
 	}
-	keep := n
-	switch {
-	case n > 0 && !c.Vision:
-		keep = 0
-		c.note(fmt.Sprintf("model %s is not configured as taking images: %d image(s) not sent; answering from text alone", c.Model, n))
-	case c.MaxImages > 0 && n > c.MaxImages:
-		keep = c.MaxImages
-		c.note(fmt.Sprintf("model %s takes %d image(s) per request: sent the first %d of %d", c.Model, c.MaxImages, keep, n))
-	}
+	keep := llmclient.KeepImages(c.Model, n, c.Vision, c.MaxImages, "is not configured as taking images", c.note)
 	out := make([]chatMessage, len(in))
 	for i, m := range in {
 		out[i] = chatMessage{Role: m.Role, Content: m.Content}
@@ -196,7 +179,7 @@ func (c *Client) messages(in []generate.Message) ([]chatMessage, error) {
 			if keep == 0 {
 				break
 			}
-			mime, _ := imageType(img)
+			mime, _ := llmclient.ImageType(img)
 			parts = append(parts, contentPart{Type: "image_url", ImageURL: &imageURL{
 				URL: "data:" + mime + ";base64," + base64.StdEncoding.EncodeToString(img),
 			}})
@@ -205,19 +188,6 @@ func (c *Client) messages(in []generate.Message) ([]chatMessage, error) {
 		out[i].Content = parts
 	}
 	return out, nil
-}
-
-// imageType is the MIME type a data URL names for an encoded image; servers
-// decode by it, so bytes that are no image are refused here.
-func imageType(b []byte) (string, error) {
-	if len(b) == 0 {
-		return "", errors.New("empty image")
-	}
-	ct := http.DetectContentType(b)
-	if !strings.HasPrefix(ct, "image/") {
-		return "", fmt.Errorf("not an image (content looks like %s)", ct)
-	}
-	return ct, nil
 }
 
 // eventReader reads server-sent events: "data:" lines, joined by newlines

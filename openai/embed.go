@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"mmrag/internal/llmclient"
 	"mmrag/store"
 )
 
@@ -98,53 +99,30 @@ func (e *Embedder) EmbedTexts(ctx context.Context, texts []string) ([][]float32,
 	if model == "" {
 		return nil, errors.New("openai embed: no model set")
 	}
-	for i, t := range texts {
-		if t == "" { // OpenAI refuses an empty input for the whole batch
-			return nil, fmt.Errorf("openai embed with %s: text %d is empty", model, i)
-		}
-	}
 	batch := e.BatchSize
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
 	c := e.client()
 	const endpoint = "/v1/embeddings"
-	out := make([][]float32, 0, len(texts))
-	for lo := 0; lo < len(texts); lo += batch {
-		hi := min(lo+batch, len(texts))
-		r, err := func() (embedResponse, error) {
-			body, done, err := c.call(ctx, endpoint, model, embedRequest{Model: model, Input: texts[lo:hi], EncodingFormat: "float", Dimensions: e.Dimensions})
+	return llmclient.EmbedBatches(ctx, "openai embed with "+model, texts, batch, &e.dim,
+		func(ctx context.Context, texts []string) ([][]float64, error) {
+			body, done, err := c.call(ctx, endpoint, model, embedRequest{Model: model, Input: texts, EncodingFormat: "float", Dimensions: e.Dimensions})
 			if err != nil {
-				return embedResponse{}, err
+				return nil, err
 			}
 			defer done()
 			var r embedResponse
 			if err := json.NewDecoder(body).Decode(&r); err != nil {
-				return r, c.readErr(ctx, endpoint, body, err)
+				return nil, c.readErr(ctx, endpoint, body, err)
 			}
-			return r, nil
-		}()
-		if err != nil {
-			return nil, fmt.Errorf("openai embed with %s: %w", model, err)
-		}
-		if len(r.Data) != hi-lo {
-			return nil, fmt.Errorf("openai embed with %s: asked for %d vectors, got %d", model, hi-lo, len(r.Data))
-		}
-		vs := make([][]float32, hi-lo)
-		for _, d := range r.Data { // the API gives each vector's index; order is not promised
-			if d.Index < 0 || d.Index >= len(vs) || vs[d.Index] != nil {
-				return nil, fmt.Errorf("openai embed with %s: vector index %d out of range or repeated", model, d.Index)
+			vs := make([][]float64, len(r.Data))
+			for _, d := range r.Data { // the API gives each vector's index; order is not promised
+				if d.Index < 0 || d.Index >= len(vs) || vs[d.Index] != nil {
+					return nil, fmt.Errorf("vector index %d out of range or repeated", d.Index)
+				}
+				vs[d.Index] = d.Embedding
 			}
-			f, err := store.Unit(d.Embedding)
-			if err != nil {
-				return nil, fmt.Errorf("openai embed with %s: text %d: %w", model, lo+d.Index, err)
-			}
-			if err := e.dim.Check(len(f)); err != nil {
-				return nil, fmt.Errorf("openai embed with %s: text %d: %w", model, lo+d.Index, err)
-			}
-			vs[d.Index] = f
-		}
-		out = append(out, vs...)
-	}
-	return out, nil
+			return vs, nil
+		})
 }

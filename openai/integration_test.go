@@ -13,32 +13,18 @@ import (
 	"context"
 	"errors"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"mmrag/generate"
+	"mmrag/internal/testenv"
 )
 
 func realServer(t *testing.T) (url, chat, embed string) {
 	t.Helper()
-	url = os.Getenv("MMRAG_OLLAMA_URL")
-	if url == "" {
-		if os.Getenv("MMRAG_REQUIRE_OLLAMA") == "1" {
-			t.Fatal("MMRAG_REQUIRE_OLLAMA=1 but MMRAG_OLLAMA_URL is not set: run `eval \"$(scripts/ollama.sh start)\"`")
-		}
-		t.Skip("MMRAG_OLLAMA_URL not set (scripts/ollama.sh start runs a real server)")
-	}
-	chat, embed = os.Getenv("MMRAG_OLLAMA_CHAT_MODEL"), os.Getenv("MMRAG_OLLAMA_EMBED_MODEL")
-	if chat == "" {
-		chat = "mmrag-stories"
-	}
-	if embed == "" {
-		embed = "mmrag-minilm"
-	}
-	return url, chat, embed
+	return testenv.OllamaURL(t), testenv.OllamaChatModel(), testenv.OllamaEmbedModel()
 }
 
 func TestRealChat(t *testing.T) {

@@ -13,13 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"mmrag/internal/llmclient"
 )
 
 // DefaultBaseURL is used when neither Client.BaseURL nor $OPENAI_BASE_URL is set.
@@ -27,7 +26,7 @@ const DefaultBaseURL = "https://api.openai.com"
 
 // DefaultTimeout is the longest wait for the server's next output when
 // Client.Timeout is zero; a local server may load the model first.
-const DefaultTimeout = 5 * time.Minute
+const DefaultTimeout = llmclient.DefaultTimeout
 
 // Errors that callers can test with errors.Is.
 var (
@@ -77,15 +76,7 @@ type Client struct {
 
 // URL is the server's root as requests use it: no trailing slash or "/v1".
 func (c *Client) URL() string {
-	u := c.BaseURL
-	if u == "" {
-		u = os.Getenv("OPENAI_BASE_URL")
-	}
-	if u == "" {
-		u = DefaultBaseURL
-	}
-	u = strings.TrimRight(u, "/")
-	return strings.TrimSuffix(u, "/v1")
+	return strings.TrimSuffix(llmclient.BaseURL(c.BaseURL, "OPENAI_BASE_URL", DefaultBaseURL), "/v1")
 }
 
 func (c *Client) apiKey() string {
@@ -95,39 +86,18 @@ func (c *Client) apiKey() string {
 	return os.Getenv("OPENAI_API_KEY")
 }
 
-func (c *Client) httpClient() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
-	}
-	return http.DefaultClient
+func (c *Client) note(msg string) { llmclient.Note(c.Notify, "openai", msg) }
+
+// server is the plumbing's view of the client.
+func (c *Client) server() *llmclient.Server {
+	return &llmclient.Server{Name: "the OpenAI-compatible server",
+		Hint:        "start it, or set the base URL (OPENAI_BASE_URL) to where it listens",
+		Unreachable: ErrUnreachable, Stalled: ErrStalled, HTTP: c.HTTP, Timeout: c.Timeout}
 }
 
-func (c *Client) timeout() time.Duration {
-	if c.Timeout > 0 {
-		return c.Timeout
-	}
-	return DefaultTimeout
-}
-
-func (c *Client) note(msg string) {
-	if c.Notify != nil {
-		c.Notify(msg)
-		return
-	}
-	slog.Warn("openai: " + msg)
-}
-
-// UnreachableError says that no server answered at URL.
-type UnreachableError struct {
-	URL string
-	Err error
-}
-
-func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot reach the OpenAI-compatible server at %s: start it, or set the base URL (OPENAI_BASE_URL) to where it listens (%v)", e.URL, e.Err)
-}
-func (e *UnreachableError) Unwrap() error        { return e.Err }
-func (e *UnreachableError) Is(target error) bool { return target == ErrUnreachable }
+// UnreachableError says that no server answered at URL; it matches
+// ErrUnreachable.
+type UnreachableError = llmclient.UnreachableError
 
 // APIError is an error answer from the server.
 type APIError struct {
@@ -170,45 +140,9 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
-// stallGuard cancels a request's context when the server has been silent
-// for the timeout; every read that returns bytes restarts the clock.
-type stallGuard struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	d      time.Duration
-}
-
-func newStallGuard(ctx context.Context, d time.Duration) *stallGuard {
-	g := &stallGuard{d: d}
-	g.ctx, g.cancel = context.WithCancelCause(ctx)
-	g.timer = time.AfterFunc(d, func() { g.cancel(ErrStalled) })
-	return g
-}
-
-func (g *stallGuard) stop() {
-	g.timer.Stop()
-	g.cancel(context.Canceled)
-}
-
-func (g *stallGuard) stalled() bool { return context.Cause(g.ctx) == ErrStalled }
-
-type guardedBody struct {
-	io.ReadCloser
-	g *stallGuard
-}
-
-func (b guardedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if n > 0 {
-		b.g.timer.Reset(b.g.d)
-	}
-	return n, err
-}
-
 // call posts a JSON request (GET when in is nil) and returns the body of a
 // success; the caller must call done.
-func (c *Client) call(ctx context.Context, endpoint, model string, in any) (body guardedBody, done func(), err error) {
+func (c *Client) call(ctx context.Context, endpoint, model string, in any) (body io.Reader, done func(), err error) {
 	if in == nil {
 		return c.send(ctx, endpoint, model, "", nil)
 	}
@@ -221,52 +155,27 @@ func (c *Client) call(ctx context.Context, endpoint, model string, in any) (body
 
 // send posts payload as contentType (GET when contentType is "") and
 // returns the body of a success; the caller must call done.
-func (c *Client) send(ctx context.Context, endpoint, model, contentType string, payload []byte) (body guardedBody, done func(), err error) {
+func (c *Client) send(ctx context.Context, endpoint, model, contentType string, payload []byte) (body io.Reader, done func(), err error) {
 	base := c.URL()
-	method, rd := http.MethodGet, io.Reader(nil)
+	method, rd, h := http.MethodGet, io.Reader(nil), http.Header{}
 	if contentType != "" {
 		method, rd = http.MethodPost, bytes.NewReader(payload)
-	}
-	g := newStallGuard(ctx, c.timeout())
-	req, err := http.NewRequestWithContext(g.ctx, method, base+endpoint, rd)
-	if err != nil {
-		g.stop()
-		return body, nil, fmt.Errorf("%s: bad server URL %q: %w", endpoint, base, err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+		h.Set("Content-Type", contentType)
 	}
 	if k := c.apiKey(); k != "" {
-		req.Header.Set("Authorization", "Bearer "+k)
+		h.Set("Authorization", "Bearer "+k)
 	}
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.server().Do(ctx, method, base, endpoint, rd, h)
 	if err != nil {
-		g.stop()
-		var op *net.OpError
-		var ue *url.Error
-		switch {
-		case ctx.Err() != nil:
-			return body, nil, fmt.Errorf("%s%s: %w", base, endpoint, ctx.Err())
-		case g.stalled():
-			return body, nil, c.stallErr(endpoint)
-		case errors.As(err, &op) && op.Op == "dial":
-			return body, nil, &UnreachableError{URL: base, Err: op.Err}
-		case errors.As(err, &ue):
-			err = ue.Err
-		}
-		return body, nil, fmt.Errorf("%s%s: %w", base, endpoint, err)
+		return nil, nil, err
 	}
-	done = func() { resp.Body.Close(); g.stop() }
+	done = func() { resp.Body.Close() }
 	if resp.StatusCode/100 != 2 {
 		defer done()
 		msg, code := errorMessage(resp.Body)
-		return body, nil, &APIError{URL: base, Endpoint: endpoint, Model: model, StatusCode: resp.StatusCode, Message: msg, Code: code}
+		return nil, nil, &APIError{URL: base, Endpoint: endpoint, Model: model, StatusCode: resp.StatusCode, Message: msg, Code: code}
 	}
-	return guardedBody{resp.Body, g}, done, nil
-}
-
-func (c *Client) stallErr(endpoint string) error {
-	return fmt.Errorf("%s%s sent nothing for %v (raise the timeout if the model loads slowly): %w", c.URL(), endpoint, c.timeout(), ErrStalled)
+	return resp.Body, done, nil
 }
 
 // apiError is the error object of OpenAI's API; compatible servers send the
@@ -296,7 +205,7 @@ func parseErrorValue(raw json.RawMessage) (msg, code string, ok bool) {
 // errorMessage reads an error body: {"error": {...}}, {"error": "…"},
 // {"detail": "…"}, vLLM's {"object": "error", "message": …}, or the start of whatever else it is (a proxy's page).
 func errorMessage(r io.Reader) (msg, code string) {
-	b, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	b := llmclient.ErrorBody(r)
 	var env struct {
 		Error  json.RawMessage `json:"error"`
 		Detail json.RawMessage `json:"detail"`
@@ -308,33 +217,12 @@ func errorMessage(r io.Reader) (msg, code string) {
 			}
 		}
 	}
-	s := strings.TrimSpace(string(b))
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	if s == "" {
-		s = "(empty body)"
-	}
-	return s, ""
+	return llmclient.Snippet(b), ""
 }
 
 // readErr explains a failure while reading a response body.
-func (c *Client) readErr(ctx context.Context, endpoint string, body guardedBody, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s%s: %w", c.URL(), endpoint, ctx.Err())
-	}
-	if body.g != nil && body.g.stalled() {
-		return c.stallErr(endpoint)
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%s%s: the server closed the connection before the answer was complete: %w", c.URL(), endpoint, io.ErrUnexpectedEOF)
-	}
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &se) || errors.As(err, &te) {
-		return fmt.Errorf("%s%s: malformed JSON in the answer (is this an OpenAI-compatible server?): %w", c.URL(), endpoint, err)
-	}
-	return fmt.Errorf("%s%s: reading the answer: %w", c.URL(), endpoint, err)
+func (c *Client) readErr(ctx context.Context, endpoint string, body io.Reader, err error) error {
+	return c.server().ReadError(ctx, c.URL(), endpoint, body, err)
 }
 
 // Models lists the ids of the models the server serves (GET /v1/models).

@@ -4,11 +4,11 @@ import (
 	"context"
 	"hash/fnv"
 	"math"
-	"os"
 	"strings"
 	"testing"
 
 	"mmrag"
+	"mmrag/internal/testenv"
 	"mmrag/ollama"
 	"mmrag/rag"
 	"mmrag/retrieve"
@@ -75,15 +75,8 @@ func TestIndexText(t *testing.T) {
 // all-MiniLM-L6-v2 embedder indexes and finds passages, and the story model
 // answers (it writes stories, not answers: the protocol is what is tested).
 func TestOllamaEndToEnd(t *testing.T) {
-	url := os.Getenv("MMRAG_OLLAMA_URL")
-	if url == "" {
-		if os.Getenv("MMRAG_REQUIRE_OLLAMA") == "1" {
-			t.Fatal("MMRAG_REQUIRE_OLLAMA=1 but MMRAG_OLLAMA_URL is not set (eval \"$(scripts/ollama.sh start)\")")
-		}
-		t.Skip("MMRAG_OLLAMA_URL not set: start a server with scripts/ollama.sh")
-	}
-	embedModel := envOr("MMRAG_OLLAMA_EMBED_MODEL", "mmrag-minilm")
-	chatModel := envOr("MMRAG_OLLAMA_CHAT_MODEL", "mmrag-stories")
+	url := testenv.OllamaURL(t)
+	embedModel, chatModel := testenv.OllamaEmbedModel(), testenv.OllamaChatModel()
 	k := newKB(t)
 	ctx := context.Background()
 	emb := &ollama.Embedder{Client: &ollama.Client{BaseURL: url}, Model: embedModel}
@@ -116,13 +109,6 @@ func TestOllamaEndToEnd(t *testing.T) {
 	if len(a.Results.Images) > 0 && (len(a.Sent) != 0 || !strings.Contains(strings.Join(a.Notes, " "), "cannot see images")) {
 		t.Errorf("the story model has no vision: sent %v, notes %q", a.Sent, a.Notes)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func ptr[T any](v T) *T { return &v }

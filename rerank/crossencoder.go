@@ -187,8 +187,8 @@ func (c *CrossEncoder) Close() error { return c.sess.Close() }
 
 // Score returns the model's relevance logit of each passage to query
 // (higher is more relevant; a sigmoid of it is the probability models
-// trained with a binary loss give).
-func (c *CrossEncoder) Score(ctx context.Context, query string, passages []string) ([]float32, error) {
+// trained with a binary loss give). It implements rag.Reranker.
+func (c *CrossEncoder) Score(ctx context.Context, query string, passages []string) ([]float64, error) {
 	encs := make([]wordpiece.Encoding, len(passages))
 	for i, p := range passages {
 		encs[i] = c.tok.EncodePair(query, p, c.maxLen)
@@ -200,7 +200,7 @@ func (c *CrossEncoder) Score(ctx context.Context, query string, passages []strin
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(len(encs[a].IDs), len(encs[b].IDs)) })
 
-	scores := make([]float32, len(passages))
+	scores := make([]float64, len(passages))
 	for start := 0; start < len(order); start += c.batch {
 		idx := order[start:min(start+c.batch, len(order))]
 		got, err := c.run(ctx, encs, idx)
@@ -208,7 +208,7 @@ func (c *CrossEncoder) Score(ctx context.Context, query string, passages []strin
 			return nil, err
 		}
 		for k, i := range idx {
-			scores[i] = got[k]
+			scores[i] = float64(got[k])
 		}
 	}
 	return scores, nil
@@ -281,23 +281,15 @@ func toInt32(v []int64) []int32 {
 	return out
 }
 
-// Rerank implements Reranker: candidates come back with the model's logit
-// as Score, best first, equal logits in first-stage order.
+// Rerank returns re-sorted copies of cands, best first, with the model's
+// logit as Score; equal logits keep the first-stage order.
 func (c *CrossEncoder) Rerank(ctx context.Context, query string, cands []Candidate) ([]Candidate, error) {
 	if strings.TrimSpace(query) == "" {
 		return nil, errors.New("rerank: empty query")
 	}
-	texts := make([]string, len(cands))
-	for i, cd := range cands {
-		texts[i] = cd.Text
-	}
-	scores, err := c.Score(ctx, query, texts)
+	scores, err := c.Score(ctx, query, texts(cands))
 	if err != nil {
 		return nil, err
 	}
-	f := make([]float64, len(scores))
-	for i, s := range scores {
-		f[i] = float64(s)
-	}
-	return sortByScores(cands, f), nil
+	return sortByScores(cands, scores), nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"mmrag/onnx/onnxgraph"
 	"mmrag/onnx/onnxtest"
+	"mmrag/rag"
 	"mmrag/tokenizer/wordpiece"
 )
 
@@ -189,14 +190,14 @@ var testPassages = []string{
 	"What is the answer to the query?",
 }
 
-func checkScores(t *testing.T, c *CrossEncoder, m *tinyModel, got []float32) {
+func checkScores(t *testing.T, c *CrossEncoder, m *tinyModel, got []float64) {
 	t.Helper()
 	if len(got) != len(testPassages) {
 		t.Fatalf("%d scores for %d passages", len(got), len(testPassages))
 	}
 	for i, p := range testPassages {
 		want := m.score(c.Tokenizer().EncodePair(testQuery, p, c.MaxLen()))
-		if d := math.Abs(float64(got[i] - want)); d > 1e-5 {
+		if d := math.Abs(got[i] - float64(want)); d > 1e-5 {
 			t.Errorf("passage %d: score %v, Go computes %v (diff %g)", i, got[i], want, d)
 		}
 	}
@@ -231,7 +232,7 @@ func TestCrossEncoderScores(t *testing.T) {
 						e.IDs = append(e.IDs, c.Tokenizer().PadID())
 						e.TypeIDs = append(e.TypeIDs, 0)
 					}
-					if want := m.score(e); math.Abs(float64(got[i]-want)) > 1e-5 {
+					if want := m.score(e); math.Abs(got[i]-float64(want)) > 1e-5 {
 						t.Errorf("passage %d: score %v, Go computes %v", i, got[i], want)
 					}
 				}
@@ -258,7 +259,7 @@ func TestCrossEncoderBatching(t *testing.T) {
 	onnxtest.Init(t)
 	dir := t.TempDir()
 	writeTinyCrossEncoder(t, dir, tinyOptions{seed: 9})
-	var ref []float32
+	var ref []float64
 	for _, batch := range []int{1, 2, 3, 16} {
 		c, err := LoadCrossEncoder(dir, Options{Threads: 1, MaxLen: 64, Batch: batch})
 		if err != nil {
@@ -274,7 +275,7 @@ func TestCrossEncoderBatching(t *testing.T) {
 			continue
 		}
 		for i := range got {
-			if d := math.Abs(float64(got[i] - ref[i])); d > 1e-5 {
+			if d := math.Abs(got[i] - ref[i]); d > 1e-5 {
 				t.Errorf("batch %d, passage %d: %v; one by one %v", batch, i, got[i], ref[i])
 			}
 		}
@@ -285,8 +286,10 @@ func TestCrossEncoderRerank(t *testing.T) {
 	c, _ := loadTiny(t, tinyOptions{seed: 11}, Options{MaxLen: 64, Batch: 3})
 	ctx := context.Background()
 	cands := make([]Candidate, len(testPassages))
+	index := map[string]int{} // ID → place in testPassages
 	for i, p := range testPassages {
-		cands[i] = Candidate{ID: fmt.Sprint(i), Text: p, Score: float64(len(p))}
+		cands[i] = Candidate{ID: fmt.Sprintf("p%d", i), Text: p, Score: float64(len(p))}
+		index[cands[i].ID] = i
 	}
 	orig := slices.Clone(cands)
 	got, err := c.Rerank(ctx, testQuery, cands)
@@ -304,9 +307,8 @@ func TestCrossEncoderRerank(t *testing.T) {
 		t.Fatalf("%d candidates back, want %d", len(got), len(cands))
 	}
 	for i, g := range got {
-		var idx int
-		fmt.Sscan(g.ID, &idx)
-		if g.Text != testPassages[idx] || g.Score != float64(scores[idx]) {
+		idx, ok := index[g.ID]
+		if !ok || g.Text != testPassages[idx] || g.Score != scores[idx] {
 			t.Errorf("candidate %s: text %q score %v, want score %v", g.ID, g.Text, g.Score, scores[idx])
 		}
 		if i > 0 && g.Score > got[i-1].Score {
@@ -330,8 +332,8 @@ func TestCrossEncoderRerank(t *testing.T) {
 	if _, err := c.Rerank(cancelled, testQuery, cands); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
-	var _ Reranker = c
-	var _ Reranker = LLM{}
+	var _ rag.Reranker = c
+	var _ rag.Reranker = LLM{}
 }
 
 func TestLoadCrossEncoderErrors(t *testing.T) {

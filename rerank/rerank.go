@@ -3,7 +3,9 @@
 // and each passage together, which first-stage embeddings (CLIP's above all,
 // weak at text–text matching) cannot do.
 //
-// Two rerankers implement Reranker:
+// Two rerankers implement rag.Reranker (Score: one score per passage,
+// higher is better), the one reranker interface of the answer engine; both
+// also sort Candidates with Rerank:
 //
 //   - LLM asks the configured chat model (a generate.Generator) to rate the
 //     passages 0–10 in one prompt per batch. Replies it cannot read leave
@@ -40,7 +42,6 @@ package rerank
 
 import (
 	"cmp"
-	"context"
 	"slices"
 )
 
@@ -52,10 +53,13 @@ type Candidate struct {
 	Score float64
 }
 
-// Reranker re-scores candidates against a query. It returns re-scored,
-// re-sorted copies, best first; the input slice is left unchanged.
-type Reranker interface {
-	Rerank(ctx context.Context, query string, cands []Candidate) ([]Candidate, error)
+// texts are the candidates' texts, in order.
+func texts(cands []Candidate) []string {
+	out := make([]string, len(cands))
+	for i, c := range cands {
+		out[i] = c.Text
+	}
+	return out
 }
 
 // ranked is a candidate with the new score that orders it and its place in

@@ -101,9 +101,7 @@ func Passages(ctx context.Context, st mmrag.Store, res *Results, opt PassageOpti
 		}
 		lo, hi := grow(wins, h, budget)
 		r.Passage = stitch(wins[lo:hi+1], it.Kind)
-		if lineBased(it.Kind) {
-			// Lines are whole units: nothing to trim.
-		} else {
+		if !lineBased(it.Kind) { // lines are whole units: nothing to trim
 			r.Passage = trimToSentences(r.Passage, lo > 0, hi < len(wins)-1)
 		}
 		r.Windows = []string{it.ID}

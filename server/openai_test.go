@@ -93,17 +93,10 @@ func TestSourcesList(t *testing.T) {
 	}
 }
 
-// TestOpenAIClient talks to the server with the official OpenAI Go client.
-func TestOpenAIClient(t *testing.T) {
-	const token = "kb-key"
-	ts := newTestServer(t, func(c *Config) { c.Token = token })
-	ct, body := multipartBody(t, [2]string{"notes.txt", sampleText})
-	var j Job
-	decodeRes(t, ts.do(t, "POST", "/v1/documents", body, "Content-Type", ct, "Authorization", "Bearer "+token), 202, &j)
-	ts.waitJob(t, j.ID)
+// checkOpenAIModels checks the models the OpenAI client lists and gets.
+func checkOpenAIModels(t *testing.T, client openai.Client) {
+	t.Helper()
 	ctx := context.Background()
-	client := openai.NewClient(option.WithBaseURL(ts.URL+"/v1/"), option.WithAPIKey(token), option.WithMaxRetries(0))
-
 	models, err := client.Models.List(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +111,42 @@ func TestOpenAIClient(t *testing.T) {
 	if m, err := client.Models.Get(ctx, "mmrag-multimodal"); err != nil || m.ID != "mmrag-multimodal" {
 		t.Errorf("get model: %+v %v", m, err)
 	}
+}
+
+// checkOpenAIStream checks that a streamed completion, with usage, is the
+// unstreamed answer in several chunks.
+func checkOpenAIStream(t *testing.T, client openai.Client, params openai.ChatCompletionNewParams, answer string) {
+	t.Helper()
+	stream := client.Chat.Completions.NewStreaming(context.Background(), params)
+	acc := openai.ChatCompletionAccumulator{}
+	chunks := 0
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+		chunks++
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(acc.Choices) != 1 || acc.Choices[0].Message.Content != answer {
+		t.Errorf("streamed %q, want the same as unstreamed %q", acc.Choices[0].Message.Content, answer)
+	}
+	if chunks < 5 || acc.Usage.TotalTokens != 15 || acc.Choices[0].FinishReason != "stop" {
+		t.Errorf("%d chunks, usage %+v, finish %q", chunks, acc.Usage, acc.Choices[0].FinishReason)
+	}
+}
+
+// TestOpenAIClient talks to the server with the official OpenAI Go client.
+func TestOpenAIClient(t *testing.T) {
+	const token = "kb-key"
+	ts := newTestServer(t, func(c *Config) { c.Token = token })
+	ct, body := multipartBody(t, [2]string{"notes.txt", sampleText})
+	var j Job
+	decodeRes(t, ts.do(t, "POST", "/v1/documents", body, "Content-Type", ct, "Authorization", "Bearer "+token), 202, &j)
+	ts.waitJob(t, j.ID)
+	ctx := context.Background()
+	client := openai.NewClient(option.WithBaseURL(ts.URL+"/v1/"), option.WithAPIKey(token), option.WithMaxRetries(0))
+
+	checkOpenAIModels(t, client)
 
 	params := openai.ChatCompletionNewParams{
 		Model: "mmrag",
@@ -143,28 +172,13 @@ func TestOpenAIClient(t *testing.T) {
 
 	// Streaming, with usage.
 	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
-	stream := client.Chat.Completions.NewStreaming(ctx, params)
-	acc := openai.ChatCompletionAccumulator{}
-	chunks := 0
-	for stream.Next() {
-		acc.AddChunk(stream.Current())
-		chunks++
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(acc.Choices) != 1 || acc.Choices[0].Message.Content != answer {
-		t.Errorf("streamed %q, want the same as unstreamed %q", acc.Choices[0].Message.Content, answer)
-	}
-	if chunks < 5 || acc.Usage.TotalTokens != 15 || acc.Choices[0].FinishReason != "stop" {
-		t.Errorf("%d chunks, usage %+v, finish %q", chunks, acc.Usage, acc.Choices[0].FinishReason)
-	}
+	checkOpenAIStream(t, client, params, answer)
 
 	// An error in the middle of a stream reaches the client as an error.
 	ts.engine.mu.Lock()
 	ts.engine.failWith = errors.New("the LLM server hung up")
 	ts.engine.mu.Unlock()
-	stream = client.Chat.Completions.NewStreaming(ctx, params)
+	stream := client.Chat.Completions.NewStreaming(ctx, params)
 	for stream.Next() {
 	}
 	// A server fault reaches the client as "internal error" and a request

@@ -44,31 +44,12 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	methods := []string{"get", "post", "put", "delete", "patch", "head", "options"}
 	for p, item := range paths {
 		ops, _ := item.(map[string]any)
-		for m, op := range ops {
+		for m := range ops {
 			if !slices.Contains(methods, m) {
 				continue
 			}
 			described = append(described, strings.ToUpper(m)+" "+p)
-			o, _ := op.(map[string]any)
-			responses, ok := o["responses"].(map[string]any)
-			if !ok {
-				t.Errorf("%s %s: no responses", m, p)
-			}
-			// Operations behind the token say so.
-			if sec, ok := o["security"].([]any); !(ok && len(sec) == 0) && responses["401"] == nil {
-				t.Errorf("%s %s: protected, but 401 is not among its responses", m, p)
-			}
-			for code := range responses {
-				if n, err := strconv.Atoi(code); err != nil || n < 100 || n > 599 {
-					t.Errorf("%s %s: response %q is not a status code", m, p, code)
-				}
-			}
-			// Path parameters must be declared, on the path or the operation.
-			for _, name := range regexp.MustCompile(`\{(\w+)\}`).FindAllStringSubmatch(p, -1) {
-				if !declaresParam(spec, ops["parameters"], name[1]) && !declaresParam(spec, o["parameters"], name[1]) {
-					t.Errorf("%s %s: path parameter %s not declared", m, p, name[1])
-				}
-			}
+			checkOperation(t, spec, p, m, ops)
 		}
 	}
 	slices.Sort(described)
@@ -141,10 +122,36 @@ func declaresParam(spec map[string]any, params any, name string) bool {
 	return false
 }
 
+// checkOperation checks operation method of path p, whose path item is
+// ops: its responses are status codes, 401 among them when the token
+// guards it, and its path parameters are declared.
+func checkOperation(t *testing.T, spec map[string]any, p, method string, ops map[string]any) {
+	t.Helper()
+	o, _ := ops[method].(map[string]any)
+	responses, ok := o["responses"].(map[string]any)
+	if !ok {
+		t.Errorf("%s %s: no responses", method, p)
+	}
+	// Operations behind the token say so.
+	if sec, ok := o["security"].([]any); !(ok && len(sec) == 0) && responses["401"] == nil {
+		t.Errorf("%s %s: protected, but 401 is not among its responses", method, p)
+	}
+	for code := range responses {
+		if n, err := strconv.Atoi(code); err != nil || n < 100 || n > 599 {
+			t.Errorf("%s %s: response %q is not a status code", method, p, code)
+		}
+	}
+	// Path parameters must be declared, on the path or the operation.
+	for _, name := range regexp.MustCompile(`\{(\w+)\}`).FindAllStringSubmatch(p, -1) {
+		if !declaresParam(spec, ops["parameters"], name[1]) && !declaresParam(spec, o["parameters"], name[1]) {
+			t.Errorf("%s %s: path parameter %s not declared", method, p, name[1])
+		}
+	}
+}
+
 func TestAuth(t *testing.T) {
 	const token = "s3cret-token"
 	ts := newTestServer(t, func(c *Config) { c.Token = token })
-	bearer := "Bearer " + token
 	routes := []struct{ method, path, body string }{
 		{"POST", "/v1/ask", `{"question":"clip"}`},
 		{"POST", "/v1/search", `{"query":"clip"}`},
@@ -168,18 +175,7 @@ func TestAuth(t *testing.T) {
 		t.Errorf("the table covers %d protected routes; the server has %d routes in all", len(routes), len(ts.Routes()))
 	}
 	for _, rt := range routes {
-		for _, auth := range []string{"", "Bearer wrong", "Basic " + token, token} {
-			res := ts.do(t, rt.method, rt.path, rt.body, "Authorization", auth)
-			if res.StatusCode != http.StatusUnauthorized {
-				t.Errorf("%s %s with Authorization %q: status %d, want 401", rt.method, rt.path, auth, res.StatusCode)
-			} else if res.Header.Get("WWW-Authenticate") == "" {
-				t.Errorf("%s %s: 401 without WWW-Authenticate", rt.method, rt.path)
-			}
-		}
-		res := ts.do(t, rt.method, rt.path, rt.body, "Authorization", bearer)
-		if res.StatusCode == http.StatusUnauthorized {
-			t.Errorf("%s %s with the token: 401", rt.method, rt.path)
-		}
+		checkTokenGuards(t, ts, rt.method, rt.path, rt.body, token)
 	}
 	for _, p := range []string{"/healthz", "/openapi.json", "/app.js", "/app.css", "/login"} {
 		if res := ts.do(t, "GET", p, nil, "Authorization", ""); res.StatusCode != http.StatusOK {
@@ -409,41 +405,28 @@ func TestAsk(t *testing.T) {
 	})
 }
 
+// checkTokenGuards checks that a route answers 401, with
+// WWW-Authenticate, to every Authorization but "Bearer token".
+func checkTokenGuards(t *testing.T, ts *testServer, method, path, body, token string) {
+	t.Helper()
+	for _, auth := range []string{"", "Bearer wrong", "Basic " + token, token} {
+		res := ts.do(t, method, path, body, "Authorization", auth)
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s with Authorization %q: status %d, want 401", method, path, auth, res.StatusCode)
+		} else if res.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s %s: 401 without WWW-Authenticate", method, path)
+		}
+	}
+	if res := ts.do(t, method, path, body, "Authorization", "Bearer "+token); res.StatusCode == http.StatusUnauthorized {
+		t.Errorf("%s %s with the token: 401", method, path)
+	}
+}
+
 func TestDocumentsLifecycle(t *testing.T) {
 	ts := newTestServer(t, nil)
 	pic := testPNG(t, 600, 300, false)
 	j := ts.upload(t, [2]string{"notes.txt", sampleText}, [2]string{"../../etc/fig.png", string(pic)}, [2]string{"bad.txt", "x"})
-	if j.State != JobDone || j.Done != 2 || j.Failed != 1 || len(j.Documents) != 2 || j.Total != 3 || j.Kind != "upload" {
-		t.Fatalf("job %+v", j)
-	}
-	if len(j.Errors) != 1 || j.Errors[0].Source != "bad.txt" || strings.Contains(j.Errors[0].Error, ts.dir) {
-		t.Errorf("job errors %+v: want bad.txt, named as uploaded, without the server's paths", j.Errors)
-	}
-	if !slices.Equal(j.Sources, []string{"notes.txt", "fig.png", "bad.txt"}) {
-		t.Errorf("job sources %v", j.Sources)
-	}
-	if j.Started == nil || j.Finished == nil {
-		t.Errorf("job times %v %v", j.Started, j.Finished)
-	}
-	// The failed upload is not kept; the others are, content-addressed.
-	uploads := ts.cfg.UploadDir
-	entries, _ := os.ReadDir(uploads)
-	var kept []string
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), ".") {
-			sub, _ := os.ReadDir(uploads + "/" + e.Name())
-			for _, f := range sub {
-				kept = append(kept, f.Name())
-			}
-			if len(e.Name()) != 64 {
-				t.Errorf("upload folder %s is not a sha256", e.Name())
-			}
-		}
-	}
-	slices.Sort(kept)
-	if !slices.Equal(kept, []string{"fig.png", "notes.txt"}) {
-		t.Errorf("uploads kept: %v", kept)
-	}
+	checkUploadJob(t, ts, j)
 
 	var list struct{ Documents []DocumentView }
 	decodeRes(t, ts.do(t, "GET", "/v1/documents", nil), 200, &list)
@@ -486,36 +469,7 @@ func TestDocumentsLifecycle(t *testing.T) {
 	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "sandbox") {
 		t.Errorf("picture CSP %q lacks sandbox", csp)
 	}
-	for _, size := range []int{256, 64} {
-		res := ts.do(t, "GET", fmt.Sprintf("%s?thumb=%d", img.ImageURL, size), nil)
-		data := readAll(t, res)
-		cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
-		if err != nil || format != "jpeg" || cfg.Width != size || cfg.Height != size/2 {
-			t.Errorf("thumb %d: %s %dx%d (%v)", size, format, cfg.Width, cfg.Height, err)
-		}
-		etag := res.Header.Get("ETag")
-		if res := ts.do(t, "GET", fmt.Sprintf("%s?thumb=%d", img.ImageURL, size), nil, "If-None-Match", etag); res.StatusCode != http.StatusNotModified {
-			t.Errorf("thumb %d with its ETag: %d, want 304", size, res.StatusCode)
-		}
-	}
-	if _, ok := ts.thumbs.get(pictureHash(t, ts, img.ID) + "/256"); !ok {
-		t.Error("the thumbnail is not cached")
-	}
-	// Any size in between is served the next fixed size up: a client
-	// cannot make one decode per distinct value.
-	before := ts.thumbs.lru.Len()
-	for size := 200; size <= 256; size++ {
-		res := ts.do(t, "GET", fmt.Sprintf("%s?thumb=%d", img.ImageURL, size), nil)
-		if cfg, _, err := image.DecodeConfig(bytes.NewReader(readAll(t, res))); err != nil || cfg.Width != 256 {
-			t.Fatalf("thumb %d: %dx%d (%v), want the 256 thumbnail", size, cfg.Width, cfg.Height, err)
-		}
-	}
-	if after := ts.thumbs.lru.Len(); after != before {
-		t.Errorf("57 sizes between 200 and 256 made %d new thumbnails, want 0", after-before)
-	}
-	for _, q := range []string{"thumb=abc", "thumb=8", "thumb=5000"} {
-		wantError(t, ts.do(t, "GET", img.ImageURL+"?"+q, nil), 400, "thumb")
-	}
+	checkThumbnails(t, ts, img)
 	textItem := notes.ID + "-0"
 	wantError(t, ts.do(t, "GET", "/v1/items/"+textItem+"/image", nil), 404, "no picture")
 
@@ -554,6 +508,79 @@ func TestDocumentsLifecycle(t *testing.T) {
 	}
 	if res := ts.do(t, "GET", "/v1/nothing-here", nil); res.StatusCode != 404 {
 		t.Errorf("unknown path: %d", res.StatusCode)
+	}
+}
+
+// checkUploadJob checks the job of TestDocumentsLifecycle's upload of two
+// good files and a bad one, and the uploads it kept.
+func checkUploadJob(t *testing.T, ts *testServer, j Job) {
+	t.Helper()
+	if j.State != JobDone || j.Done != 2 || j.Failed != 1 || len(j.Documents) != 2 || j.Total != 3 || j.Kind != "upload" {
+		t.Fatalf("job %+v", j)
+	}
+	if len(j.Errors) != 1 || j.Errors[0].Source != "bad.txt" || strings.Contains(j.Errors[0].Error, ts.dir) {
+		t.Errorf("job errors %+v: want bad.txt, named as uploaded, without the server's paths", j.Errors)
+	}
+	if !slices.Equal(j.Sources, []string{"notes.txt", "fig.png", "bad.txt"}) {
+		t.Errorf("job sources %v", j.Sources)
+	}
+	if j.Started == nil || j.Finished == nil {
+		t.Errorf("job times %v %v", j.Started, j.Finished)
+	}
+	// The failed upload is not kept; the others are, content-addressed.
+	uploads := ts.cfg.UploadDir
+	entries, _ := os.ReadDir(uploads)
+	var kept []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			sub, _ := os.ReadDir(uploads + "/" + e.Name())
+			for _, f := range sub {
+				kept = append(kept, f.Name())
+			}
+			if len(e.Name()) != 64 {
+				t.Errorf("upload folder %s is not a sha256", e.Name())
+			}
+		}
+	}
+	slices.Sort(kept)
+	if !slices.Equal(kept, []string{"fig.png", "notes.txt"}) {
+		t.Errorf("uploads kept: %v", kept)
+	}
+}
+
+// checkThumbnails checks the thumbnails of a 600×300 picture item: JPEG at
+// the fixed sizes, cached, revalidated by ETag, any size in between served
+// the next fixed size up (a client cannot make one decode per distinct
+// value), and nonsense sizes refused.
+func checkThumbnails(t *testing.T, ts *testServer, img ItemView) {
+	t.Helper()
+	for _, size := range []int{256, 64} {
+		res := ts.do(t, "GET", fmt.Sprintf("%s?thumb=%d", img.ImageURL, size), nil)
+		data := readAll(t, res)
+		cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+		if err != nil || format != "jpeg" || cfg.Width != size || cfg.Height != size/2 {
+			t.Errorf("thumb %d: %s %dx%d (%v)", size, format, cfg.Width, cfg.Height, err)
+		}
+		etag := res.Header.Get("ETag")
+		if res := ts.do(t, "GET", fmt.Sprintf("%s?thumb=%d", img.ImageURL, size), nil, "If-None-Match", etag); res.StatusCode != http.StatusNotModified {
+			t.Errorf("thumb %d with its ETag: %d, want 304", size, res.StatusCode)
+		}
+	}
+	if _, ok := ts.thumbs.get(pictureHash(t, ts, img.ID) + "/256"); !ok {
+		t.Error("the thumbnail is not cached")
+	}
+	before := ts.thumbs.lru.Len()
+	for size := 200; size <= 256; size++ {
+		res := ts.do(t, "GET", fmt.Sprintf("%s?thumb=%d", img.ImageURL, size), nil)
+		if cfg, _, err := image.DecodeConfig(bytes.NewReader(readAll(t, res))); err != nil || cfg.Width != 256 {
+			t.Fatalf("thumb %d: %dx%d (%v), want the 256 thumbnail", size, cfg.Width, cfg.Height, err)
+		}
+	}
+	if after := ts.thumbs.lru.Len(); after != before {
+		t.Errorf("57 sizes between 200 and 256 made %d new thumbnails, want 0", after-before)
+	}
+	for _, q := range []string{"thumb=abc", "thumb=8", "thumb=5000"} {
+		wantError(t, ts.do(t, "GET", img.ImageURL+"?"+q, nil), 400, "thumb")
 	}
 }
 

@@ -95,23 +95,7 @@ func TestPersistence(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := storetest.RandomVector(r, 16)
-	search := func(s *Store) ([]mmrag.Hit, []mmrag.Hit, mmrag.Stats) {
-		t.Helper()
-		vh, err := s.SearchVectors(ctx, mmrag.VectorQuery{Model: storetest.Model, Modality: mmrag.Text, Vector: q, K: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		th, err := s.SearchText(ctx, mmrag.TextQuery{Query: "paragraph 7", K: 0})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := s.Stats(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return vh, th, st
-	}
-	vh1, th1, st1 := search(s)
+	vh1, th1, st1 := probeStore(t, s, q)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +105,7 @@ func TestPersistence(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer s.Close()
-	vh2, th2, st2 := search(s)
+	vh2, th2, st2 := probeStore(t, s, q)
 	if !slices.Equal(vh1, vh2) {
 		t.Errorf("vector hits after reopening differ:\n%v\n%v", vh1, vh2)
 	}
@@ -133,24 +117,7 @@ func TestPersistence(t *testing.T) {
 		t.Errorf("stats after reopening: %+v, before: %+v", st2, st1)
 	}
 	for _, it := range allItems {
-		got, err := s.Item(ctx, it.ID)
-		if it.DocID == "p2" {
-			if !errors.Is(err, mmrag.ErrNotFound) {
-				t.Errorf("item %s of the deleted document: %v", it.ID, err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Fatalf("item %s after reopening: %v", it.ID, err)
-		}
-		if d := storetest.ItemDiff(got, it); d != "" {
-			t.Errorf("after reopening: %s", d)
-		}
-		if it.BlobHash != "" {
-			if _, err := s.Blob(ctx, it.BlobHash); err != nil {
-				t.Errorf("blob of %s after reopening: %v", it.ID, err)
-			}
-		}
+		checkItemAfterReopen(t, s, it, it.DocID == "p2")
 	}
 	models, err := s.Models(ctx)
 	if err != nil {
@@ -169,6 +136,50 @@ func TestPersistence(t *testing.T) {
 		t.Errorf("journal mode %q (%v), want wal", mode, err)
 	}
 	checkIntegrity(t, s)
+}
+
+// probeStore returns what a vector search for q, a full-text search and
+// the statistics give.
+func probeStore(t *testing.T, s *Store, q []float32) ([]mmrag.Hit, []mmrag.Hit, mmrag.Stats) {
+	t.Helper()
+	ctx := t.Context()
+	vh, err := s.SearchVectors(ctx, mmrag.VectorQuery{Model: storetest.Model, Modality: mmrag.Text, Vector: q, K: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := s.SearchText(ctx, mmrag.TextQuery{Query: "paragraph 7", K: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vh, th, st
+}
+
+// checkItemAfterReopen checks that a reopened store gives back item it
+// and its image unchanged, or nothing when its document was deleted.
+func checkItemAfterReopen(t *testing.T, s *Store, it mmrag.Item, deleted bool) {
+	t.Helper()
+	got, err := s.Item(t.Context(), it.ID)
+	if deleted {
+		if !errors.Is(err, mmrag.ErrNotFound) {
+			t.Errorf("item %s of the deleted document: %v", it.ID, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("item %s after reopening: %v", it.ID, err)
+	}
+	if d := storetest.ItemDiff(got, it); d != "" {
+		t.Errorf("after reopening: %s", d)
+	}
+	if it.BlobHash != "" {
+		if _, err := s.Blob(t.Context(), it.BlobHash); err != nil {
+			t.Errorf("blob of %s after reopening: %v", it.ID, err)
+		}
+	}
 }
 
 // checkIntegrity runs SQLite's and FTS5's own consistency checks. The

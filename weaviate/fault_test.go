@@ -202,27 +202,7 @@ func TestClusterNodeDown(t *testing.T) {
 	must(t, err)
 	defer all.Close()
 	for _, d := range append(kb.Docs, extra) {
-		var items []mmrag.Item
-		var err error
-		for try := 0; try < 20; try++ { // the node may still be catching up
-			if items, err = all.Items(ctx, d.Doc.ID); err == nil && len(items) == len(d.Items) {
-				break
-			}
-			time.Sleep(time.Second)
-		}
-		if err != nil || len(items) != len(d.Items) {
-			t.Errorf("after the restart, %s has %d items (%v), want %d", d.Doc.Title, len(items), err, len(d.Items))
-			continue
-		}
-		for i := 0; i < len(items); i += 5 {
-			if diff := storetest.ItemDiff(items[i], d.Items[i]); diff != "" {
-				t.Errorf("after the restart: %s", diff)
-			}
-			v, err := all.Vector(ctx, d.Vectors[i].Model, d.Vectors[i].ItemID)
-			if err != nil || !slices.Equal(v, d.Vectors[i].Values) {
-				t.Errorf("after the restart, vector of %s: %v", d.Vectors[i].ItemID, err)
-			}
-		}
+		checkRestored(t, all, d)
 	}
 	after, err := all.Stats(ctx)
 	must(t, err)
@@ -234,6 +214,34 @@ func TestClusterNodeDown(t *testing.T) {
 		hits, err := all.SearchVectors(ctx, p.q)
 		if err != nil || !slices.Equal(hitIDs(hits), hitIDs(p.hits)) {
 			t.Errorf("after the restart, search returns %v (%v), before %v", hitIDs(hits), err, hitIDs(p.hits))
+		}
+	}
+}
+
+// checkRestored checks, through a store reading at consistency ALL, that
+// d's items and (every fifth) vectors are all there after a node restart.
+func checkRestored(t *testing.T, all *Store, d refkb.Doc) {
+	t.Helper()
+	ctx := context.Background()
+	var items []mmrag.Item
+	var err error
+	for try := 0; try < 20; try++ { // the node may still be catching up
+		if items, err = all.Items(ctx, d.Doc.ID); err == nil && len(items) == len(d.Items) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if err != nil || len(items) != len(d.Items) {
+		t.Errorf("after the restart, %s has %d items (%v), want %d", d.Doc.Title, len(items), err, len(d.Items))
+		return
+	}
+	for i := 0; i < len(items); i += 5 {
+		if diff := storetest.ItemDiff(items[i], d.Items[i]); diff != "" {
+			t.Errorf("after the restart: %s", diff)
+		}
+		v, err := all.Vector(ctx, d.Vectors[i].Model, d.Vectors[i].ItemID)
+		if err != nil || !slices.Equal(v, d.Vectors[i].Values) {
+			t.Errorf("after the restart, vector of %s: %v", d.Vectors[i].ItemID, err)
 		}
 	}
 }

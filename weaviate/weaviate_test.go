@@ -22,6 +22,7 @@ import (
 	"github.com/weaviate/weaviate/entities/models"
 
 	"mmrag"
+	"mmrag/internal/testenv"
 	"mmrag/refkb"
 	"mmrag/sqlite"
 	"mmrag/store"
@@ -35,21 +36,8 @@ import (
 // MMRAG_REQUIRE_WEAVIATE=1 makes them fail.
 func serverConfig(t testing.TB) Config {
 	t.Helper()
-	u := os.Getenv("MMRAG_WEAVIATE_URL")
-	if u == "" {
-		if os.Getenv("MMRAG_REQUIRE_WEAVIATE") == "1" {
-			t.Fatal("MMRAG_WEAVIATE_URL is not set but MMRAG_REQUIRE_WEAVIATE=1: start a server with scripts/weaviate.sh start and run the tests through scripts/weaviate.sh exec")
-		}
-		t.Skip("no Weaviate server: set MMRAG_WEAVIATE_URL (scripts/weaviate.sh start)")
-	}
-	cfg := Config{URL: u, Timeout: 30 * time.Second}
-	if p := os.Getenv("MMRAG_WEAVIATE_GRPC_PORT"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			t.Fatalf("MMRAG_WEAVIATE_GRPC_PORT=%q: %v", p, err)
-		}
-		cfg.GRPCPort = n
-	}
+	u, port := testenv.Weaviate(t)
+	cfg := Config{URL: u, GRPCPort: port, Timeout: 30 * time.Second}
 	// Searches read one replica: on a cluster, the conformance suite's
 	// read-your-writes checks need writes at ALL (QUORUM writes become
 	// visible to every replica's searches eventually, not at once).

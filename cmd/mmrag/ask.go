@@ -220,7 +220,7 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 			s.Close()
 			return nil, errors.New("--rerank llm needs --llm")
 		}
-		s.engine.Rerank = llmReranker{rerank.LLM{Gen: gen}}
+		s.engine.Rerank = rerank.LLM{Gen: gen}
 	case strings.HasPrefix(spec, "cross-encoder:"):
 		ce, err := rerank.LoadCrossEncoder(strings.TrimPrefix(spec, "cross-encoder:"), rerank.Options{Threads: g.threads})
 		if err != nil {
@@ -228,44 +228,12 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 			return nil, err
 		}
 		s.rerank = ce
-		s.engine.Rerank = crossReranker{ce}
+		s.engine.Rerank = ce
 	default:
 		s.Close()
 		return nil, fmt.Errorf("--rerank %q: want llm or cross-encoder:DIR", spec)
 	}
 	return s, nil
-}
-
-// crossReranker and llmReranker adapt package rerank to rag.Reranker.
-type crossReranker struct{ ce *rerank.CrossEncoder }
-
-func (c crossReranker) Score(ctx context.Context, q string, texts []string) ([]float64, error) {
-	s, err := c.ce.Score(ctx, q, texts)
-	out := make([]float64, len(s))
-	for i, v := range s {
-		out[i] = float64(v)
-	}
-	return out, err
-}
-
-type llmReranker struct{ r rerank.LLM }
-
-func (l llmReranker) Score(ctx context.Context, q string, texts []string) ([]float64, error) {
-	cands := make([]rerank.Candidate, len(texts))
-	for i, t := range texts {
-		cands[i] = rerank.Candidate{ID: fmt.Sprint(i), Text: t, Score: float64(len(texts) - i)}
-	}
-	ranked, err := l.r.Rerank(ctx, q, cands)
-	if err != nil {
-		return nil, err // unparsed replies included: the retrieval order stays
-	}
-	out := make([]float64, len(texts))
-	for rank, c := range ranked {
-		var i int
-		fmt.Sscan(c.ID, &i)
-		out[i] = float64(len(texts) - rank)
-	}
-	return out, nil
 }
 
 // sourceOut is one source of --json output.
@@ -642,17 +610,10 @@ func newCaptionCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer clip.Close()
-			models, err := s.Models(ctx)
-			if err != nil {
-				return err
-			}
-			var ids []string
-			for _, m := range models {
-				ids = append(ids, m.ID)
-			}
-			c := &rag.Captioner{Store: s, Vision: gen, Model: name, Embed: clip, Models: ids, Prompt: promptText, Force: force}
+			svc := &app.Service{Store: s}
+			req := app.CaptionRequest{DocIDs: args, Vision: gen, Model: name, Embed: clip, Prompt: promptText, Force: force}
 			out := cmd.OutOrStdout()
-			n, err := c.Run(ctx, args, func(e rag.CaptionEvent) {
+			n, err := svc.Caption(ctx, req, func(e rag.CaptionEvent) {
 				if e.Err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "failed:", safe(e.Err.Error()))
 					return

@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"mmrag/internal/testenv"
 	"mmrag/onnx/onnxgraph"
 	"mmrag/onnx/onnxtest"
 	"mmrag/weaviate"
@@ -43,20 +43,9 @@ func sqliteKB(root string) cliKB {
 // a server the test is skipped, or fails under MMRAG_REQUIRE_WEAVIATE=1.
 func weaviateKB(t *testing.T) cliKB {
 	t.Helper()
-	u := os.Getenv("MMRAG_WEAVIATE_URL")
-	if u == "" {
-		if os.Getenv("MMRAG_REQUIRE_WEAVIATE") == "1" {
-			t.Fatal("MMRAG_WEAVIATE_URL is not set but MMRAG_REQUIRE_WEAVIATE=1: run the tests through scripts/weaviate.sh exec")
-		}
-		t.Skip("no Weaviate server: set MMRAG_WEAVIATE_URL (scripts/weaviate.sh start)")
-	}
-	grpcPort := 50051
-	if p := os.Getenv("MMRAG_WEAVIATE_GRPC_PORT"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			t.Fatalf("MMRAG_WEAVIATE_GRPC_PORT=%q: %v", p, err)
-		}
-		grpcPort = n
+	u, grpcPort := testenv.Weaviate(t)
+	if grpcPort == 0 {
+		grpcPort = 50051
 	}
 	host := "127.0.0.1"
 	if h, _, ok := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://"), ":"); ok && h != "" {

@@ -76,7 +76,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 				}
 			}
 			if imagesCaption && g.llm.textEmbedder == "none" {
-				return fmt.Errorf("--images-by-caption needs a text embedder, and --text-embedder is none")
+				return fmt.Errorf("--images-by-caption needs --text-embedder, and it is none")
 			}
 			st, err := g.openBackend(ctx)
 			if err != nil {
@@ -286,7 +286,7 @@ func (b *evalBuilder) searcher(ctx context.Context, name string) (eval.Searcher,
 			return nil, err
 		}
 		if text == nil {
-			return nil, fmt.Errorf("needs a text embedder whose vectors the store holds (the default %s, or --text-embedder onnx:ID|DIR, ollama:MODEL or openai:MODEL)", defaultTextEmbedder)
+			return nil, fmt.Errorf("needs --text-embedder (onnx:ID|DIR, ollama:MODEL or openai:MODEL) whose vectors the store holds, or the vectors of the default %s", defaultTextEmbedder)
 		}
 		return eval.Dense(b.store, text, b.depth, mmrag.Text, mmrag.Image), nil
 	}
@@ -299,7 +299,7 @@ func (b *evalBuilder) searcher(ctx context.Context, name string) (eval.Searcher,
 	// configured; the others use the text embedder for passages, and for
 	// figures too with --images-by-caption.
 	if b.imagesByCaption && text == nil {
-		return nil, fmt.Errorf("--images-by-caption needs a text embedder whose vectors the store holds")
+		return nil, fmt.Errorf("--images-by-caption needs --text-embedder, or the vectors of the default %s in the store", defaultTextEmbedder)
 	}
 	byCaption := b.imagesByCaption
 	s, err := b.retrieveSearcher(ctx, mode == retrieve.Reference || !byCaption)

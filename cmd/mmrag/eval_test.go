@@ -13,6 +13,7 @@ import (
 
 	"mmrag"
 	"mmrag/embed"
+	"mmrag/internal/testenv"
 	"mmrag/ollama"
 	"mmrag/refkb"
 	"mmrag/sqlite"
@@ -165,17 +166,7 @@ func TestEvalBadInput(t *testing.T) {
 // With a real Ollama server and all-MiniLM-L6-v2: dense alone, and hybrid
 // with figures scored by their captions (no CLIP needed).
 func TestEvalOllama(t *testing.T) {
-	u := os.Getenv("MMRAG_OLLAMA_URL")
-	if u == "" {
-		if os.Getenv("MMRAG_REQUIRE_OLLAMA") == "1" {
-			t.Fatal("MMRAG_REQUIRE_OLLAMA=1 but MMRAG_OLLAMA_URL is not set")
-		}
-		t.Skip("MMRAG_OLLAMA_URL not set (scripts/ollama.sh start runs a real server)")
-	}
-	model := os.Getenv("MMRAG_OLLAMA_EMBED_MODEL")
-	if model == "" {
-		model = "mmrag-minilm"
-	}
+	u, model := testenv.OllamaURL(t), testenv.OllamaEmbedModel()
 	store := evalStore(t, &ollama.Embedder{Client: &ollama.Client{BaseURL: u}, Model: model})
 	// Every third question: the model server embeds one question at a
 	// time, which on a busy 2-core machine takes seconds each.

@@ -9,16 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"mmrag/internal/browsertest"
 	"mmrag/onnx/onnxgraph"
 	"mmrag/onnx/onnxtest"
 	"mmrag/server"
@@ -217,7 +215,7 @@ func TestServeBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	chrome := serveChromium(t)
+	browsertest.Chromium(t)
 	if _, err := os.Stat(filepath.Join(serveSeedBlog, "local")); err != nil {
 		t.Skipf("no seed-blog fixture at %s", serveSeedBlog)
 	}
@@ -226,72 +224,72 @@ func TestServeBrowser(t *testing.T) {
 	base, _ := serveKB(t, o)
 	files := httptest.NewServer(http.FileServer(http.Dir(serveSeedBlog)))
 	defer files.Close()
-	b := newServeBrowser(t, chrome)
+	b := browsertest.New(t)
 
 	// The first post through the file input: its pictures are relative
 	// links that an upload cannot carry, so it brings text only.
 	upload, _ := filepath.Abs(filepath.Join(serveSeedBlog, "local", "2024-11-19_Multimodal-Models---LLMs-that-can-see-and-hear-5c6737c981d3.html"))
-	b.do("upload a post",
+	b.Do("upload a post",
 		chromedp.Navigate(base+"/#/library"),
 		chromedp.WaitVisible(chromedp.ID("drop")),
 		chromedp.SetUploadFiles(chromedp.ID("upload-input"), []string{upload}),
 	)
-	b.until("the upload job", `document.querySelector("#jobs .job.done, #jobs .job.failed")`)
-	if state := serveEval[string](b, `document.querySelector("#jobs .job").className + " " + document.querySelector("#jobs .job").textContent`); !strings.Contains(state, "done (1/1)") {
+	b.Until("the upload job", `document.querySelector("#jobs .job.done, #jobs .job.failed")`)
+	if state := browsertest.Eval[string](b, `document.querySelector("#jobs .job").className + " " + document.querySelector("#jobs .job").textContent`); !strings.Contains(state, "done (1/1)") {
 		t.Fatalf("upload job: %s", state)
 	}
 	// The second post by URL, with its figures.
 	post := files.URL + "/local/2024-11-29_Multimodal-Embeddings--An-Introduction-5dc36975966f.html"
-	b.do("add a post by URL",
+	b.Do("add a post by URL",
 		chromedp.SetValue(chromedp.ID("url-input"), post),
 		chromedp.Click(chromedp.CSS("#url-form button")),
 	)
-	b.until("the URL job", `document.querySelectorAll("#jobs .job.done, #jobs .job.failed").length === 2`)
-	if state := serveEval[string](b, `document.querySelector("#jobs .job").className + " " + document.querySelector("#jobs .job").textContent`); !strings.Contains(state, "done (1/1)") {
+	b.Until("the URL job", `document.querySelectorAll("#jobs .job.done, #jobs .job.failed").length === 2`)
+	if state := browsertest.Eval[string](b, `document.querySelector("#jobs .job").className + " " + document.querySelector("#jobs .job").textContent`); !strings.Contains(state, "done (1/1)") {
 		t.Fatalf("URL job: %s", state)
 	}
-	b.until("both posts in the library", `document.querySelectorAll("#library tr").length === 2`)
-	b.shot("library")
+	b.Until("both posts in the library", `document.querySelectorAll("#library tr").length === 2`)
+	b.Shot("library")
 
 	// Random CLIP weights give figures arbitrary scores: let them all
 	// through, as a user would in the settings.
-	b.do("settings",
+	b.Do("settings",
 		chromedp.Click(chromedp.ID("tab-settings")),
 		chromedp.WaitVisible(chromedp.CSS(`#settings input[name=image_threshold]`)),
 		chromedp.SetValue(chromedp.CSS(`#settings input[name=image_threshold]`), "0"),
 		chromedp.Click(chromedp.CSS(`#settings button[type=submit]`)),
 	)
 
-	b.do("ask",
+	b.Do("ask",
 		chromedp.Click(chromedp.ID("tab-chat")),
 		chromedp.WaitVisible(chromedp.ID("question")),
 		chromedp.SetValue(chromedp.ID("question"), "How does contrastive learning align text and image embeddings?"),
 		chromedp.Click(chromedp.ID("send")),
 	)
-	b.until("the answer", `document.querySelector(".msg.assistant .meta") || document.querySelector(".msg.assistant.error")`)
-	answer := serveEval[string](b, `document.querySelector(".msg.assistant .body").textContent`)
-	meta := serveEval[string](b, `document.querySelector(".msg.assistant .meta").textContent`)
-	if !strings.HasPrefix(meta, "extractive") || len(answer) < 40 || serveEval[int](b, `document.querySelectorAll(".msg.assistant a.cite").length`) == 0 {
+	b.Until("the answer", `document.querySelector(".msg.assistant .meta") || document.querySelector(".msg.assistant.error")`)
+	answer := browsertest.Eval[string](b, `document.querySelector(".msg.assistant .body").textContent`)
+	meta := browsertest.Eval[string](b, `document.querySelector(".msg.assistant .meta").textContent`)
+	if !strings.HasPrefix(meta, "extractive") || len(answer) < 40 || browsertest.Eval[int](b, `document.querySelectorAll(".msg.assistant a.cite").length`) == 0 {
 		t.Fatalf("answer %q (%s) without citation links", answer, meta)
 	}
-	b.until("a figure thumbnail", `[...document.querySelectorAll("#figures img")].some((i) => i.complete && i.naturalWidth > 0)`)
-	if src := serveEval[string](b, `document.querySelector("#figures img").getAttribute("src")`); !strings.Contains(src, "thumb=") {
+	b.Until("a figure thumbnail", `[...document.querySelectorAll("#figures img")].some((i) => i.complete && i.naturalWidth > 0)`)
+	if src := browsertest.Eval[string](b, `document.querySelector("#figures img").getAttribute("src")`); !strings.Contains(src, "thumb=") {
 		t.Errorf("figure src %q is not a thumbnail", src)
 	}
-	b.shot("answer")
+	b.Shot("answer")
 
 	// The first text source's link opens the reader at that passage, under
 	// the source's section.
-	where := serveEval[string](b, `document.querySelector("#sources li a.open").textContent`)
-	href := serveEval[string](b, `document.querySelector("#sources li a.open").getAttribute("href")`)
-	b.do("open a citation", chromedp.Click(chromedp.CSS("#sources li a.open")))
-	b.until("the reader at the cited passage", `!document.querySelector("#view-reader").hidden && document.querySelector("#view-reader .reader-item.hl")`)
-	hlID := serveEval[string](b, `document.querySelector(".reader-item.hl").id`)
+	where := browsertest.Eval[string](b, `document.querySelector("#sources li a.open").textContent`)
+	href := browsertest.Eval[string](b, `document.querySelector("#sources li a.open").getAttribute("href")`)
+	b.Do("open a citation", chromedp.Click(chromedp.CSS("#sources li a.open")))
+	b.Until("the reader at the cited passage", `!document.querySelector("#view-reader").hidden && document.querySelector("#view-reader .reader-item.hl")`)
+	hlID := browsertest.Eval[string](b, `document.querySelector(".reader-item.hl").id`)
 	if !strings.HasSuffix(href, "/"+strings.TrimPrefix(hlID, "item-")) {
 		t.Errorf("highlighted %s, the link was %s", hlID, href)
 	}
 	// The section heading shown last before the passage.
-	section := serveEval[string](b, `(() => {
+	section := browsertest.Eval[string](b, `(() => {
 		for (let n = document.querySelector(".reader-item.hl"); n; n = n.previousElementSibling) {
 			const s = n.querySelector(".sec");
 			if (s) return s.textContent;
@@ -305,121 +303,6 @@ func TestServeBrowser(t *testing.T) {
 	if section == "" || !strings.Contains(where, last) {
 		t.Errorf("the passage sits under %q; the source said %q", section, where)
 	}
-	b.shot("reader")
+	b.Shot("reader")
 	t.Logf("answer: %s", answer)
-}
-
-func serveChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("MMRAG_REQUIRE_TOOLS") != "" {
-		t.Fatal("chromium not found and MMRAG_REQUIRE_TOOLS is set (apt-get install chromium)")
-	}
-	t.Skip("chromium not found (apt-get install chromium)")
-	return ""
-}
-
-// serveBrowser is headless Chromium with the flags CI uses.
-type serveBrowser struct {
-	t   *testing.T
-	ctx context.Context
-	mu  sync.Mutex
-	js  []string
-}
-
-const serveWait = 3 * time.Minute // a guard against hangs, not a speed check
-
-func newServeBrowser(t *testing.T, path string) *serveBrowser {
-	t.Helper()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	b := &serveBrowser{t: t, ctx: ctx}
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium %s: %v", path, err)
-	}
-	go func() {
-		for ev, err := range chromedp.Events(ctx, runtime.ExceptionThrown) {
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.js = append(b.js, (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
-			b.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		for _, e := range b.js {
-			t.Errorf("uncaught exception in the page: %s", e)
-		}
-	})
-	return b
-}
-
-func (b *serveBrowser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, serveWait)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
-		b.t.Fatalf("%s: %v", what, err)
-	}
-}
-
-func (b *serveBrowser) until(what, predicate string) {
-	b.t.Helper()
-	b.do("wait for "+what, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(serveWait), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, t)
-		return err
-	}))
-}
-
-func serveEval[T any](b *serveBrowser, expr string) T {
-	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		b.t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
-}
-
-// shot saves a screenshot under $MMRAG_ARTIFACTS (else a temporary
-// folder) and prints its path.
-func (b *serveBrowser) shot(name string) {
-	b.t.Helper()
-	dir := os.Getenv("MMRAG_ARTIFACTS")
-	if dir == "" {
-		dir = b.t.TempDir()
-	} else {
-		dir = filepath.Join(dir, b.t.Name())
-	}
-	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
-	if err == nil {
-		if err = os.MkdirAll(dir, 0o755); err == nil {
-			err = os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
-		}
-	}
-	if err != nil {
-		b.t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	b.t.Logf("screenshot: %s", filepath.Join(dir, name+".png"))
 }

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"mmrag/extract/media"
+	"mmrag/internal/testenv"
 	"mmrag/onnx/onnxgraph"
 	"mmrag/onnx/onnxtest"
 	"mmrag/openai"
@@ -48,14 +48,8 @@ func TestTranscriberFlag(t *testing.T) {
 // --llm-key, and its transcript is stored.
 func TestIngestTranscribe(t *testing.T) {
 	onnxtest.Init(t)
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("MMRAG_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("%s not found and MMRAG_REQUIRE_TOOLS=1: install ffmpeg", tool)
-			}
-			t.Skipf("%s not found: install ffmpeg to run this test", tool)
-		}
-	}
+	testenv.Tool(t, "ffmpeg", "ffmpeg")
+	testenv.Tool(t, "ffmpeg", "ffprobe")
 	cliEnv(t, cliOffline)
 	model := cliTinyModel(t, onnxgraph.FolderOptions{})
 	store, docs := t.TempDir(), t.TempDir()

@@ -8,8 +8,10 @@ package sbert_test
 //
 // Questions: the labeled set's questions, embedded one at a time (p50 and
 // p95 reported). Passages: 128-token texts (with [CLS] and [SEP]), in
-// requests of 1 and of 32. Both embedders run the real all-MiniLM-L6-v2
-// weights (the GGUF, converted for the in-process one).
+// requests of 1 and of 32; and the 86 seed-blog passages as mmrag stores
+// them ("section: text", 20–130 tokens) when ../shared has them. Both
+// embedders run the real all-MiniLM-L6-v2 weights (the GGUF, converted for
+// the in-process one; its int8 variant as "in-process-int8").
 
 import (
 	"bufio"
@@ -94,7 +96,12 @@ func benchEmbedders(b *testing.B) (map[string]textEmbedder, *wordpiece.Tokenizer
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.Close() })
-	out := map[string]textEmbedder{"in-process": e}
+	q, err := sbert.Load(sberttest.MiniLM(b), sbert.Options{Name: "all-MiniLM-L6-v2", Quantized: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { q.Close() })
+	out := map[string]textEmbedder{"in-process": e, "in-process-int8": q}
 	if os.Getenv("MMRAG_OLLAMA_URL") != "" {
 		out["ollama"] = realOllama(b)
 	}
@@ -104,7 +111,7 @@ func benchEmbedders(b *testing.B) (map[string]textEmbedder, *wordpiece.Tokenizer
 func BenchmarkQuestion(b *testing.B) {
 	embs, _ := benchEmbedders(b)
 	qs := benchQuestions(b)
-	for _, name := range []string{"in-process", "ollama"} {
+	for _, name := range []string{"in-process", "in-process-int8", "ollama"} {
 		e, ok := embs[name]
 		if !ok {
 			continue
@@ -130,8 +137,28 @@ func BenchmarkQuestion(b *testing.B) {
 
 func BenchmarkPassages128(b *testing.B) {
 	embs, tok := benchEmbedders(b)
-	texts := passages128(b, tok, 64)
-	for _, name := range []string{"in-process", "ollama"} {
+	benchPassages(b, embs, passages128(b, tok, 64))
+}
+
+func BenchmarkSeedBlogPassages(b *testing.B) {
+	data, err := os.ReadFile("../../../shared/fixtures/seed-blog/data/text_content.json")
+	if err != nil {
+		b.Skipf("seed-blog fixture absent: %v", err)
+	}
+	var rows []struct{ Section, Text string }
+	if err := json.Unmarshal(data, &rows); err != nil {
+		b.Fatal(err)
+	}
+	texts := make([]string, len(rows))
+	for i, r := range rows {
+		texts[i] = r.Section + ": " + r.Text
+	}
+	embs, _ := benchEmbedders(b)
+	benchPassages(b, embs, texts)
+}
+
+func benchPassages(b *testing.B, embs map[string]textEmbedder, texts []string) {
+	for _, name := range []string{"in-process", "in-process-int8", "ollama"} {
 		e, ok := embs[name]
 		if !ok {
 			continue

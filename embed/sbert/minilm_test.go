@@ -95,3 +95,32 @@ func TestMiniLMSemantics(t *testing.T) {
 		t.Errorf("Dim %d, config %+v", e.Dim(), e.Config())
 	}
 }
+
+// TestQuantizedVariant checks onnx/model_quantized.onnx (int8 matrix
+// products, as the hub's exports quantise) against the float32 graph.
+func TestQuantizedVariant(t *testing.T) {
+	f := realMiniLM(t)
+	q, err := sbert.Load(sberttest.MiniLM(t), sbert.Options{Threads: 2, Quantized: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	texts := parityTexts(t)
+	ctx := context.Background()
+	a, err := f.EmbedTexts(ctx, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := q.EmbedTexts(ctx, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 1.0
+	for i := range a {
+		worst = min(worst, cosine(a[i], b[i]))
+	}
+	if worst < 0.98 {
+		t.Errorf("quantized vectors: least cosine with float32's %.4f, want ≥ 0.98", worst)
+	}
+	t.Logf("quantized against float32 on %d texts: least cosine %.4f", len(texts), worst)
+}

@@ -22,6 +22,7 @@ import (
 
 	"mmrag/embed/sbert"
 	"mmrag/embed/sbert/sberttest"
+	"mmrag/internal/testenv"
 	"mmrag/ollama"
 	"mmrag/onnx/onnxtest"
 )
@@ -66,18 +67,7 @@ func parityTexts(t *testing.T) []string {
 // with MMRAG_REQUIRE_OLLAMA=1).
 func realOllama(t testing.TB) *ollama.Embedder {
 	t.Helper()
-	u := os.Getenv("MMRAG_OLLAMA_URL")
-	if u == "" {
-		if sberttest.Required() {
-			t.Fatal("MMRAG_REQUIRE_OLLAMA=1 but MMRAG_OLLAMA_URL is not set: run `eval \"$(scripts/ollama.sh start)\"`")
-		}
-		t.Skip("MMRAG_OLLAMA_URL not set (scripts/ollama.sh start runs a real server)")
-	}
-	model := os.Getenv("MMRAG_OLLAMA_EMBED_MODEL")
-	if model == "" {
-		model = "mmrag-minilm"
-	}
-	return &ollama.Embedder{Client: &ollama.Client{BaseURL: u}, Model: model, BatchSize: 32}
+	return &ollama.Embedder{Client: &ollama.Client{BaseURL: testenv.OllamaURL(t)}, Model: testenv.OllamaEmbedModel(), BatchSize: 32}
 }
 
 func cosine(a, b []float32) float64 {

@@ -45,6 +45,7 @@ import (
 
 	"mmrag/extract"
 	"mmrag/extract/picture"
+	"mmrag/internal/home"
 )
 
 // PDF extracts text, headings, embedded images and scanned pages from PDF
@@ -103,15 +104,11 @@ var pdfiumState struct {
 // pdfCacheDir is where wazero keeps compiled modules:
 // $MMRAG_HOME/cache/wazero, else <user cache dir>/mmrag/cache/wazero.
 func pdfCacheDir() (string, error) {
-	home := os.Getenv("MMRAG_HOME")
-	if home == "" {
-		d, err := os.UserCacheDir()
-		if err != nil {
-			return "", err
-		}
-		home = filepath.Join(d, "mmrag")
+	h, err := home.Dir()
+	if err != nil {
+		return "", err
 	}
-	dir := filepath.Join(home, "cache", "wazero")
+	dir := filepath.Join(h, "cache", "wazero")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

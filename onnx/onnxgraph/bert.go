@@ -22,6 +22,11 @@ type BERTConfig struct {
 	Heads         int     // default 12
 	Intermediate  int     // default 1536
 	LayerNormEps  float64 // default 1e-12
+	// Int8 writes the encoder layers' matrix products as onnxruntime's
+	// quantize_dynamic does (the model_quantized.onnx of the hub's
+	// exports): int8 weights with a scale per output column, activations
+	// quantised to uint8 at run time (DynamicQuantizeLinear, MatMulInteger).
+	Int8 bool
 }
 
 func (c *BERTConfig) defaults() error {
@@ -222,8 +227,61 @@ func (b *bertBuilder) layerNorm(x, name string) string {
 
 // linear is x @ Wᵀ + bias.
 func (b *bertBuilder) linear(x, name string) string {
+	if b.cfg.Int8 {
+		return b.g.Op("Add", []string{b.int8MatMul(x, name+".weight"), b.weight(name+".bias", false)})
+	}
 	y := b.g.Op("MatMul", []string{x, b.weight(name+".weight", true)})
 	return b.g.Op("Add", []string{y, b.weight(name+".bias", false)})
+}
+
+// int8MatMul is x @ Wᵀ with W quantised to int8 per output column
+// (symmetric) and x to uint8 per tensor at run time: the pattern ONNX
+// Runtime fuses into one integer kernel.
+func (b *bertBuilder) int8MatMul(x, name string) string {
+	g := b.g
+	shape := b.shapes[name]
+	v, err := b.w(name)
+	if err == nil && int64(len(v)) != product(shape) {
+		err = fmt.Errorf("weight %s has %d values, want shape %v", name, len(v), shape)
+	}
+	if err != nil {
+		if b.err == nil {
+			b.err = err
+		}
+		return g.Scalar(0)
+	}
+	out, in := int(shape[0]), int(shape[1])
+	q, scales := QuantizeColumns(transposed(v, out, in), in, out)
+	wq := g.InitializerInt8(name+"_quantized", q, int64(in), int64(out))
+	ws := g.Initializer(name+"_scale", scales, int64(out))
+	xq, xs, xz := g.fresh("x_quantized"), g.fresh("x_scale"), g.fresh("x_zero_point")
+	g.Node("DynamicQuantizeLinear", []string{x}, []string{xq, xs, xz})
+	y := g.Op("Cast", []string{g.Op("MatMulInteger", []string{xq, wq, xz})}, AttrInt("to", int64(Float)))
+	return g.Op("Mul", []string{y, g.Op("Mul", []string{xs, ws})})
+}
+
+// QuantizeColumns quantises a row-major [rows, cols] matrix to int8 with
+// one symmetric scale per column: q = round(w / s), s = max|w| / 127.
+func QuantizeColumns(w []float32, rows, cols int) ([]int8, []float32) {
+	scales := make([]float32, cols)
+	for c := range cols {
+		var m float64
+		for r := range rows {
+			m = math.Max(m, math.Abs(float64(w[r*cols+c])))
+		}
+		scales[c] = float32(m / 127)
+		if scales[c] == 0 {
+			scales[c] = 1
+		}
+	}
+	q := make([]int8, len(w))
+	for r := range rows {
+		for c := range cols {
+			v := math.Round(float64(w[r*cols+c]) / float64(scales[c]))
+			q[r*cols+c] = int8(max(-127, min(127, v)))
+		}
+	}
+	return q, scales
 }
 
 // embeddings is LayerNorm(word + position + token type).

@@ -205,6 +205,67 @@ func TestBERTMatchesReference(t *testing.T) {
 	}
 }
 
+// TestBERTInt8 checks the quantised graph against the float one: every
+// token's hidden state keeps its direction.
+func TestBERTInt8(t *testing.T) {
+	cfg := tinyBERT()
+	w, err := RandomBERT(cfg, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []int64{2, 17, 33, 5, 49, 3}
+	shape := []int64{1, int64(len(ids))}
+	run := func(int8 bool) []float32 {
+		c := cfg
+		c.Int8 = int8
+		m, err := BERT(c, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		model, err := m.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newSession(t, model, []string{InputIDs, AttentionMask, TokenTypeIDs}, []string{LastHiddenState}, 1)
+		return s.mustRun(t, input{name: InputIDs, shape: shape, i64: ids}, input{name: AttentionMask, shape: shape, i64: []int64{1, 1, 1, 1, 1, 1}},
+			input{name: TokenTypeIDs, shape: shape, i64: make([]int64, len(ids))})[LastHiddenState].data
+	}
+	f, q := run(false), run(true)
+	h := cfg.Hidden
+	for j := range ids {
+		var dot, nf, nq float64
+		for k := range h {
+			a, b := float64(f[j*h+k]), float64(q[j*h+k])
+			dot, nf, nq = dot+a*b, nf+a*a, nq+b*b
+		}
+		if c := dot / math.Sqrt(nf*nq); c < 0.99 {
+			t.Errorf("token %d: cosine %.4f between the int8 and float hidden states", j, c)
+		}
+	}
+}
+
+func TestQuantizeColumns(t *testing.T) {
+	w := []float32{1, -0.5, 0, -2, 0.25, 0} // [3, 2]: columns {1, 0, 0.25} and {-0.5, -2, 0}
+	q, s := QuantizeColumns(w, 3, 2)
+	if want := []float32{1.0 / 127, 2.0 / 127}; s[0] != want[0] || s[1] != want[1] {
+		t.Errorf("scales %v, want %v", s, want)
+	}
+	if want := []int8{127, -32, 0, -127, 32, 0}; string(toBytes(q)) != string(toBytes(want)) {
+		t.Errorf("quants %v, want %v", q, want)
+	}
+	if _, s := QuantizeColumns([]float32{0, 0}, 2, 1); s[0] != 1 {
+		t.Errorf("zero column scale %v", s)
+	}
+}
+
+func toBytes(v []int8) []byte {
+	b := make([]byte, len(v))
+	for i, x := range v {
+		b[i] = byte(x)
+	}
+	return b
+}
+
 func equalShape(a, b []int64) bool {
 	if len(a) != len(b) {
 		return false

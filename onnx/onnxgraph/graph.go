@@ -26,6 +26,7 @@ type DataType int32
 // The tensor element types the generators use.
 const (
 	Float DataType = 1
+	Int8  DataType = 3
 	Int32 DataType = 6
 	Int64 DataType = 7
 	Bool  DataType = 9
@@ -37,7 +38,7 @@ func (t DataType) size() int {
 		return 4
 	case Int64:
 		return 8
-	case Bool:
+	case Bool, Int8:
 		return 1
 	}
 	return 0
@@ -107,6 +108,18 @@ func NewInt64Tensor(name string, data []int64, dims ...int64) (*Tensor, error) {
 		raw = binary.LittleEndian.AppendUint64(raw, uint64(v))
 	}
 	return &Tensor{Name: name, Type: Int64, Dims: dims, Raw: raw}, nil
+}
+
+// NewInt8Tensor packs data as an int8 tensor of shape dims.
+func NewInt8Tensor(name string, data []int8, dims ...int64) (*Tensor, error) {
+	if err := checkCount(name, len(data), dims); err != nil {
+		return nil, err
+	}
+	raw := make([]byte, len(data))
+	for i, v := range data {
+		raw[i] = byte(v)
+	}
+	return &Tensor{Name: name, Type: Int8, Dims: dims, Raw: raw}, nil
 }
 
 func checkCount(name string, n int, dims []int64) error {
@@ -342,6 +355,15 @@ func (g *Graph) InitializerInt64(name string, data []int64, dims ...int64) strin
 		name = g.fresh("const")
 	}
 	return g.addTensor(NewInt64Tensor(name, data, dims...))
+}
+
+// InitializerInt8 adds an int8 initializer and returns its name; an empty
+// name gets a fresh one.
+func (g *Graph) InitializerInt8(name string, data []int8, dims ...int64) string {
+	if name == "" {
+		name = g.fresh("const")
+	}
+	return g.addTensor(NewInt8Tensor(name, data, dims...))
 }
 
 // Ints adds a 1-D int64 constant (shapes, axes, slice bounds).

@@ -5,9 +5,10 @@
 package onnxtest
 
 import (
-	"os"
+	"fmt"
 	"testing"
 
+	"mmrag/internal/testenv"
 	"mmrag/onnx"
 )
 
@@ -15,9 +16,6 @@ import (
 func Init(t testing.TB) {
 	t.Helper()
 	if err := onnx.Init(""); err != nil {
-		if os.Getenv("MMRAG_REQUIRE_ORT") != "" {
-			t.Fatalf("ONNX Runtime required (MMRAG_REQUIRE_ORT is set): %v", err)
-		}
-		t.Skipf("ONNX Runtime not available (run `make setup`): %v", err)
+		testenv.Need(t, false, testenv.RequireORT, fmt.Sprintf("ONNX Runtime not available (run `make setup`): %v", err))
 	}
 }

@@ -101,6 +101,26 @@ func traversal(ctx context.Context, s *suite, e *env, srv *server, f *attackFigu
 		return
 	}
 	passwd, _ := os.ReadFile("/etc/passwd")
+	job, err := uploadOutside(ctx, srv, out)
+	if !s.check("attacks/upload", err == nil && len(job.Documents) == 2, "a page and a Markdown file with figures out of the upload: job %s, %d documents %v", job.State, len(job.Documents), err) {
+		return
+	}
+	checkUploadConfined(ctx, s, srv, f, out, job, passwd)
+	checkFileURLs(ctx, s, srv, out)
+	checkEncodedPaths(s, srv, f, passwd)
+}
+
+// uploadJob is what the server says of an upload job.
+type uploadJob struct {
+	ID        string   `json:"id"`
+	State     string   `json:"state"`
+	Documents []string `json:"documents"`
+	Errors    []struct{ Source, Error string }
+}
+
+// uploadOutside uploads a page and a Markdown file whose figures point at
+// out's files and /etc/passwd, and waits for the job to end.
+func uploadOutside(ctx context.Context, srv *server, out *outside) (uploadJob, error) {
 	up := strings.Repeat("../", 30)
 	page := `<!doctype html><html><head><title>Upload traversal</title></head><body><p>` + prose(77, 4) + `</p>
 <img src="` + up + `etc/passwd" alt="passwd">
@@ -120,12 +140,7 @@ func traversal(ctx context.Context, s *suite, e *env, srv *server, f *attackFigu
 	mw.Close()
 	req, _ := http.NewRequestWithContext(ctx, "POST", srv.base+"/v1/documents", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	var job struct {
-		ID        string   `json:"id"`
-		State     string   `json:"state"`
-		Documents []string `json:"documents"`
-		Errors    []struct{ Source, Error string }
-	}
+	var job uploadJob
 	res, err := client.Do(req)
 	if err == nil {
 		b, _ := io.ReadAll(res.Body)
@@ -144,12 +159,13 @@ func traversal(ctx context.Context, s *suite, e *env, srv *server, f *attackFigu
 		time.Sleep(200 * time.Millisecond)
 		err = srv.getJSON(ctx, "/v1/jobs/"+job.ID, &job)
 	}
-	if !s.check("attacks/upload", err == nil && len(job.Documents) == 2, "a page and a Markdown file with figures out of the upload: job %s, %d documents %v", job.State, len(job.Documents), err) {
-		return
-	}
+	return job, err
+}
 
-	// Every figure the server serves, of these documents and of the whole
-	// store, is none of the files outside.
+// checkUploadConfined checks that no item of the uploaded documents holds
+// text from outside, and that no figure the server serves, of these
+// documents or of the whole store, is a file from outside.
+func checkUploadConfined(ctx context.Context, s *suite, srv *server, f *attackFigures, out *outside, job uploadJob, passwd []byte) {
 	var bad errs
 	for _, id := range job.Documents {
 		var doc struct {
@@ -209,8 +225,11 @@ func traversal(ctx context.Context, s *suite, e *env, srv *server, f *attackFigu
 	}
 	s.check("attacks/upload confined", len(bad) == 0, "no item of the uploads from outside their folder; the %d figures the server serves are none of it%s", f.images, problems(bad))
 
-	// Ingest by file:// URL, and absolute paths, refused.
-	bad = nil
+}
+
+// checkFileURLs checks that ingesting by file:// URL or by path is refused.
+func checkFileURLs(ctx context.Context, s *suite, srv *server, out *outside) {
+	var bad errs
 	for _, u := range []string{"file:///etc/passwd", "file://" + out.png, "/etc/passwd", "../../../../etc/passwd"} {
 		code, b, err := srv.do(ctx, "POST", "/v1/documents", map[string]any{"urls": []string{u}}, nil)
 		if err != nil || code != 400 {
@@ -219,8 +238,12 @@ func traversal(ctx context.Context, s *suite, e *env, srv *server, f *attackFigu
 	}
 	s.check("attacks/file URLs refused", len(bad) == 0, "POST /v1/documents {urls: [file://…, /etc/passwd, ../…]} answered 400%s", problems(bad))
 
-	// Encoded ../ in API paths.
-	bad = nil
+}
+
+// checkEncodedPaths checks that API paths with an encoded ../ answer 400 or
+// 404 and leak no file bytes.
+func checkEncodedPaths(s *suite, srv *server, f *attackFigures, passwd []byte) {
+	var bad errs
 	for _, target := range []string{
 		"/v1/items/..%2f..%2f..%2f..%2f..%2fetc%2fpasswd/image",
 		"/v1/items/%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd/image",

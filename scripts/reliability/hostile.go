@@ -290,57 +290,13 @@ func checkHostile(ctx context.Context, s *suite, e *env) {
 	var bad errs
 	for _, en := range entries {
 		abs := filepath.Join(corpus, en.rel)
-		stored, failed := hasSource(st, abs), failedFor(abs)
-		switch en.want {
-		case mustStore:
-			f.mustStore++
-			if !stored {
-				bad.add("%q %s but was not (error: %s)", en.rel, en.want, or(failed, "none"))
-			}
-		case mustFail:
-			f.mustFail++
-			if stored {
-				bad.add("%q %s but was stored", en.rel, en.want)
-			} else if failed == "" {
-				bad.add("%q %s: no error names it", en.rel, en.want)
-			}
-		case notStored:
-			if stored {
-				bad.add("%q %s but was stored", en.rel, en.want)
-			}
-		case either:
-			if !stored && failed == "" {
-				bad.add("%q %s: neither (silently dropped)", en.rel, en.want)
-			}
-		}
-		if stored {
-			f.stored++
-		}
-		if failed != "" {
-			f.failedNamed++
-		}
-		if en.want == either || en.want == mustFail && failed != "" {
-			fmt.Printf("  %-28q %s\n", en.rel, or(firstLine(failed), "stored"))
-		}
+		en.judge(hasSource(st, abs), failedFor(abs), f, &bad)
 	}
 	s.check(name+"/outcomes", len(bad) == 0, "%d files: %d stored, %d failed with their name, as expected%s", len(entries), f.stored, f.failedNamed, problems(bad))
 
 	leaks := out.leaked(st, corpus)
-	// The traversal page keeps its one legitimate figure and nothing else.
-	var pageImgs []string
-	pageSrc := filepath.Join(corpus, "traversal/page.html")
-	okHash := ""
-	if b, err := os.ReadFile(filepath.Join(corpus, "traversal/ok.png")); err == nil {
-		okHash = sha256Hex(b)
-	}
-	for _, it := range st.items {
-		if st.docs[it.doc] == pageSrc && it.modality == "image" {
-			pageImgs = append(pageImgs, it.blob)
-			if it.blob != okHash {
-				leaks = append(leaks, "traversal/page.html has a figure that is not ok.png: "+it.blob)
-			}
-		}
-	}
+	pageImgs, okHash, pageLeaks := traversalPageFigures(st, corpus)
+	leaks = append(leaks, pageLeaks...)
 	slices.Sort(leaks)
 	leaks = slices.Compact(leaks)
 	s.check(name+"/nothing from outside", len(leaks) == 0, "documents all under the corpus, no blob or text of /etc/passwd or of the folder beside%s", problems(leaks))
@@ -361,6 +317,61 @@ func checkHostile(ctx context.Context, s *suite, e *env) {
 	s.check(name+"/terminal-safe output", len(unsafe) == 0, "no control characters from file names in ingest's progress or ls%s", problems(unsafe))
 
 	followLoops(ctx, s, e, filepath.Join(root, "loops"))
+}
+
+// judge checks what became of the entry, stored or failed with the error
+// naming it, against what must, counting into f and adding to bad.
+func (en entry) judge(stored bool, failed string, f *hostileFigures, bad *errs) {
+	switch en.want {
+	case mustStore:
+		f.mustStore++
+		if !stored {
+			bad.add("%q %s but was not (error: %s)", en.rel, en.want, or(failed, "none"))
+		}
+	case mustFail:
+		f.mustFail++
+		if stored {
+			bad.add("%q %s but was stored", en.rel, en.want)
+		} else if failed == "" {
+			bad.add("%q %s: no error names it", en.rel, en.want)
+		}
+	case notStored:
+		if stored {
+			bad.add("%q %s but was stored", en.rel, en.want)
+		}
+	case either:
+		if !stored && failed == "" {
+			bad.add("%q %s: neither (silently dropped)", en.rel, en.want)
+		}
+	}
+	if stored {
+		f.stored++
+	}
+	if failed != "" {
+		f.failedNamed++
+	}
+	if en.want == either || en.want == mustFail && failed != "" {
+		fmt.Printf("  %-28q %s\n", en.rel, or(firstLine(failed), "stored"))
+	}
+}
+
+// traversalPageFigures returns the figures stored of the corpus's
+// traversal page, the hash of its one legitimate figure (ok.png) and a
+// leak for each other: the page keeps that figure and nothing else.
+func traversalPageFigures(st *storeState, corpus string) (pageImgs []string, okHash string, leaks []string) {
+	pageSrc := filepath.Join(corpus, "traversal/page.html")
+	if b, err := os.ReadFile(filepath.Join(corpus, "traversal/ok.png")); err == nil {
+		okHash = sha256Hex(b)
+	}
+	for _, it := range st.items {
+		if st.docs[it.doc] == pageSrc && it.modality == "image" {
+			pageImgs = append(pageImgs, it.blob)
+			if it.blob != okHash {
+				leaks = append(leaks, "traversal/page.html has a figure that is not ok.png: "+it.blob)
+			}
+		}
+	}
+	return pageImgs, okHash, leaks
 }
 
 // followLoops ingests, following symbolic links, a folder whose links

