@@ -103,9 +103,10 @@ const (
 	MetaImagePath = "image_path"
 	// MetaBlock is, on a text item made by chunking, the 0-based index of
 	// the extracted block (paragraph, list, table, code block…) it comes
-	// from: "7"; "3-5" when short blocks were merged into one window. The
-	// windows of one long block share it, which lets retrieval return a
-	// hit's whole passage (small-to-big) from the document's items.
+	// from: "7" when the block is the whole window; "3-5" when short
+	// blocks were merged into one window; "7/4" on each of the 4 windows a
+	// long block was split into. Retrieval rebuilds a hit's passage
+	// (small-to-big) from the windows sharing it.
 	MetaBlock = "block"
 )
 

@@ -28,9 +28,12 @@ func TestChunkBlocks(t *testing.T) {
 		t.Errorf("merged chunk: block %d–%d %q, want 0–2", c.Block, c.BlockEnd, c.Text)
 	}
 	for _, c := range chunks[1 : len(chunks)-1] {
-		if c.Block != 3 || c.BlockEnd != 3 {
-			t.Errorf("piece of the long paragraph: block %d–%d, want 3", c.Block, c.BlockEnd)
+		if c.Block != 3 || c.BlockEnd != 3 || c.Pieces != len(chunks)-2 {
+			t.Errorf("piece of the long paragraph: block %d–%d, one of %d, want 3, one of %d", c.Block, c.BlockEnd, c.Pieces, len(chunks)-2)
 		}
+	}
+	if chunks[0].Pieces != 1 || chunks[len(chunks)-1].Pieces != 1 {
+		t.Errorf("whole blocks: pieces %d and %d, want 1", chunks[0].Pieces, chunks[len(chunks)-1].Pieces)
 	}
 	if c := chunks[len(chunks)-1]; c.Block != 4 || c.BlockEnd != 4 || c.Text != "x := 1" {
 		t.Errorf("code chunk: block %d–%d %q, want 4", c.Block, c.BlockEnd, c.Text)

@@ -93,6 +93,9 @@ type Chunk struct {
 	// (else equal to Block). The pieces of a split block share Block: a
 	// reader can put the block (the passage) back together.
 	Block, BlockEnd int
+	// Pieces is how many chunks the block was split into: 1 when it fits
+	// one window (alone or merged with others).
+	Pieces int
 }
 
 // Approx is the Counter used when Options.Counter is nil. It mimics CLIP's
@@ -217,7 +220,7 @@ func samePlace(a, b extract.Place) bool {
 
 func (s *splitter) emit(text, prefix string, kind extract.BlockKind, place extract.Place) {
 	s.out = append(s.out, Chunk{Text: text, Embed: embed(prefix, text), Kind: kind, Place: place, Position: len(s.out),
-		Block: s.first, BlockEnd: s.last})
+		Block: s.first, BlockEnd: s.last, Pieces: 1})
 }
 
 // run chunks the blocks of one place.
@@ -493,6 +496,12 @@ func tableHead(text string) (head, body string) {
 
 // split emits the pieces of a block that does not fit whole.
 func (s *splitter) split(b extract.Block, prefix string) {
+	start := len(s.out)
+	defer func() {
+		for i := start; i < len(s.out); i++ {
+			s.out[i].Pieces = len(s.out) - start
+		}
+	}()
 	lead, body := "", b.Text
 	if b.Kind == extract.Table {
 		// The header goes on top of every piece, unless it would take

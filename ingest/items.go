@@ -136,11 +136,15 @@ func (wk *work) imageName(hash string) string {
 
 func sortStrings(s []string) { slices.Sort(s) }
 
-// blockKey is a chunk's mmrag.MetaBlock: its block, or the first and last
-// of the blocks merged into it.
+// blockKey is a chunk's mmrag.MetaBlock: its block ("7"), the first and
+// last of the blocks merged into it ("3-5"), or its block and how many
+// windows that block was split into ("7/4").
 func blockKey(c chunk.Chunk) string {
-	if c.BlockEnd > c.Block {
+	switch {
+	case c.BlockEnd > c.Block:
 		return strconv.Itoa(c.Block) + "-" + strconv.Itoa(c.BlockEnd)
+	case c.Pieces > 1:
+		return strconv.Itoa(c.Block) + "/" + strconv.Itoa(c.Pieces)
 	}
 	return strconv.Itoa(c.Block)
 }

@@ -39,7 +39,9 @@ type PassageOptions struct {
 // best-ranked of them (whose Windows then list them all); the remaining
 // text results are ranked 1… again. Items without mmrag.MetaBlock (a
 // reference knowledge base's paragraphs, items stored before blocks were
-// recorded) and windows that hold whole blocks are their own passage.
+// recorded) and windows that hold whole blocks are their own passage; the
+// document's items are read only for a window of a split block
+// (mmrag.MetaBlock "7/4").
 // Image results are left as they are.
 func Passages(ctx context.Context, st mmrag.Store, res *Results, opt PassageOptions) error {
 	if res == nil || len(res.Text) == 0 {
@@ -61,8 +63,9 @@ func Passages(ctx context.Context, st mmrag.Store, res *Results, opt PassageOpti
 		it := r.Item
 		win := WindowText(it)
 		block := it.Meta[mmrag.MetaBlock]
-		if block == "" || strings.Contains(block, "-") {
-			// Its own passage; a merged window holds whole blocks.
+		if !strings.Contains(block, "/") {
+			// Its own passage: a whole block, whole merged blocks, or an
+			// item that names no block.
 			r.Passage, r.Windows = win, []string{it.ID}
 			out = append(out, r)
 			continue

@@ -21,8 +21,11 @@ func chunkedDoc(t *testing.T, st mmrag.Store, doc string, blocks ...extract.Bloc
 	var items []mmrag.Item
 	for _, c := range chunk.Split(res, chunk.Options{}) {
 		b := strconv.Itoa(c.Block)
-		if c.BlockEnd > c.Block {
+		switch {
+		case c.BlockEnd > c.Block:
 			b += "-" + strconv.Itoa(c.BlockEnd)
+		case c.Pieces > 1:
+			b += "/" + strconv.Itoa(c.Pieces)
 		}
 		items = append(items, mmrag.Item{
 			ID: fmt.Sprintf("%s#%d", doc, c.Position), DocID: doc, Modality: mmrag.Text, Kind: string(c.Kind),
@@ -50,7 +53,7 @@ func TestPassages(t *testing.T) {
 	)
 	var windows []mmrag.Item // of the long block
 	for _, it := range items {
-		if it.Meta[mmrag.MetaBlock] == "1" {
+		if strings.HasPrefix(it.Meta[mmrag.MetaBlock], "1/") {
 			windows = append(windows, it)
 		}
 	}

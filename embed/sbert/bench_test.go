@@ -9,7 +9,7 @@ package sbert_test
 // Questions: the labeled set's questions, embedded one at a time (p50 and
 // p95 reported). Passages: 128-token texts (with [CLS] and [SEP]), in
 // requests of 1 and of 32; and the 86 seed-blog passages as mmrag stores
-// them ("section: text", 20–130 tokens) when ../shared has them. Both
+// them ("section: text", 15–129 tokens, median 51) when ../shared has them. Both
 // embedders run the real all-MiniLM-L6-v2 weights (the GGUF, converted for
 // the in-process one; its int8 variant as "in-process-int8").
 

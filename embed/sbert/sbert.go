@@ -22,7 +22,7 @@
 //	config_sentence_transformers.json, sentence_bert_config.json
 //	                           optional: query/passage prompts, max_seq_length
 //
-// Where the optional files are absent (the Xenova exports have none of
+// Where the optional files are absent (the Xenova exports usually lack
 // them) the settings of the model's family, from its model card, apply:
 // see Config and the known table. Only WordPiece (BERT-family) tokenizers
 // are supported; SentencePiece models (multilingual-e5, XLM-R) are refused
@@ -75,8 +75,8 @@ type Options struct {
 	Threads int
 	// Batch bounds the texts one graph run takes; 0 = DefaultBatch.
 	Batch int
-	// MaxLen overrides the model's longest input in tokens (capped by its
-	// position embeddings); 0 keeps the model's.
+	// MaxLen lowers the model's longest input in tokens; 0 keeps the
+	// model's.
 	MaxLen int
 }
 

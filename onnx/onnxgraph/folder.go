@@ -31,15 +31,15 @@ const (
 // FolderOptions configures WriteModelFolder. The zero value writes the tiny
 // preset with a generated tokenizer.
 type FolderOptions struct {
-	Preset        string // PresetTiny (default), PresetViTB16 or PresetViTB32
-	Seed          uint64 // weights seed; the vision tower uses Seed+1
-	TokenizerDir  string // folder holding vocab.json and merges.txt to copy; empty: generate a byte-level BPE
+	Preset       string // PresetTiny (default), PresetViTB16 or PresetViTB32
+	Seed         uint64 // weights seed; the vision tower uses Seed+1
+	TokenizerDir string // folder holding vocab.json and merges.txt to copy; empty: generate a byte-level BPE
 	// Words, when TokenizerDir is empty, are word frequencies the generated
 	// BPE spells whole (WordTokenizer); none: MinimalTokenizer.
-	Words map[string]int
-	Quantized     bool   // also write onnx/*_quantized.onnx, copies of the same graphs
-	AttentionMask bool   // the text model also takes attention_mask
-	FixedLength   bool   // the text model's sequence axis is fixed at 77
+	Words         map[string]int
+	Quantized     bool // also write onnx/*_quantized.onnx, copies of the same graphs
+	AttentionMask bool // the text model also takes attention_mask
+	FixedLength   bool // the text model's sequence axis is fixed at 77
 }
 
 // WriteModelFolder writes a complete Hugging Face-layout CLIP folder to dir:

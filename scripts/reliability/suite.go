@@ -37,7 +37,6 @@ func (s *suite) check(name string, ok bool, format string, args ...any) bool {
 	return false
 }
 
-func (s *suite) pass(name, format string, args ...any) { s.check(name, true, format, args...) }
 func (s *suite) fail(name, format string, args ...any) { s.check(name, false, format, args...) }
 
 // skip records a check that could not run here, with why.

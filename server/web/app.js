@@ -169,6 +169,8 @@ function openCitation(link, n) {
 function flashSource(n) {
   const li = document.getElementById("source-" + n);
   if (!li) return;
+  const fold = li.closest("details");
+  if (fold) fold.open = true;
   li.scrollIntoView({ block: "nearest", behavior: "smooth" });
   li.classList.add("flash");
   setTimeout(() => li.classList.remove("flash"), 1500);
@@ -203,11 +205,18 @@ function showSources(src) {
       el("a", { href: readerHref(s), class: "open", title: "open in its document" }, img),
       el("figcaption", {}, "[" + s.n + "] ", s.caption || "(no caption)", el("span", { class: "score" }, " " + fmtScore(s.score)))));
   }
+  // An answer's cited sources come first; the others are folded.
+  const anyCited = text.some((s) => s.cited);
+  let rest = null;
   for (const s of text) {
-    list.append(el("li", { id: "source-" + s.n, value: s.n, class: "source-text" },
+    const li = el("li", { id: "source-" + s.n, value: s.n, class: "source-text" },
       el("a", { href: readerHref(s), class: "open where" }, sourceWhere(s)),
       " ", el("span", { class: "score" }, fmtScore(s.score)),
-      el("p", { class: "snippet" }, clip(s.text || "", 400))));
+      el("p", { class: "snippet" }, clip(s.text || "", 400)));
+    if (anyCited && !s.cited) {
+      if (!rest) { rest = el("ol"); list.append(el("li", { class: "uncited" }, el("details", {}, el("summary", {}, "Also retrieved, not cited"), rest))); }
+      rest.append(li);
+    } else list.append(li);
   }
 }
 
