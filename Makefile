@@ -26,17 +26,18 @@ test-short:
 vet:
 	$(GO) vet ./...
 
-## lint: go vet and staticcheck (pinned; built once into the Go cache) on every package
+## lint: gofmt, go vet and staticcheck (pinned; built once into the Go cache) on every package
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint: vet
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files:"; echo "$$unformatted"; exit 1; fi
 	$(GO) run $(STATICCHECK) ./...
 
 ## race: the packages that run goroutines, timers or locks, under the race detector;
 ## -short keeps it to a few minutes, -timeout ends a hang
-RACE_PKGS ?= ./server/... ./sqlite/... ./ingest/... ./embed/... ./onnx/... ./retrieve/... ./rag/... \
-	./migrate/... ./hub/... ./ollama/... ./openai/... ./store/... ./imageprep/... ./tokenizer/...
+RACE_PKGS ?= ./app/... ./server/... ./sqlite/... ./ingest/... ./embed/... ./onnx/... ./retrieve/... ./rag/... \
+	./migrate/... ./hub/... ./ollama/... ./openai/... ./internal/llmclient/... ./store/... ./imageprep/... ./tokenizer/...
 race: setup
-	MMRAG_REQUIRE_ORT=1 CGO_ENABLED=1 $(GO) test -race -short -count=1 -timeout 8m $(RACE_PKGS)
+	MMRAG_REQUIRE_ORT=1 CGO_ENABLED=1 $(GO) test -race -short -count=1 -timeout 12m $(RACE_PKGS)
 
 ## reliability: bin/mmrag and its store under hostile files, kill -9, two writers, a full
 ## disk, loopback load and attacks (docs/RELIABILITY.md); e.g. RELIABILITY_FLAGS="-load 5s -kills 3"

@@ -102,112 +102,141 @@ func Answer(question string, passages []Passage, opt ExtractiveOptions) Extracti
 	if minCoverage == 0 {
 		minCoverage = DefaultMinCoverage
 	}
-	var sents []sentence
-	var figures, texts []Passage
-	var sourceTerms []map[string]bool // of each passage and caption, for the coverage
-	rank := 0
-	for _, p := range passages {
-		if p.Figure {
-			figures = append(figures, p)
-			sourceTerms = append(sourceTerms, termSet(p.Caption))
-			continue
-		}
-		texts = append(texts, p)
-		sourceTerms = append(sourceTerms, termSet(p.Text))
-		all := Sentences(p.Text)
-		oneLine := !strings.Contains(strings.TrimSpace(p.Text), "\n")
-		for i, s := range all {
-			// The documents' own reference marks would read as ours; many
-			// of them make a reference list, not a statement.
-			if len(sourceMarks.FindAllStringIndex(s, 3)) >= 3 {
-				continue
-			}
-			s = strings.TrimSpace(sourceMarks.ReplaceAllString(s, ""))
-			if len(strings.Fields(s)) < minWords || fragment(s, oneLine && i == len(all)-1) {
-				continue
-			}
-			sents = append(sents, sentence{text: s, n: p.N, rank: rank, pos: i, terms: termSet(s)})
-		}
-		rank++
-	}
-	df := map[string]int{}
-	for _, s := range sents {
-		for t := range s.terms {
-			df[t]++
-		}
-	}
-	for _, f := range figures {
-		for t := range termSet(f.Caption) {
-			df[t]++
-		}
-	}
-	docs := len(sents) + len(figures)
-	idf := func(t string) float64 { return math.Log(1 + float64(docs)/float64(1+df[t])) }
-	q := termSet(question)
-	var total float64
-	for t := range q {
-		total += idf(t)
-	}
-	var ans ExtractiveAnswer
-	weight := idf
-	var wtotal float64
-	for t := range q {
-		wtotal += weight(t)
-	}
-	if wtotal > 0 {
-		for _, terms := range sourceTerms {
-			var got float64
-			for t := range q {
-				if terms[t] {
-					got += weight(t)
-				}
-			}
-			ans.Coverage = max(ans.Coverage, got/wtotal)
-		}
-	}
-	for i := range sents {
-		var got float64
-		for t := range q {
-			if sents[i].terms[t] {
-				got += idf(t)
-			}
-		}
-		if total > 0 && got > 0 {
-			sents[i].score = got / total
-			sents[i].hits = true
-		}
-		sents[i].score += rankBonus / float64(sents[i].rank+1)
-	}
+	e := gatherEvidence(question, passages)
+	ans := ExtractiveAnswer{Coverage: e.coverage()}
 	if len(passages) == 0 {
 		ans.Text = "No relevant passages were found in the documents."
 		ans.Abstained = true
 		return ans
 	}
 	if minCoverage > 0 {
-		switch {
-		case ans.Coverage < minCoverage:
-			ans.Why = fmt.Sprintf("the best source holds %.0f%% of the question's words", 100*ans.Coverage)
-		case unknownName(question, sourceTerms) != "":
-			ans.Why = fmt.Sprintf("no source names %q", unknownName(question, sourceTerms))
-		case quantity.MatchString(strings.ToLower(question)):
-			found := false
-			for _, s := range sents {
-				if s.numberBeyond(q) && s.coverage(q, weight, wtotal) >= max(minCoverage, quantityCoverage) {
-					found = true
-					break
-				}
-			}
-			if !found {
-				ans.Why = "no source sentence about it holds a number"
-			}
+		ans.Why = e.weak(question, ans.Coverage, minCoverage)
+	}
+	if ans.Why == "" {
+		ans.Text, ans.Cited = compose(chooseSentences(e.sents, maxSentences), e.figures)
+	}
+	if ans.Text == "" {
+		ans.Abstained = true
+		ans.Text, ans.Cited = abstain(e.texts, e.figures)
+	}
+	return ans
+}
+
+// evidence is what the passages offer an answer to a question.
+type evidence struct {
+	q           map[string]bool // the question's terms
+	sents       []sentence      // quotable, scored
+	texts       []Passage
+	figures     []Passage
+	sourceTerms []map[string]bool // of each passage and caption, for the coverage
+	// idf weighs a term by the sentences and captions holding it: words
+	// every passage repeats count little, words no source holds most.
+	idf   func(t string) float64
+	total float64 // the idf of all of q
+}
+
+// gatherEvidence splits the passages into text and figures, cuts the text
+// into quotable sentences and scores them for question.
+func gatherEvidence(question string, passages []Passage) *evidence {
+	e := &evidence{q: termSet(question)}
+	rank := 0
+	for _, p := range passages {
+		if p.Figure {
+			e.figures = append(e.figures, p)
+			e.sourceTerms = append(e.sourceTerms, termSet(p.Caption))
+			continue
 		}
-		if ans.Why != "" {
-			ans.Abstained = true
-			ans.Text, ans.Cited = abstain(texts, figures)
-			return ans
+		e.texts = append(e.texts, p)
+		e.sourceTerms = append(e.sourceTerms, termSet(p.Text))
+		e.sents = append(e.sents, quotable(p, rank)...)
+		rank++
+	}
+	df := map[string]int{}
+	for _, s := range e.sents {
+		for t := range s.terms {
+			df[t]++
 		}
 	}
+	for _, f := range e.figures {
+		for t := range termSet(f.Caption) {
+			df[t]++
+		}
+	}
+	docs := len(e.sents) + len(e.figures)
+	e.idf = func(t string) float64 { return math.Log(1 + float64(docs)/float64(1+df[t])) }
+	for t := range e.q {
+		e.total += e.idf(t)
+	}
+	for i := range e.sents {
+		s := &e.sents[i]
+		if got := s.coverage(e.q, e.idf, e.total); got > 0 {
+			s.score, s.hits = got, true
+		}
+		s.score += rankBonus / float64(s.rank+1)
+	}
+	return e
+}
 
+// quotable returns the sentences of text passage p, of rank rank among
+// the text passages, that may be quoted: not a list of the document's own
+// reference marks (they would read as ours), not too short, not a
+// fragment.
+func quotable(p Passage, rank int) []sentence {
+	var out []sentence
+	all := Sentences(p.Text)
+	oneLine := !strings.Contains(strings.TrimSpace(p.Text), "\n")
+	for i, s := range all {
+		if len(sourceMarks.FindAllStringIndex(s, 3)) >= 3 {
+			continue
+		}
+		s = strings.TrimSpace(sourceMarks.ReplaceAllString(s, ""))
+		if len(strings.Fields(s)) < minWords || fragment(s, oneLine && i == len(all)-1) {
+			continue
+		}
+		out = append(out, sentence{text: s, n: p.N, rank: rank, pos: i, terms: termSet(s)})
+	}
+	return out
+}
+
+// coverage is the weighted share of the question's words held by the
+// source holding most of them.
+func (e *evidence) coverage() float64 {
+	var best float64
+	if e.total > 0 {
+		for _, terms := range e.sourceTerms {
+			var got float64
+			for t := range e.q {
+				if terms[t] {
+					got += e.idf(t)
+				}
+			}
+			best = max(best, got/e.total)
+		}
+	}
+	return best
+}
+
+// weak says why the evidence is too weak to answer, or "".
+func (e *evidence) weak(question string, coverage, minCoverage float64) string {
+	switch {
+	case coverage < minCoverage:
+		return fmt.Sprintf("the best source holds %.0f%% of the question's words", 100*coverage)
+	case unknownName(question, e.sourceTerms) != "":
+		return fmt.Sprintf("no source names %q", unknownName(question, e.sourceTerms))
+	case quantity.MatchString(strings.ToLower(question)):
+		for _, s := range e.sents {
+			if s.numberBeyond(e.q) && s.coverage(e.q, e.idf, e.total) >= max(minCoverage, quantityCoverage) {
+				return ""
+			}
+		}
+		return "no source sentence about it holds a number"
+	}
+	return ""
+}
+
+// chooseSentences picks the n best-scoring sentences that hold a word of
+// the question, each once, in the order of their passages.
+func chooseSentences(sents []sentence, n int) []sentence {
 	best := slices.DeleteFunc(slices.Clone(sents), func(s sentence) bool { return !s.hits })
 	slices.SortStableFunc(best, func(a, b sentence) int { return cmp.Compare(b.score, a.score) })
 	var chosen []sentence
@@ -221,7 +250,7 @@ func Answer(question string, passages []Passage, opt ExtractiveOptions) Extracti
 		}
 		keys = append(keys, key)
 		chosen = append(chosen, s)
-		if len(chosen) == maxSentences {
+		if len(chosen) == n {
 			break
 		}
 	}
@@ -231,11 +260,19 @@ func Answer(question string, passages []Passage, opt ExtractiveOptions) Extracti
 		}
 		return cmp.Compare(a.pos, b.pos)
 	})
+	return chosen
+}
 
+// compose writes the chosen sentences with their citations, then the
+// figures, one line per caption: a picture stored twice, or two with one
+// caption, is listed once with all its numbers. It returns the citation
+// numbers in order of first citation.
+func compose(chosen []sentence, figures []Passage) (string, []int) {
 	var b strings.Builder
+	var cited []int
 	cite := func(n int) {
-		if !slices.Contains(ans.Cited, n) {
-			ans.Cited = append(ans.Cited, n)
+		if !slices.Contains(cited, n) {
+			cited = append(cited, n)
 		}
 	}
 	for i, s := range chosen {
@@ -245,34 +282,27 @@ func Answer(question string, passages []Passage, opt ExtractiveOptions) Extracti
 		fmt.Fprintf(&b, "%s [%d]", s.text, s.n)
 		cite(s.n)
 	}
-	if len(figures) > 0 {
-		if b.Len() > 0 {
-			b.WriteString("\n\n")
-		}
-		b.WriteString("Figures:")
-		// One line per caption: a picture stored twice, or two with one
-		// caption, is listed once with all its numbers.
-		var captions []string
-		nums := map[string]string{}
-		for _, f := range figures {
-			c := captionText(f.Caption)
-			if _, ok := nums[c]; !ok {
-				captions = append(captions, c)
-			}
-			nums[c] += fmt.Sprintf("[%d]", f.N)
-			cite(f.N)
-		}
-		for _, c := range captions {
-			fmt.Fprintf(&b, "\n%s %s", nums[c], c)
-		}
+	if len(figures) == 0 {
+		return b.String(), cited
 	}
-	if b.Len() == 0 {
-		ans.Abstained = true
-		ans.Text, ans.Cited = abstain(texts, figures)
-		return ans
+	if b.Len() > 0 {
+		b.WriteString("\n\n")
 	}
-	ans.Text = b.String()
-	return ans
+	b.WriteString("Figures:")
+	var captions []string
+	nums := map[string]string{}
+	for _, f := range figures {
+		c := captionText(f.Caption)
+		if _, ok := nums[c]; !ok {
+			captions = append(captions, c)
+		}
+		nums[c] += fmt.Sprintf("[%d]", f.N)
+		cite(f.N)
+	}
+	for _, c := range captions {
+		fmt.Fprintf(&b, "\n%s %s", nums[c], c)
+	}
+	return b.String(), cited
 }
 
 // sentence is a quotable sentence of a passage.

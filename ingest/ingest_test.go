@@ -485,3 +485,30 @@ func TestMaxFileBytes(t *testing.T) {
 		t.Errorf("%+v", rep)
 	}
 }
+
+// TestEmptyFiles: an empty PDF, picture or Office file is broken and fails
+// naming the file; an empty text file is an empty document, not an error.
+func TestEmptyFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"a.pdf": "", "b.png": "", "c.docx": "", "d.md": "", "ok.md": "# Fine\n\n" + para("fine", 5)})
+	p := newPipeline(t, newFake())
+	rep, err := p.Add(t.Context(), []string{dir}, WalkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := map[string]string{}
+	for _, e := range rep.Errors {
+		failed[filepath.Base(e.Source)] = e.Error()
+	}
+	for _, name := range []string{"a.pdf", "b.png", "c.docx"} {
+		if !strings.Contains(failed[name], "empty file") || !strings.Contains(failed[name], name) {
+			t.Errorf("%s: %q, want an empty-file error naming it", name, failed[name])
+		}
+	}
+	if _, ok := failed["d.md"]; ok {
+		t.Errorf("an empty Markdown file failed: %s", failed["d.md"])
+	}
+	if _, err := p.Store.DocumentBySource(t.Context(), filepath.Join(dir, "ok.md")); err != nil {
+		t.Errorf("the good file of the batch: %v", err)
+	}
+}

@@ -240,12 +240,25 @@ func (r *run) load(ctx context.Context, j job) (src source, skip string, err err
 	if int64(len(src.data)) > r.maxBytes {
 		return src, "", fmt.Errorf("file grew over the %d-byte limit while read: %w", r.maxBytes, ErrTooLarge)
 	}
+	if len(src.data) == 0 {
+		if t := byExt[strings.ToLower(extOf(j.path))]; t != "" && !textual(t) {
+			// An empty text is an empty document; an empty PDF, picture
+			// or Office file is a broken one.
+			return src, "", fmt.Errorf("empty file: a %s file with no bytes", t)
+		}
+	}
 	src.typ = Detect(j.path, src.data)
 	if r.p.Extractors[src.typ] == nil {
 		return unsupported(src.data)
 	}
 	src.mime = detectMIME(src.data)
 	return src, "", nil
+}
+
+// textual says whether a type is plain text, whose empty file is an
+// empty document rather than a broken one.
+func textual(typ string) bool {
+	return typ == TypeText || typ == TypeMarkdown || typ == TypeHTML || typ == TypeCSV
 }
 
 // complete reports whether every stored item has a vector of the model.

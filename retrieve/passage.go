@@ -51,7 +51,7 @@ func Passages(ctx context.Context, st mmrag.Store, res *Results, opt PassageOpti
 	if budget <= 0 {
 		budget = DefaultPassageTokens
 	}
-	siblings := map[string]map[string][]mmrag.Item{} // doc → block → its windows by position
+	siblings := map[string][]mmrag.Item{} // doc|block → its windows by position
 	type span struct {
 		result int // index in out
 		key    string
@@ -78,24 +78,14 @@ func Passages(ctx context.Context, st mmrag.Store, res *Results, opt PassageOpti
 			o.Windows = append(o.Windows, it.ID)
 			continue
 		}
-		byBlock, ok := siblings[it.DocID]
+		wins, ok := siblings[key]
 		if !ok {
-			items, err := st.Items(ctx, it.DocID)
-			if err != nil {
-				return fmt.Errorf("passage of item %s: %w", it.ID, err)
+			var err error
+			if wins, err = blockWindows(ctx, st, it, block); err != nil {
+				return err
 			}
-			byBlock = map[string][]mmrag.Item{}
-			for _, s := range items {
-				if b := s.Meta[mmrag.MetaBlock]; s.Modality == mmrag.Text && b != "" {
-					byBlock[b] = append(byBlock[b], s)
-				}
-			}
-			for _, list := range byBlock {
-				slices.SortFunc(list, func(a, b mmrag.Item) int { return a.Position - b.Position })
-			}
-			siblings[it.DocID] = byBlock
+			siblings[key] = wins
 		}
-		wins := byBlock[block]
 		h := slices.IndexFunc(wins, func(s mmrag.Item) bool { return s.ID == it.ID })
 		if h < 0 || len(wins) == 1 {
 			r.Passage, r.Windows = win, []string{it.ID}
@@ -116,6 +106,38 @@ func Passages(ctx context.Context, st mmrag.Store, res *Results, opt PassageOpti
 	}
 	res.Text = out
 	return nil
+}
+
+// neighbourSpan is how far from a window its block's other windows are
+// read: a passage holds at most DefaultPassageTokens, four windows or so.
+const neighbourSpan = 16
+
+// itemsAround is implemented by stores that read a range of positions of
+// a document (sqlite); others are read whole.
+type itemsAround interface {
+	ItemsAround(ctx context.Context, docID string, lo, hi int) ([]mmrag.Item, error)
+}
+
+// blockWindows reads the windows of it's block near it, by position.
+func blockWindows(ctx context.Context, st mmrag.Store, it mmrag.Item, block string) ([]mmrag.Item, error) {
+	var items []mmrag.Item
+	var err error
+	if r, ok := st.(itemsAround); ok {
+		items, err = r.ItemsAround(ctx, it.DocID, it.Position-neighbourSpan, it.Position+neighbourSpan)
+	} else {
+		items, err = st.Items(ctx, it.DocID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("passage of item %s: %w", it.ID, err)
+	}
+	var wins []mmrag.Item
+	for _, s := range items {
+		if s.Modality == mmrag.Text && s.Meta[mmrag.MetaBlock] == block {
+			wins = append(wins, s)
+		}
+	}
+	slices.SortFunc(wins, func(a, b mmrag.Item) int { return a.Position - b.Position })
+	return wins, nil
 }
 
 // WindowText is a text item's window as users read it: without the

@@ -10,6 +10,7 @@ import (
 
 	"mmrag"
 	"mmrag/app"
+	"mmrag/retrieve"
 )
 
 // Engine answers searches and questions. cmd/mmrag adapts the retrieve,
@@ -262,6 +263,28 @@ func itemView(it mmrag.Item) ItemView {
 		v.ImageURL, v.ThumbURL = imageURLs(it.ID)
 	}
 	return v
+}
+
+// PassageView is a unit of a document as the reader shows it: a whole
+// passage (the windows of a split block stitched together) or a figure.
+type PassageView struct {
+	ItemView
+	// Items are the items it holds: a citation of any of them lands here.
+	Items []string `json:"items"`
+}
+
+// passageViews rebuilds a document's passages from its items.
+func passageViews(items []mmrag.Item) []PassageView {
+	rs := retrieve.Readings(items)
+	out := make([]PassageView, len(rs))
+	for i, r := range rs {
+		v := itemView(r.Item)
+		if r.Item.Modality == mmrag.Text {
+			v.Text = r.Text
+		}
+		out[i] = PassageView{ItemView: v, Items: r.Items}
+	}
+	return out
 }
 
 // ThumbSize is the longest edge of the thumbnails the API links to.

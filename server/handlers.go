@@ -231,7 +231,9 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 	for i, it := range items {
 		views[i] = itemView(it)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"document": s.documentView(doc, len(items)), "items": views})
+	writeJSON(w, http.StatusOK, map[string]any{
+		"document": s.documentView(doc, len(items)), "items": views, "passages": passageViews(items),
+	})
 }
 
 func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) {

@@ -146,6 +146,16 @@ func TestUploadBundle(t *testing.T) {
 	ct, body := multipartBody(t, [2]string{"asset:only.png", string(pic)})
 	wantError(t, ts.do(t, "POST", "/v1/documents", body, "Content-Type", ct), http.StatusBadRequest, "no files")
 
+	// The reader's view of it: passages, each naming the items it holds.
+	var doc struct {
+		Items    []ItemView
+		Passages []PassageView
+	}
+	decodeRes(t, ts.do(t, "GET", "/v1/documents/"+j.Documents[0], nil), http.StatusOK, &doc)
+	if len(doc.Passages) == 0 || len(doc.Passages) != len(doc.Items) || len(doc.Passages[0].Items) != 1 || doc.Passages[0].Items[0] != doc.Items[0].ID {
+		t.Errorf("passages %+v of items %+v: want one per whole-block item, naming it", doc.Passages, doc.Items)
+	}
+
 	// Deleting the page removes its folder, assets included.
 	if res := ts.do(t, "DELETE", "/v1/documents/"+j.Documents[0], nil); res.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete: %d", res.StatusCode)

@@ -114,6 +114,23 @@ func (s *Store) Items(ctx context.Context, docID string) ([]mmrag.Item, error) {
 	return items, nil
 }
 
+// ItemsAround returns the items of a document whose position lies in
+// [lo, hi], in order: the neighbours of a window, read without the rest of
+// a long document (retrieval rebuilds passages from them).
+func (s *Store) ItemsAround(ctx context.Context, docID string, lo, hi int) ([]mmrag.Item, error) {
+	items := []mmrag.Item{}
+	err := s.readDoc(ctx, docID, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+itemColumns+` FROM items i WHERE i.doc_id = ? AND i.position BETWEEN ? AND ? ORDER BY i.position, i.rowid`, docID, lo, hi)
+		list, err := collect(rows, err, scanItem)
+		items = append(items, list...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("items %d–%d of document %s: %w", lo, hi, docID, err)
+	}
+	return items, nil
+}
+
 // readDoc runs fn in one read transaction once it has checked that the
 // document id exists (mmrag.ErrNotFound otherwise): both see one snapshot,
 // so a concurrent replace shows old or new, never none.

@@ -691,3 +691,29 @@ func TestSortScored(t *testing.T) {
 		}
 	}
 }
+
+// TestItemsAround: a range of positions of a document, in order, without
+// the rest; an absent document is ErrNotFound.
+func TestItemsAround(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	doc := mmrag.Document{ID: "d", Source: "/d.md", Type: "markdown", Hash: strings.Repeat("a", 64), Ingested: time.Now()}
+	var items []mmrag.Item
+	for i := range 10 {
+		items = append(items, mmrag.Item{ID: fmt.Sprintf("d-%d", i), DocID: "d", Modality: mmrag.Text, Kind: "paragraph", Text: fmt.Sprint("window ", i), Position: i})
+	}
+	if err := st.PutDocument(ctx, doc, items, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ItemsAround(ctx, "d", 3, 5)
+	if err != nil || len(got) != 3 || got[0].ID != "d-3" || got[2].ID != "d-5" {
+		t.Errorf("ItemsAround(3, 5) = %v (%v)", got, err)
+	}
+	if _, err := st.ItemsAround(ctx, "nope", 0, 1); !errors.Is(err, mmrag.ErrNotFound) {
+		t.Errorf("absent document: %v", err)
+	}
+}

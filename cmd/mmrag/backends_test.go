@@ -226,6 +226,80 @@ func cliStatsOf(t *testing.T, kb []string) cliStats {
 	return st
 }
 
+// cliCheckItemListings checks `ls --items` and `ls --type image` of the
+// knowledge base run reads, whose documents `ls` listed as rows.
+func cliCheckItemListings(t *testing.T, run func(args ...string) string, rows []cliDocRow) {
+	t.Helper()
+	var items []struct {
+		DocID    string `json:"doc_id"`
+		Modality string `json:"modality"`
+		Kind     string `json:"kind"`
+	}
+	if err := json.Unmarshal([]byte(run("ls", "--items", "--json")), &items); err != nil ||
+		len(items) != rows[0].TextItems+rows[1].Images || items[0].DocID != rows[0].ID || items[len(items)-1].Modality != "image" {
+		t.Errorf("ls --items --json = %+v (%v), want the %d items of cats.md, then the picture", items, err, rows[0].TextItems+rows[1].Images)
+	}
+	if out := run("ls", "--type", "image", "--json"); len(cliDocs(t, out)) != 1 {
+		t.Errorf("ls --type image = %s, want the picture only", out)
+	}
+}
+
+// cliCheckSearchAsk checks that search and ask find cats.md.
+func cliCheckSearchAsk(t *testing.T, run func(args ...string) string, model string) {
+	t.Helper()
+	var res struct {
+		Text []struct {
+			Source string `json:"source"`
+			Text   string `json:"text"`
+		} `json:"text"`
+	}
+	if err := json.Unmarshal([]byte(run("search", "why do cats purr", "--model", model, "--json")), &res); err != nil ||
+		len(res.Text) == 0 || filepath.Base(res.Text[0].Source) != "cats.md" {
+		t.Errorf("search = %+v (%v), want cats.md first", res, err)
+	}
+	if out := run("ask", "Why do cats purr?", "--model", model); !strings.Contains(out, "purr") || !strings.Contains(out, "cats.md") {
+		t.Errorf("ask printed %q, want an extractive answer citing cats.md", out)
+	}
+}
+
+// cliCheckCaption captions the picture of kb, which holds textItems text
+// items, and checks the caption item and its vector.
+func cliCheckCaption(t *testing.T, run func(args ...string) string, kb []string, model string, textItems int) {
+	t.Helper()
+	if out := run("caption", "--vision", "openai:fake-vision", "--llm-url", cliFakeVision(t), "--model", model); !strings.Contains(out, "1 figure(s) described") {
+		t.Errorf("caption printed %q, want 1 figure described", out)
+	}
+	if out := run("ls", "--items", "--json"); !strings.Contains(out, `"kind": "caption"`) || !strings.Contains(out, "A smooth colour gradient.") {
+		t.Errorf("after caption, ls --items = %s, want a caption item", out)
+	}
+	if st := cliStatsOf(t, kb); len(st.Models) != 1 || st.Models[0].Vectors["text"] != textItems+1 || st.Models[0].Vectors["image"] != 1 {
+		t.Errorf("after caption, stats = %+v, want one more text vector and the image's kept", st)
+	}
+}
+
+// cliCheckImport imports the reference knowledge base (when ../shared has
+// it) into a new knowledge base, and checks that the model check refuses
+// it into kb, of another model.
+func cliCheckImport(t *testing.T, newKB cliKB, kb []string) {
+	t.Helper()
+	fixture := filepath.Join("..", "..", "..", "shared", "fixtures", "seed-blog")
+	if _, err := os.Stat(filepath.Join(fixture, "data", "text_embeddings.pt")); err != nil {
+		t.Logf("no seed-blog fixture in %s: import not run", fixture)
+		return
+	}
+	fresh := newKB(t, "imported")
+	out := cliMust(t, append([]string{"import", fixture, "--as-model", "reference/clip"}, fresh...)...)
+	if strings.Count(out, "imported ") != 2 {
+		t.Errorf("import printed %q, want 2 documents imported", out)
+	}
+	if st := cliStatsOf(t, fresh); st.Documents != 2 || len(st.Models) != 1 || st.Models[0].ID != "reference/clip" || st.Models[0].Dim != 512 {
+		t.Errorf("stats after import = %+v, want 2 documents of reference/clip, 512-d", st)
+	}
+	if _, _, err := cliRun(t, append([]string{"import", fixture, "--as-model", "reference/clip"}, kb...)...); err == nil || !strings.Contains(err.Error(), "refusing to add vectors") {
+		t.Errorf("import into a knowledge base of another model: %v, want the model check to refuse", err)
+	}
+}
+
 // cliKBCommands runs every knowledge-base command against knowledge bases
 // of one backend, and checks that the embedded store under home was never
 // created when they are not embedded stores.
@@ -251,33 +325,10 @@ func cliKBCommands(t *testing.T, home string, newKB cliKB) {
 		filepath.Base(rows[1].Source) != "gradient.png" || rows[1].Images != 1 {
 		t.Fatalf("ls --json = %+v, want cats.md with text items and gradient.png with one image", rows)
 	}
-	var items []struct {
-		DocID    string `json:"doc_id"`
-		Modality string `json:"modality"`
-		Kind     string `json:"kind"`
-	}
-	if err := json.Unmarshal([]byte(run("ls", "--items", "--json")), &items); err != nil ||
-		len(items) != rows[0].TextItems+rows[1].Images || items[0].DocID != rows[0].ID || items[len(items)-1].Modality != "image" {
-		t.Errorf("ls --items --json = %+v (%v), want the %d items of cats.md, then the picture", items, err, rows[0].TextItems+rows[1].Images)
-	}
-	if out := run("ls", "--type", "image", "--json"); len(cliDocs(t, out)) != 1 {
-		t.Errorf("ls --type image = %s, want the picture only", out)
-	}
+	cliCheckItemListings(t, run, rows)
 
 	// search and ask read the same knowledge base.
-	var res struct {
-		Text []struct {
-			Source string `json:"source"`
-			Text   string `json:"text"`
-		} `json:"text"`
-	}
-	if err := json.Unmarshal([]byte(run("search", "why do cats purr", "--model", model, "--json")), &res); err != nil ||
-		len(res.Text) == 0 || filepath.Base(res.Text[0].Source) != "cats.md" {
-		t.Errorf("search = %+v (%v), want cats.md first", res, err)
-	}
-	if out := run("ask", "Why do cats purr?", "--model", model); !strings.Contains(out, "purr") || !strings.Contains(out, "cats.md") {
-		t.Errorf("ask printed %q, want an extractive answer citing cats.md", out)
-	}
+	cliCheckSearchAsk(t, run, model)
 
 	// stats: the model with its dimension, through the backend.
 	st := cliStatsOf(t, kb)
@@ -300,15 +351,7 @@ func cliKBCommands(t *testing.T, home string, newKB cliKB) {
 	}
 
 	// caption: the picture gets a description, and a caption item.
-	if out := run("caption", "--vision", "openai:fake-vision", "--llm-url", cliFakeVision(t), "--model", model); !strings.Contains(out, "1 figure(s) described") {
-		t.Errorf("caption printed %q, want 1 figure described", out)
-	}
-	if out := run("ls", "--items", "--json"); !strings.Contains(out, `"kind": "caption"`) || !strings.Contains(out, "A smooth colour gradient.") {
-		t.Errorf("after caption, ls --items = %s, want a caption item", out)
-	}
-	if st := cliStatsOf(t, kb); len(st.Models) != 1 || st.Models[0].Vectors["text"] != rows[0].TextItems+1 || st.Models[0].Vectors["image"] != 1 {
-		t.Errorf("after caption, stats = %+v, want one more text vector and the image's kept", st)
-	}
+	cliCheckCaption(t, run, kb, model, rows[0].TextItems)
 
 	// rm removes through the backend.
 	if out := run("rm", filepath.Join(docs, "cats.md")); !strings.Contains(out, "removed") {
@@ -320,22 +363,7 @@ func cliKBCommands(t *testing.T, home string, newKB cliKB) {
 
 	// import: the reference knowledge base into a new one, under a model
 	// name of its own; into this one, the model check refuses it.
-	fixture := filepath.Join("..", "..", "..", "shared", "fixtures", "seed-blog")
-	if _, err := os.Stat(filepath.Join(fixture, "data", "text_embeddings.pt")); err != nil {
-		t.Logf("no seed-blog fixture in %s: import not run", fixture)
-	} else {
-		fresh := newKB(t, "imported")
-		out := cliMust(t, append([]string{"import", fixture, "--as-model", "reference/clip"}, fresh...)...)
-		if strings.Count(out, "imported ") != 2 {
-			t.Errorf("import printed %q, want 2 documents imported", out)
-		}
-		if st := cliStatsOf(t, fresh); st.Documents != 2 || len(st.Models) != 1 || st.Models[0].ID != "reference/clip" || st.Models[0].Dim != 512 {
-			t.Errorf("stats after import = %+v, want 2 documents of reference/clip, 512-d", st)
-		}
-		if _, _, err := cliRun(t, append([]string{"import", fixture, "--as-model", "reference/clip"}, kb...)...); err == nil || !strings.Contains(err.Error(), "refusing to add vectors") {
-			t.Errorf("import into a knowledge base of another model: %v, want the model check to refuse", err)
-		}
-	}
+	cliCheckImport(t, newKB, kb)
 
 	if !strings.HasPrefix(kb[0], "--store") {
 		if _, err := os.Stat(filepath.Join(home, "kb")); !os.IsNotExist(err) {

@@ -147,19 +147,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 					}
 				}
 			}
-			for _, r := range answerReports {
-				if r.Failed > 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "mmrag: answers of %s: %d of %d questions failed; first: %s\n", safe(r.Name), r.Failed, r.Questions, safe(r.FirstError))
-					return exitCode(1)
-				}
-			}
-			for _, r := range reports {
-				if r.Failed > 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "mmrag: %s: %d of %d questions failed; first: %s\n", safe(r.Name), r.Failed, r.Questions, safe(r.FirstError))
-					return exitCode(1)
-				}
-			}
-			return nil
+			return evalFailures(cmd.ErrOrStderr(), reports, answerReports)
 		},
 	}
 	f := cmd.Flags()
@@ -170,6 +158,24 @@ func newEvalCmd(g *globals) *cobra.Command {
 	f.BoolVar(&imagesCaption, "images-by-caption", false, "score figures in the --text-embedder's space (caption vectors) instead of CLIP's")
 	f.BoolVar(&answers, "answers", false, "also answer each question (extractive, or --llm) and report context and answer recall, abstention and prompt size")
 	return cmd
+}
+
+// evalFailures says on errw which strategy had a question fail, the
+// answers first, and then gives exit status 1.
+func evalFailures(errw io.Writer, reports []eval.Report, answerReports []eval.AnswerReport) error {
+	for _, r := range answerReports {
+		if r.Failed > 0 {
+			fmt.Fprintf(errw, "mmrag: answers of %s: %d of %d questions failed; first: %s\n", safe(r.Name), r.Failed, r.Questions, safe(r.FirstError))
+			return exitCode(1)
+		}
+	}
+	for _, r := range reports {
+		if r.Failed > 0 {
+			fmt.Fprintf(errw, "mmrag: %s: %d of %d questions failed; first: %s\n", safe(r.Name), r.Failed, r.Questions, safe(r.FirstError))
+			return exitCode(1)
+		}
+	}
+	return nil
 }
 
 // evalOut is `mmrag eval --json`.

@@ -26,8 +26,9 @@ func (e *Embedder) embed(ctx context.Context, texts []string, prefix string) ([]
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(len(encs[a].IDs), len(encs[b].IDs)) })
 	out := make([][]float32, len(texts))
-	for start := 0; start < len(order); start += e.batch {
-		idx := order[start:min(start+e.batch, len(order))]
+	for start, end := 0, 0; start < len(order); start = end {
+		end = e.batchEnd(encs, order, start)
+		idx := order[start:end]
 		vecs, err := e.run(ctx, encs, idx)
 		if err != nil {
 			return nil, err
@@ -37,6 +38,17 @@ func (e *Embedder) embed(ctx context.Context, texts []string, prefix string) ([]
 		}
 	}
 	return out, nil
+}
+
+// batchEnd returns where the batch starting at order[start] ends: at most
+// e.batch texts and, past the first, at most e.tokens padded tokens (the
+// texts are sorted by length, so the last one sets the padding).
+func (e *Embedder) batchEnd(encs []wordpiece.Encoding, order []int, start int) int {
+	end := start + 1
+	for end < len(order) && end-start < e.batch && (end-start+1)*len(encs[order[end]].IDs) <= e.tokens {
+		end++
+	}
+	return end
 }
 
 // batch is one graph run's inputs: encs[idx…] padded to the longest.

@@ -46,8 +46,11 @@ import (
 // DefaultModel is the hub id of the text embedder mmrag uses by default.
 const DefaultModel = "Xenova/all-MiniLM-L6-v2"
 
-// DefaultBatch is how many texts one graph run takes.
-const DefaultBatch = 32
+// Defaults of Options.Batch and Options.BatchTokens.
+const (
+	DefaultBatch       = 32
+	DefaultBatchTokens = 1024
+)
 
 // Graph files and names.
 const (
@@ -75,6 +78,11 @@ type Options struct {
 	Threads int
 	// Batch bounds the texts one graph run takes; 0 = DefaultBatch.
 	Batch int
+	// BatchTokens bounds a run's padded tokens (texts × longest) once it
+	// has one text; 0 = DefaultBatchTokens. On the seed-blog passages
+	// (15–129 tokens) 1024 takes a fifth less CPU time than batches of 32
+	// alone: less padding, and activations that stay in the caches.
+	BatchTokens int
 	// MaxLen lowers the model's longest input in tokens; 0 keeps the
 	// model's.
 	MaxLen int
@@ -84,10 +92,11 @@ type Options struct {
 // Runtime. It is safe for concurrent use; graph runs are serialised
 // because each already uses every thread it was given.
 type Embedder struct {
-	id    string
-	cfg   Config
-	tok   *wordpiece.Tokenizer
-	batch int
+	id     string
+	cfg    Config
+	tok    *wordpiece.Tokenizer
+	batch  int
+	tokens int // Options.BatchTokens
 
 	mu     sync.Mutex
 	sess   *onnx.Session
@@ -99,8 +108,9 @@ type Embedder struct {
 
 // Load opens a model folder. onnx.Init must have succeeded first.
 func Load(dir string, opt Options) (*Embedder, error) {
-	if opt.Batch < 0 || opt.Threads < 0 || opt.MaxLen < 0 {
-		return nil, fmt.Errorf("sentence embedder %s: negative option (Batch %d, Threads %d, MaxLen %d)", dir, opt.Batch, opt.Threads, opt.MaxLen)
+	if opt.Batch < 0 || opt.BatchTokens < 0 || opt.Threads < 0 || opt.MaxLen < 0 {
+		return nil, fmt.Errorf("sentence embedder %s: negative option (Batch %d, BatchTokens %d, Threads %d, MaxLen %d)",
+			dir, opt.Batch, opt.BatchTokens, opt.Threads, opt.MaxLen)
 	}
 	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("sentence embedder: %w", err)
@@ -126,7 +136,8 @@ func Load(dir string, opt Options) (*Embedder, error) {
 	if opt.Quantized {
 		graph = filepath.Join(dir, filepath.FromSlash(QuantizedModelFile))
 	}
-	e := &Embedder{id: cmp.Or(opt.ID, "onnx/"+dir), cfg: cfg, tok: tok, batch: cmp.Or(opt.Batch, DefaultBatch)}
+	e := &Embedder{id: cmp.Or(opt.ID, "onnx/"+dir), cfg: cfg, tok: tok,
+		batch: cmp.Or(opt.Batch, DefaultBatch), tokens: cmp.Or(opt.BatchTokens, DefaultBatchTokens)}
 	if err := e.open(graph, opt.Threads); err != nil {
 		return nil, err
 	}

@@ -78,6 +78,7 @@ func TestEmbedTexts(t *testing.T) {
 		{"tokenizer.json", sberttest.TinyOptions{TokJSON: true}, sbert.Options{}},
 		{"batch of 1", sberttest.TinyOptions{}, sbert.Options{Batch: 1}},
 		{"batch of 2", sberttest.TinyOptions{Dim: 5}, sbert.Options{Batch: 2}},
+		{"token budget", sberttest.TinyOptions{}, sbert.Options{BatchTokens: 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,7 +73,10 @@ func (x CSV) Extract(ctx context.Context, src extract.Source) (*extract.Result, 
 	}
 	res.Meta["delimiter"] = csvDelimName(comma)
 
-	r := csv.NewReader(bytes.NewReader(data))
+	budget := table.Budget{Limit: src.MaxText}
+	guard := &fieldGuard{src: bytes.NewReader(data), limit: src.MaxText}
+	r := csv.NewReader(guard)
+	guard.csv = r
 	r.Comma = comma
 	r.FieldsPerRecord = -1 // checked here against the header, to fit and report
 	// Unescaped quotes inside fields (12" pipe) are common in exports;
@@ -82,7 +85,6 @@ func (x CSV) Extract(ctx context.Context, src extract.Source) (*extract.Result, 
 	var rows [][]string
 	var warns []string
 	bad := 0
-	budget := table.Budget{Limit: src.MaxText}
 	for i := 0; ; i++ {
 		if i%4096 == 0 {
 			if err := extract.Interrupted(ctx, name); err != nil {
@@ -132,6 +134,29 @@ func (x CSV) Extract(ctx context.Context, src extract.Source) (*extract.Result, 
 	res.Meta["columns"] = fmt.Sprint(len(rows[0]))
 	res.Blocks = table.Splitter{}.Blocks(rows, extract.Place{})
 	return res, nil
+}
+
+// fieldGuard stops the CSV reader inside a record that alone passes the
+// text limit: encoding/csv would otherwise hold the whole record (one
+// 100 MB field took 700 MB) before the row's text could be counted.
+type fieldGuard struct {
+	src   io.Reader
+	csv   *csv.Reader
+	limit int64 // Source.MaxText; <= 0: no limit
+	read  int64
+}
+
+// guardSlack is read past the limit before a record is cut: quoting and
+// delimiters make the input a little longer than the text it holds.
+const guardSlack = 64 << 10
+
+func (g *fieldGuard) Read(p []byte) (int, error) {
+	if g.limit > 0 && g.read-g.csv.InputOffset() > g.limit+guardSlack {
+		return 0, &extract.TextLimitError{Limit: g.limit, Read: g.read - g.csv.InputOffset(), At: fmt.Sprintf("byte %d", g.csv.InputOffset())}
+	}
+	n, err := g.src.Read(p)
+	g.read += int64(n)
+	return n, err
 }
 
 func csvFit(rec []string, n int) []string {

@@ -2,6 +2,7 @@ package csv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -220,5 +221,20 @@ func BenchmarkCSV(b *testing.B) {
 		if _, err := (CSV{}).Extract(context.Background(), extract.Source{Path: "b.csv", Data: data}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHugeFieldStopsEarly: a record whose one field passes the text limit
+// stops the reader inside it (with a *TextLimitError) instead of being
+// read whole first.
+func TestHugeFieldStopsEarly(t *testing.T) {
+	data := []byte("a,b\n1,\"" + strings.Repeat("x", 4<<20) + "\"\n")
+	_, err := CSV{}.Extract(t.Context(), extract.Source{Path: "/big.csv", Data: data, MaxText: 1 << 20})
+	var tl *extract.TextLimitError
+	if !errors.As(err, &tl) {
+		t.Fatalf("err %v, want a text limit error", err)
+	}
+	if tl.Read > 1<<20+guardSlack+64<<10 {
+		t.Errorf("read %d bytes of the record before stopping, want about the limit (%d)", tl.Read, 1<<20)
 	}
 }

@@ -13,12 +13,12 @@ import (
 )
 
 type loadFigures struct {
-	clients                        int
-	duration, warmup               time.Duration
-	requests, search, ask, errors  int64
-	rps, p50, p99                  float64
-	rssStart, rssPeak, rssEnd, hwm int64
-	growth                         float64
+	clients                          int
+	duration, warmup                 time.Duration
+	requests, search, ask, errors    int64
+	rps, p50, p99, searchP50, askP50 float64
+	rssStart, rssPeak, rssEnd, hwm   int64
+	growth                           float64
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -74,7 +74,8 @@ func checkLoad(ctx context.Context, s *suite, e *env) *server {
 	var measuring atomic.Bool
 	var nErr, nSearch, nAsk atomic.Int64
 	var firstErr atomic.Value
-	lat := make([][]time.Duration, f.clients)
+	latSearch := make([][]time.Duration, f.clients)
+	latAsk := make([][]time.Duration, f.clients)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for c := range f.clients {
@@ -107,10 +108,11 @@ func checkLoad(ctx context.Context, s *suite, e *env) *server {
 					continue
 				}
 				if measuring.Load() {
-					lat[c] = append(lat[c], d)
 					if ask {
+						latAsk[c] = append(latAsk[c], d)
 						nAsk.Add(1)
 					} else {
+						latSearch[c] = append(latSearch[c], d)
 						nSearch.Add(1)
 					}
 				}
@@ -143,26 +145,22 @@ func checkLoad(ctx context.Context, s *suite, e *env) *server {
 		f.hwm = m["VmHWM"]
 	}
 
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
+	var searches, asks []time.Duration
+	for c := range latSearch {
+		searches = append(searches, latSearch[c]...)
+		asks = append(asks, latAsk[c]...)
 	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
-	}
+	all := slices.Concat(searches, asks)
 	f.requests, f.search, f.ask, f.errors = int64(len(all)), nSearch.Load(), nAsk.Load(), nErr.Load()
 	f.rps = float64(len(all)) / elapsed.Seconds()
-	f.p50, f.p99 = pct(0.50), pct(0.99)
+	f.p50, f.p99 = percentile(all, 0.50), percentile(all, 0.99)
+	f.searchP50, f.askP50 = percentile(searches, 0.50), percentile(asks, 0.50)
 	if f.rssStart > 0 {
 		f.growth = float64(f.rssEnd-f.rssStart) / float64(f.rssStart)
 	}
 	fe, _ := firstErr.Load().(string)
-	fmt.Printf("  %d requests in %.0fs (%.1f/s), p50 %.1f ms, p99 %.1f ms; RSS %s → %s (peak %s)\n",
-		f.requests, elapsed.Seconds(), f.rps, f.p50, f.p99, mib(f.rssStart), mib(f.rssEnd), mib(f.rssPeak))
+	fmt.Printf("  %d requests in %.0fs (%.1f/s), p50 %.1f ms (search %.1f, ask %.1f), p99 %.1f ms; RSS %s → %s (peak %s)\n",
+		f.requests, elapsed.Seconds(), f.rps, f.p50, f.searchP50, f.askP50, f.p99, mib(f.rssStart), mib(f.rssEnd), mib(f.rssPeak))
 	s.check(name+"/errors", f.errors == 0 && f.requests > 0, "%d clients on /v1/search and /v1/ask for %.0fs: %d requests, %d errors %s",
 		f.clients, elapsed.Seconds(), f.requests, f.errors, fe)
 	s.check(name+"/memory", f.rssStart > 0 && f.growth < 0.10, "server RSS from the end of the warm-up to the end: %s → %s (%+.1f%%, limit +10%%)",
@@ -172,6 +170,15 @@ func checkLoad(ctx context.Context, s *suite, e *env) *server {
 		return nil
 	}
 	return srv
+}
+
+// percentile is the p-quantile of d in milliseconds (d is sorted here).
+func percentile(d []time.Duration, p float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

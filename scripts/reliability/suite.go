@@ -98,8 +98,8 @@ func (s *suite) summary(e *env) {
 	}
 	l := s.load
 	if l.requests > 0 {
-		fmt.Printf("load      %d clients for %.0fs (after %.0fs warm-up): %d requests (%d search, %d ask), %d errors, %.1f req/s, p50 %.1f ms, p99 %.1f ms\n",
-			l.clients, l.duration.Seconds(), l.warmup.Seconds(), l.requests, l.search, l.ask, l.errors, l.rps, l.p50, l.p99)
+		fmt.Printf("load      %d clients for %.0fs (after %.0fs warm-up): %d requests (%d search, %d ask), %d errors, %.1f req/s, p50 %.1f ms (search %.1f, ask %.1f), p99 %.1f ms\n",
+			l.clients, l.duration.Seconds(), l.warmup.Seconds(), l.requests, l.search, l.ask, l.errors, l.rps, l.p50, l.searchP50, l.askP50, l.p99)
 		fmt.Printf("          server RSS start %s, peak %s, end %s (growth %+.1f%%), memory peak (VmHWM) %s\n",
 			mib(l.rssStart), mib(l.rssPeak), mib(l.rssEnd), l.growth*100, mib(l.hwm))
 	}

@@ -385,7 +385,7 @@ async function openReader(docID, itemID) {
   const box = $("#reader-items");
   box.replaceChildren(el("p", { class: "muted" }, "Loading…"));
   try {
-    const { document: d, items } = await (await api("/v1/documents/" + encodeURIComponent(docID))).json();
+    const { document: d, items, passages } = await (await api("/v1/documents/" + encodeURIComponent(docID))).json();
     $("#reader-title").textContent = d.title || d.source;
     // The original, at the cited item's section when it is a web page.
     const cited = items.find((it) => it.id === itemID);
@@ -393,7 +393,9 @@ async function openReader(docID, itemID) {
     const src = $("#reader-source");
     src.replaceChildren(/^https?:\/\//.test(d.source) ? el("a", { href: orig, rel: "noopener noreferrer", target: "_blank" }, orig) : d.uploaded ? "uploaded file" : d.source);
     let lastSec = null, target = null;
-    box.replaceChildren(...items.map((it) => {
+    // Passages, not windows: a split paragraph reads as one, and a
+    // citation of any of its windows lands on it.
+    box.replaceChildren(...(passages || items).map((it) => {
       const sec = (it.section || []).join(" › ") + (it.page ? " · p. " + it.page : "");
       const kids = [];
       if (sec !== lastSec) { kids.push(el("div", { class: "sec" }, sec)); lastSec = sec; }
@@ -403,7 +405,7 @@ async function openReader(docID, itemID) {
         kids.push(el("figure", {}, img, el("figcaption", {}, it.caption || it.alt || "")));
       } else kids.push(el("p", {}, it.text));
       const div = el("div", { class: "reader-item", id: "item-" + it.id, tabindex: "-1" }, kids);
-      if (it.id === itemID) { div.classList.add("hl"); target = div; }
+      if (it.id === itemID || (it.items || []).includes(itemID)) { div.classList.add("hl"); target = div; }
       return div;
     }));
     if (target) { target.scrollIntoView({ block: "center" }); target.focus(); }
