@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"image"
+	"strings"
 
 	"mmrag/generate"
 	"mmrag/rag"
@@ -21,7 +23,16 @@ type AskRequest struct {
 	// offered (see Service.Allowed); "extractive" or "none" answers
 	// without one.
 	Model string
+	// Image or Like (an item id), when set, is what the sources are
+	// searched with instead of the question's text ("more like this");
+	// the question is still what the answer answers, ImageQuestion when
+	// it is empty. At most one of them is set.
+	Image image.Image
+	Like  string
 }
+
+// ImageQuestion is the question of an ask by image or by item without one.
+const ImageQuestion = "What do the sources say about what this image shows?"
 
 // Ask answers req. onSources, when not nil, is called with the answer's
 // sources before generation starts; onToken receives the answer as it is
@@ -44,6 +55,19 @@ func (s *Service) Ask(ctx context.Context, req AskRequest, onSources func(*rag.A
 			return nil, err
 		}
 		rr.Search = &opt
+	}
+	if req.Image != nil || req.Like != "" {
+		if req.Image != nil && req.Like != "" {
+			return nil, fmt.Errorf("%w: ask with an image or an item id, not both", ErrInvalid)
+		}
+		if strings.TrimSpace(rr.Question) == "" {
+			rr.Question = ImageQuestion
+		}
+		res, err := s.Search(ctx, Query{Image: req.Image, Like: req.Like}, req.Search)
+		if err != nil {
+			return nil, err
+		}
+		rr.Results = res
 	}
 	return eng.Ask(ctx, rr, onSources, onToken)
 }

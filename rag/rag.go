@@ -99,6 +99,11 @@ type Request struct {
 	Search      *retrieve.Options
 	Temperature *float64
 	MaxTokens   int
+	// Results, when set, are the sources to answer from: the engine does
+	// not search (a search by image or by a stored item's vector). The
+	// strategy still applies: text and text+images drop the figures, and
+	// text+images adds those of the passages' sections.
+	Results *retrieve.Results
 }
 
 // Answer is an answer with everything needed to check it.
@@ -152,7 +157,15 @@ func (e *Engine) Ask(ctx context.Context, req Request, onSources func(*Answer) e
 		return nil, fmt.Errorf("ask: unknown strategy %q (want one of %v)", strategy, Strategies())
 	}
 	a := &Answer{Question: q, Strategy: strategy}
-	res, err := e.retrieve(ctx, q, strategy, req.Search)
+	res, err := req.Results, error(nil)
+	if res == nil {
+		res, err = e.retrieve(ctx, q, strategy, req.Search)
+	} else if strategy != Multimodal {
+		res.Images = nil
+		if strategy == TextImages {
+			err = e.sectionFigures(ctx, res)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -399,3 +399,36 @@ func TestGrid(t *testing.T) {
 		t.Errorf("no label at the first cell's corner")
 	}
 }
+
+// TestAskWithResults answers from results searched elsewhere (by an image
+// or an item's vector) without searching again; the strategy still applies.
+func TestAskWithResults(t *testing.T) {
+	k := newKB(t)
+	ctx := context.Background()
+	e := k.engine(nil)
+	res, err := e.Retrieve(ctx, rag.Request{Question: "How do seismometers help before an eruption?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.Ask(ctx, rag.Request{Question: "What do the sources say about this picture?", Results: res}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Results != res || len(a.Citations) == 0 {
+		t.Errorf("answer from %p with %d citations, want the given results %p", a.Results, len(a.Citations), res)
+	}
+	mm, err := e.Retrieve(ctx, rag.Request{Question: "pyroclastic flows and lava"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mm.Images) == 0 {
+		t.Skip("no figure retrieved")
+	}
+	a, err = e.Ask(ctx, rag.Request{Question: "lava", Strategy: rag.TextOnly, Results: mm}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Results.Images) != 0 {
+		t.Errorf("text strategy kept %d figures of the given results", len(a.Results.Images))
+	}
+}

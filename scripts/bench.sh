@@ -19,7 +19,11 @@ fi
 export MMRAG_BENCH_MODEL MMRAG_REQUIRE_ORT=1
 echo "# $(date -u +%FT%TZ) $(nproc) cores, model $MMRAG_BENCH_MODEL"
 go test -run XXX -bench . -benchtime 2s -count "$count" ./embed/
-go test -run XXX -bench . -count "$count" ./tokenizer/ ./imageprep/
+# The text embedder on the real all-MiniLM-L6-v2 weights (converted from the
+# GGUF of a Go module); with a server from scripts/ollama.sh, Ollama beside it.
+go test -run XXX -bench Question -benchtime 73x -count 1 ./embed/sbert/
+go test -run XXX -bench Passages -benchtime 3x -count 1 ./embed/sbert/
+go test -run XXX -bench . -count "$count" ./tokenizer/... ./imageprep/
 go test -run XXX -bench . -benchtime 10x -count 1 ./sqlite/
 for pkg in ./chunk/ ./ingest/ ./refkb/ ./retrieve/; do
   [[ -d $pkg ]] && go test -run XXX -bench . -count "$count" "$pkg"

@@ -82,7 +82,10 @@ type SearchOptions struct {
 // SearchRequest is the body of POST /v1/search.
 type SearchRequest struct {
 	SearchOptions
+	// Query is the text to search with; ImageQuery a picture or an item
+	// instead.
 	Query string `json:"query"`
+	ImageQuery
 }
 
 // Turn is one earlier message of a conversation.
@@ -104,6 +107,9 @@ type AskRequest struct {
 	// that cannot switch refuses with ErrInvalid.
 	Model  string `json:"model,omitempty"`
 	Stream bool   `json:"stream,omitempty"`
+	// ImageQuery, when set, is what the sources are searched with instead
+	// of the question; the question may then be empty.
+	ImageQuery
 }
 
 // Source is one retrieved item as the API shows it. N is its citation

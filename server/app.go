@@ -10,6 +10,7 @@ import (
 	"mmrag/app"
 	"mmrag/generate"
 	"mmrag/ingest"
+	"mmrag/prompt"
 	"mmrag/rag"
 	"mmrag/retrieve"
 )
@@ -37,7 +38,7 @@ func searchOptions(o SearchOptions) app.SearchOptions {
 }
 
 func (a App) Search(ctx context.Context, req SearchRequest) (*SearchResponse, error) {
-	res, err := a.Svc.Search(ctx, app.Query{Text: req.Query}, searchOptions(req.SearchOptions))
+	res, err := a.Svc.Search(ctx, app.Query{Text: req.Query, Image: req.Image, Like: req.Like}, searchOptions(req.SearchOptions))
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +58,7 @@ func (a App) Ask(ctx context.Context, req AskRequest, onSources func(*SearchResp
 	ar := app.AskRequest{
 		Question: req.Question, Strategy: req.Strategy, Search: searchOptions(req.SearchOptions),
 		Temperature: req.Temperature, MaxTokens: req.MaxTokens, Model: req.Model,
+		Image: req.Image, Like: req.Like,
 	}
 	for _, t := range req.History {
 		ar.History = append(ar.History, generate.Message{Role: t.Role, Content: t.Content})
@@ -69,10 +71,25 @@ func (a App) Ask(ctx context.Context, req AskRequest, onSources func(*SearchResp
 	if err != nil {
 		return nil, err
 	}
+	promptTokens, outputTokens := usage(ans)
 	return &Answer{
 		Answer: ans.Text, Sources: *citedSources(ans), Model: ans.Model, Strategy: string(ans.Strategy),
-		Notes: ans.Notes, PromptTokens: ans.Usage.PromptTokens, OutputTokens: ans.Usage.OutputTokens, TookMS: ms(ans.Took),
+		Notes: ans.Notes, PromptTokens: promptTokens, OutputTokens: outputTokens, TookMS: ms(ans.Took),
 	}, nil
+}
+
+// usage is an answer's token counts: the model server's when it counted
+// them, else the approximate counts of the prompt package (the extractive
+// answer, and servers that do not say).
+func usage(ans *rag.Answer) (promptTokens, outputTokens int) {
+	promptTokens, outputTokens = ans.Usage.PromptTokens, ans.Usage.OutputTokens
+	if promptTokens == 0 {
+		promptTokens = ans.PromptTokens
+	}
+	if outputTokens == 0 {
+		outputTokens = prompt.Approx{}.Count(ans.Text)
+	}
+	return promptTokens, outputTokens
 }
 
 // citedSources lists the sources the answer can cite, numbered as the

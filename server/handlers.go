@@ -34,7 +34,13 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, strict bo
 // decodeBody reads a JSON body into v, returning the status and reason of
 // a refusal.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, strict bool) (int, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, DefaultMaxJSONBytes)
+	return decodeBodyLimit(w, r, v, strict, DefaultMaxJSONBytes)
+}
+
+// decodeBodyLimit is decodeBody with a limit of its own: bodies that may
+// carry a picture are larger.
+func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, strict bool, limit int64) (int, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(r.Body)
 	if strict {
 		dec.DisallowUnknownFields()
@@ -90,8 +96,11 @@ func (o SearchOptions) check() error {
 
 func (q *AskRequest) check() error {
 	q.Question = strings.TrimSpace(q.Question)
-	if q.Question == "" {
+	if q.Question == "" && q.Image == nil && q.Like == "" {
 		return errors.New("missing question")
+	}
+	if q.Image != nil && q.Like != "" {
+		return errors.New("both an image and like: ask with one")
 	}
 	if err := q.SearchOptions.check(); err != nil {
 		return err
@@ -115,12 +124,22 @@ func (q *AskRequest) check() error {
 
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 	var req SearchRequest
-	if !s.decode(w, r, &req, true) {
+	if !s.decodeQuery(w, r, &req, &req.ImageQuery) {
 		return
 	}
 	req.Query = strings.TrimSpace(req.Query)
-	if req.Query == "" {
-		s.fail(w, r, http.StatusBadRequest, "missing query")
+	given := 0
+	for _, set := range []bool{req.Query != "", req.Image != nil, req.Like != ""} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		msg := "missing query: search with a query, an image or like (an item id)"
+		if given > 1 {
+			msg = "search with one of a query, an image or like (an item id), not several"
+		}
+		s.fail(w, r, http.StatusBadRequest, msg)
 		return
 	}
 	if err := req.check(); err != nil {
@@ -144,7 +163,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 	var req AskRequest
-	if !s.decode(w, r, &req, true) {
+	if !s.decodeQuery(w, r, &req, &req.ImageQuery) {
 		return
 	}
 	if err := req.check(); err != nil {

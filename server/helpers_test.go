@@ -36,17 +36,21 @@ import (
 type fakeEngine struct {
 	store mmrag.Store
 
-	mu       sync.Mutex
-	lastAsk  AskRequest
-	failWith error // returned by Ask after the sources are sent
-	panicMsg string
-	block    chan struct{} // when set, Ask waits for it or for its context
+	mu         sync.Mutex
+	lastAsk    AskRequest
+	lastSearch SearchRequest
+	failWith   error // returned by Ask after the sources are sent
+	panicMsg   string
+	block      chan struct{} // when set, Ask waits for it or for its context
 	// gate, when set, holds the answer after its first token until closed,
 	// so that a test can see a half-streamed answer.
 	gate chan struct{}
 }
 
 func (e *fakeEngine) Search(ctx context.Context, req SearchRequest) (*SearchResponse, error) {
+	e.mu.Lock()
+	e.lastSearch = req
+	e.mu.Unlock()
 	hits, err := e.store.SearchText(ctx, mmrag.TextQuery{Query: req.Query, K: 5})
 	if err != nil {
 		return nil, err
@@ -302,6 +306,7 @@ func (ts *testServer) do(t *testing.T, method, path string, body any, hdr ...str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { res.Body.Close() })
+	ts.checkResponse(t, req, res) // every JSON response matches openapi.json
 	return res
 }
 

@@ -50,6 +50,13 @@ func (j Job) clone() Job {
 	j.Documents = slices.Clone(j.Documents)
 	j.Errors = slices.Clone(j.Errors)
 	j.Warnings = slices.Clone(j.Warnings)
+	// Lists are never null in the API (openapi.json says arrays).
+	if j.Errors == nil {
+		j.Errors = []JobError{}
+	}
+	if j.Warnings == nil {
+		j.Warnings = []JobError{}
+	}
 	return j
 }
 

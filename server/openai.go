@@ -1,10 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -95,33 +98,57 @@ type chatRequest struct {
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	// N and Tools are refused rather than ignored: one answer per
+	// request, and no tool calls.
+	N     *int            `json:"n"`
+	Tools json.RawMessage `json:"tools"`
 }
 
 // messageText reads a message's content: a string, null, or an array of
-// parts whose text parts are joined (images in a question are ignored:
-// retrieval takes text).
-func messageText(raw json.RawMessage) (string, error) {
+// parts whose text parts are joined; the URLs of its image_url parts are
+// returned beside it.
+func messageText(raw json.RawMessage) (string, []string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
+		return "", nil, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
-		return s, nil
+		return s, nil, nil
 	}
 	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
+		Type     string `json:"type"`
+		Text     string `json:"text"`
+		ImageURL *struct {
+			URL string `json:"url"`
+		} `json:"image_url"`
 	}
 	if err := json.Unmarshal(raw, &parts); err != nil {
-		return "", errors.New("content: want a string or an array of content parts")
+		return "", nil, errors.New("content: want a string or an array of content parts")
 	}
-	var texts []string
+	var texts, images []string
 	for _, p := range parts {
-		if p.Type == "text" && p.Text != "" {
+		switch {
+		case p.Type == "text" && p.Text != "":
 			texts = append(texts, p.Text)
+		case p.Type == "image_url" && p.ImageURL != nil:
+			images = append(images, p.ImageURL.URL)
 		}
 	}
-	return strings.Join(texts, "\n"), nil
+	return strings.Join(texts, "\n"), images, nil
+}
+
+// chatImage decodes the picture of an image_url part: only data: URLs,
+// as the server fetches nothing a client names.
+func chatImage(q *ImageQuery, u string) error {
+	if !strings.HasPrefix(u, "data:") {
+		return errors.New("image_url: want a data: URL (data:image/png;base64,…); the server does not fetch URLs")
+	}
+	data, err := decodeBase64Image(u)
+	if err != nil {
+		return fmt.Errorf("image_url: %w", err)
+	}
+	_, err = queryImage(q, data)
+	return err
 }
 
 // sourcesHeading starts the list of sources appended to answers; it is cut
@@ -138,6 +165,12 @@ func (s *Server) askOf(c chatRequest) (AskRequest, error) {
 	if !ok {
 		return q, fmt.Errorf("the model %q does not exist; GET /v1/models lists them", c.Model)
 	}
+	if c.N != nil && *c.N != 1 {
+		return q, fmt.Errorf("n=%d is not supported: mmrag gives one answer per request", *c.N)
+	}
+	if t := strings.TrimSpace(string(c.Tools)); t != "" && t != "null" && t != "[]" {
+		return q, errors.New("tools are not supported: mmrag answers from its knowledge base and calls no tools")
+	}
 	if len(c.Messages) == 0 {
 		return q, errors.New("missing messages")
 	}
@@ -146,13 +179,23 @@ func (s *Server) askOf(c chatRequest) (AskRequest, error) {
 		return q, fmt.Errorf("the last message is from %q: want the user's question last", last.Role)
 	}
 	for i, m := range c.Messages {
-		text, err := messageText(m.Content)
+		text, images, err := messageText(m.Content)
 		if err != nil {
 			return q, fmt.Errorf("messages[%d]: %w", i, err)
 		}
 		switch {
 		case i == len(c.Messages)-1:
 			q.Question = text
+			// The question's picture is what the sources are searched
+			// with; pictures of earlier turns are not searched again.
+			if len(images) > 1 {
+				return q, fmt.Errorf("messages[%d]: %d images: ask with one", i, len(images))
+			}
+			if len(images) == 1 {
+				if err := chatImage(&q.ImageQuery, images[0]); err != nil {
+					return q, fmt.Errorf("messages[%d]: %w", i, err)
+				}
+			}
 		case m.Role == "user" || m.Role == "assistant":
 			if m.Role == "assistant" {
 				text, _, _ = strings.Cut(text, sourcesHeading)
@@ -172,11 +215,12 @@ func (s *Server) askOf(c chatRequest) (AskRequest, error) {
 }
 
 type chatChoice struct {
-	Index        int            `json:"index"`
-	Message      map[string]any `json:"message,omitempty"`
-	Delta        map[string]any `json:"delta,omitempty"`
-	FinishReason *string        `json:"finish_reason"`
-	Logprobs     any            `json:"logprobs"`
+	Index   int            `json:"index"`
+	Message map[string]any `json:"message,omitempty"`
+	// Delta is a chunk's change: never left out, {} on the last chunk.
+	Delta        any     `json:"delta,omitempty"`
+	FinishReason *string `json:"finish_reason"`
+	Logprobs     any     `json:"logprobs"`
 }
 
 type chatUsage struct {
@@ -202,7 +246,7 @@ func usageOf(a *Answer) *chatUsage {
 
 func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	var c chatRequest
-	if status, err := decodeBody(w, r, &c, false); err != nil {
+	if status, err := decodeBodyLimit(w, r, &c, false, maxQueryBodyBytes); err != nil {
 		s.oaiFail(w, r, status, "invalid_request", err.Error())
 		return
 	}
@@ -232,7 +276,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, chatResponse{
 		ID: id, Object: "chat.completion", Created: created, Model: c.Model,
 		Choices: []chatChoice{{
-			Message:      map[string]any{"role": "assistant", "content": ans.Answer + sourcesList(ans.Answer, ans.Sources), "refusal": nil},
+			Message:      map[string]any{"role": "assistant", "content": ans.Answer + sourcesList(ans.Answer, ans.Sources, baseURL(r)), "refusal": nil},
 			FinishReason: &stop,
 		}},
 		Usage:   usageOf(ans),
@@ -270,7 +314,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, req AskReque
 		return
 	}
 	s.decorate(&ans.Sources)
-	tail := sourcesList(ans.Answer, ans.Sources)
+	tail := sourcesList(ans.Answer, ans.Sources, baseURL(r))
 	if !streamed {
 		tail = ans.Answer + tail
 	}
@@ -292,9 +336,22 @@ var citation = regexp.MustCompile(`\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]`)
 // maxListedSources caps the list when the answer cites nothing.
 const maxListedSources = 8
 
+// baseURL is the server's address as the client reached it, for absolute
+// links in answers; the Host header is one the server answers to (see
+// hosts.go).
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
 // sourcesList is the "Sources:" block appended to chat answers: the
-// sources the answer cites by [n], or the first few when it cites none.
-func sourcesList(answer string, src SearchResponse) string {
+// sources the answer cites by [n], or the first few when it cites none,
+// then the listed figures as Markdown images (thumbnails linking to the
+// full picture, with absolute URLs under base) that chat UIs show.
+func sourcesList(answer string, src SearchResponse, base string) string {
 	cited := map[int]bool{}
 	for _, m := range citation.FindAllStringSubmatch(answer, -1) {
 		for _, n := range strings.Split(m[1], ",") {
@@ -303,19 +360,41 @@ func sourcesList(answer string, src SearchResponse) string {
 			}
 		}
 	}
-	var lines []string
+	var lines, figures []string
 	for _, list := range [][]Source{src.Text, src.Images} {
 		for _, so := range list {
 			if len(cited) > 0 && !cited[so.N] || len(cited) == 0 && len(lines) == maxListedSources {
 				continue
 			}
 			lines = append(lines, "["+strconv.Itoa(so.N)+"] "+sourceLabel(so))
+			if so.Modality == "image" && so.ImageURL != "" && base != "" {
+				thumb := cmp.Or(so.ThumbURL, so.ImageURL)
+				figures = append(figures, "[!["+markdownAlt(so)+"]("+base+thumb+")]("+base+so.ImageURL+")")
+			}
 		}
 	}
 	if len(lines) == 0 {
 		return ""
 	}
-	return sourcesHeading + strings.Join(lines, "\n")
+	out := sourcesHeading + strings.Join(lines, "\n")
+	if len(figures) > 0 {
+		out += "\n\n" + strings.Join(figures, "\n\n")
+	}
+	return out
+}
+
+// markdownAlt is a figure's alternative text, safe inside ![…].
+func markdownAlt(so Source) string {
+	alt := "Figure " + strconv.Itoa(so.N)
+	if so.Caption != "" {
+		alt += ": " + so.Caption
+	}
+	alt = strings.Join(strings.Fields(alt), " ")
+	alt = strings.NewReplacer("[", "(", "]", ")", "\\", "/").Replace(alt)
+	if r := []rune(alt); len(r) > 120 {
+		alt = string(r[:119]) + "…"
+	}
+	return alt
 }
 
 // sourceLabel says where a source is: title, section, page, and a link
@@ -343,8 +422,13 @@ func sourceLabel(so Source) string {
 		parts = append(parts, where)
 	}
 	link := so.Source
-	if so.Anchor != "" && (strings.HasPrefix(link, "http://") || strings.HasPrefix(link, "https://")) {
+	web := strings.HasPrefix(link, "http://") || strings.HasPrefix(link, "https://")
+	if so.Anchor != "" && web {
 		link += "#" + so.Anchor
+	}
+	if !web && link != "" {
+		// A file on the server: its name only, never the server's path.
+		link = path.Base(filepath.ToSlash(link))
 	}
 	if link != "" {
 		parts = append(parts, link)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,11 +48,11 @@ func TestChatCompletionsRaw(t *testing.T) {
 		{"role":"system","content":"You are a pirate."},
 		{"role":"user","content":[{"type":"text","text":"What is CLIP?"}]},
 		{"role":"assistant","content":"A model [1].\n\nSources:\n[1] notes.txt"},
-		{"role":"user","content":[{"type":"text","text":"What was it"},{"type":"image_url","image_url":{"url":"data:,"}},{"type":"text","text":"trained on?"}]}]}`
+		{"role":"user","content":[{"type":"text","text":"What was it"},{"type":"image_url","image_url":{"url":"data:image/png;base64,` + base64.StdEncoding.EncodeToString(testPNG(t, 4, 3, false)) + `"}},{"type":"text","text":"trained on?"}]}]}`
 	var c chatResponse
 	decodeRes(t, ts.do(t, "POST", "/v1/chat/completions", body), 200, &c)
 	got := ts.engine.lastAsk
-	if got.Question != "What was it\ntrained on?" || got.Strategy != "text" ||
+	if got.Question != "What was it\ntrained on?" || got.Strategy != "text" || got.Image == nil || got.Image.Bounds().Dx() != 4 ||
 		!slices.Equal(got.History, []Turn{{"user", "What is CLIP?"}, {"assistant", "A model [1]."}}) {
 		t.Errorf("engine got %+v", got)
 	}
@@ -76,19 +77,21 @@ func TestSourcesList(t *testing.T) {
 			{N: 1, Modality: "text", Title: "Post", Section: []string{"Intro"}, Source: "https://blog.example/post", Anchor: "intro"},
 			{N: 2, Modality: "text", Title: "Paper", Page: 3, Source: "/docs/paper.pdf", Anchor: "x"},
 		},
-		Images: []Source{{N: 3, Modality: "image", Caption: "CLIP diagram", Title: "Post", Source: "https://blog.example/post"}},
+		Images: []Source{{N: 3, Modality: "image", Caption: "CLIP [diagram]", Title: "Post", Source: "https://blog.example/post",
+			ImageURL: "/v1/items/i3/image", ThumbURL: "/v1/items/i3/image?thumb=256"}},
 	}
+	const fig = "\n\n[![Figure 3: CLIP (diagram)](http://h:1/v1/items/i3/image?thumb=256)](http://h:1/v1/items/i3/image)"
 	tests := []struct{ answer, want string }{
-		{"See [1] and [3].", "\n\nSources:\n[1] Post › Intro — https://blog.example/post#intro\n[3] Figure: CLIP diagram — Post — https://blog.example/post"},
-		{"See [2, 3].", "\n\nSources:\n[2] Paper (p. 3) — /docs/paper.pdf\n[3] Figure: CLIP diagram — Post — https://blog.example/post"},
-		{"No citations.", "\n\nSources:\n[1] Post › Intro — https://blog.example/post#intro\n[2] Paper (p. 3) — /docs/paper.pdf\n[3] Figure: CLIP diagram — Post — https://blog.example/post"},
+		{"See [1] and [3].", "\n\nSources:\n[1] Post › Intro — https://blog.example/post#intro\n[3] Figure: CLIP [diagram] — Post — https://blog.example/post" + fig},
+		{"See [2, 3].", "\n\nSources:\n[2] Paper (p. 3) — paper.pdf\n[3] Figure: CLIP [diagram] — Post — https://blog.example/post" + fig},
+		{"No citations.", "\n\nSources:\n[1] Post › Intro — https://blog.example/post#intro\n[2] Paper (p. 3) — paper.pdf\n[3] Figure: CLIP [diagram] — Post — https://blog.example/post" + fig},
 	}
 	for _, tt := range tests {
-		if got := sourcesList(tt.answer, src); got != tt.want {
+		if got := sourcesList(tt.answer, src, "http://h:1"); got != tt.want {
 			t.Errorf("sourcesList(%q) =\n%q\nwant\n%q", tt.answer, got, tt.want)
 		}
 	}
-	if got := sourcesList("x", SearchResponse{}); got != "" {
+	if got := sourcesList("x", SearchResponse{}, "http://h:1"); got != "" {
 		t.Errorf("no sources: %q", got)
 	}
 }

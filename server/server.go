@@ -157,7 +157,7 @@ func New(cfg Config) (*Server, error) {
 	s.jobs = newJobQueue(s, cfg.Ingester, jobFile)
 	s.sweepUploads(context.Background())
 	s.register()
-	s.handler = s.middleware(s.mux)
+	s.handler = s.middleware(s.jsonErrors(s.mux))
 	return s, nil
 }
 

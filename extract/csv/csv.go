@@ -74,7 +74,7 @@ func (x CSV) Extract(ctx context.Context, src extract.Source) (*extract.Result, 
 	res.Meta["delimiter"] = csvDelimName(comma)
 
 	budget := table.Budget{Limit: src.MaxText}
-	guard := &fieldGuard{src: bytes.NewReader(data), limit: src.MaxText}
+	guard := &fieldGuard{data: data, src: bytes.NewReader(data), limit: src.MaxText}
 	r := csv.NewReader(guard)
 	guard.csv = r
 	r.Comma = comma
@@ -104,6 +104,8 @@ func (x CSV) Extract(ctx context.Context, src extract.Source) (*extract.Result, 
 				warns = append(warns, fmt.Sprintf("line %d: skipped: %v", pe.StartLine, pe.Err))
 			}
 			continue
+		case errors.As(err, new(*extract.TextLimitError)):
+			return nil, fmt.Errorf("%s: %w", name, err)
 		default:
 			return nil, fmt.Errorf("%s: at byte %d: %w", name, r.InputOffset(), err)
 		}
@@ -140,6 +142,7 @@ func (x CSV) Extract(ctx context.Context, src extract.Source) (*extract.Result, 
 // text limit: encoding/csv would otherwise hold the whole record (one
 // 100 MB field took 700 MB) before the row's text could be counted.
 type fieldGuard struct {
+	data  []byte // all of the input, to tell the line a cut record starts on
 	src   io.Reader
 	csv   *csv.Reader
 	limit int64 // Source.MaxText; <= 0: no limit
@@ -151,8 +154,9 @@ type fieldGuard struct {
 const guardSlack = 64 << 10
 
 func (g *fieldGuard) Read(p []byte) (int, error) {
-	if g.limit > 0 && g.read-g.csv.InputOffset() > g.limit+guardSlack {
-		return 0, &extract.TextLimitError{Limit: g.limit, Read: g.read - g.csv.InputOffset(), At: fmt.Sprintf("byte %d", g.csv.InputOffset())}
+	if start := g.csv.InputOffset(); g.limit > 0 && g.read-start > g.limit+guardSlack {
+		line := bytes.Count(g.data[:min(start, int64(len(g.data)))], []byte("\n")) + 1
+		return 0, &extract.TextLimitError{Limit: g.limit, Read: g.read - start, At: fmt.Sprintf("line %d", line)}
 	}
 	n, err := g.src.Read(p)
 	g.read += int64(n)

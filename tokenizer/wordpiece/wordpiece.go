@@ -1,7 +1,9 @@
 // Package wordpiece reproduces BERT's tokenizer as Hugging Face's tokenizers
 // library (the "fast" tokenizer that tokenizer.json describes) runs it:
 // BertNormalizer, BertPreTokenizer, the WordPiece model, and the
-// [CLS] A [SEP] B [SEP] template with longest-first pair truncation.
+// [CLS] A [SEP] and [CLS] A [SEP] B [SEP] templates with Hugging Face's
+// truncation (longest-first for pairs). Its ids equal Hugging Face's on the
+// real bert-base-uncased vocabulary (embed/sbert's TestHFTokenizerIDs).
 //
 // Known differences, all rare in search text:
 //   - Special tokens written in the text ("[SEP]") are tokenized as plain
