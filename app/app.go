@@ -28,6 +28,9 @@ type Service struct {
 	CLIP mmrag.Embedder
 	// Pipeline ingests; nil refuses ingests.
 	Pipeline *ingest.Pipeline
+	// Text, when set, is the dedicated text embedder whose vectors every
+	// ingest adds beside CLIP's (the Searcher's Text embedder).
+	Text rag.TextEmbedder
 	// Generators builds the generator of a model spec ("ollama:NAME",
 	// "openai:NAME") for callers that choose one per request; nil offers
 	// only the default and extractive answers.

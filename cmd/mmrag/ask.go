@@ -187,6 +187,12 @@ func (s *session) Close() {
 
 // openSession opens the store, CLIP and the configured models.
 func (g *globals) openSession(ctx context.Context) (*session, error) {
+	return g.openSessionFor(ctx, textForSearch)
+}
+
+// openSessionFor opens a session whose text embedder serves use: a server
+// also ingests, so a new knowledge base gets the default text embedder.
+func (g *globals) openSessionFor(ctx context.Context, use textUse) (*session, error) {
 	s := &session{}
 	var err error
 	if s.store, err = g.openBackend(ctx); err != nil {
@@ -201,7 +207,7 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 		s.Close()
 		return nil, err
 	}
-	text, closeText, err := g.openTextEmbedder(ctx, s.store, textForSearch, g.warn())
+	text, closeText, err := g.openTextEmbedder(ctx, s.store, use, g.warn())
 	if err != nil {
 		s.Close()
 		return nil, err

@@ -27,7 +27,6 @@ import (
 	"mmrag/extract/picture"
 	"mmrag/extract/text"
 	"mmrag/ingest"
-	"mmrag/rag"
 	"mmrag/sqlite"
 )
 
@@ -133,25 +132,23 @@ func newIngestCmd(g *globals) *cobra.Command {
 				Limits:     limits,
 			}
 			svc := &app.Service{Store: s, Pipeline: p}
+			if textEmb != nil {
+				svc.Text = textEmb
+			}
 			progress, doneProgress := ingestProgress(errw, verbose)
 			rep, err := svc.Ingest(ctx, args, walk, progress)
 			doneProgress()
-			printSummary(errw, rep)
+			printSummary(errw, rep.Report)
+			if textEmb != nil && err == nil {
+				fmt.Fprintf(errw, "%d texts embedded with %s\n", rep.TextEmbedded, textEmb.ModelID())
+			}
 			if asJSON {
-				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(reportJSON(rep)); err != nil {
+				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(reportJSON(rep.Report)); err != nil {
 					return err
 				}
 			}
 			if err != nil {
 				return err
-			}
-			if textEmb != nil {
-				// The dedicated text embedder's vectors sit beside CLIP's.
-				n, err := rag.IndexText(ctx, s, textEmb, []string{clip.ModelID()}, nil)
-				fmt.Fprintf(errw, "%d texts embedded with %s\n", n, textEmb.ModelID())
-				if err != nil {
-					return err
-				}
 			}
 			if rep.Failed > 0 {
 				return exitCode(1)

@@ -146,7 +146,7 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 	if err := app.CheckAllowed(o.allowModels); err != nil {
 		return nil, nil, fmt.Errorf("--allow-model: %w", err)
 	}
-	sess, err := g.openSession(ctx)
+	sess, err := g.openSessionFor(ctx, textForIngest)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -176,6 +176,9 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 	svc := &app.Service{
 		Store: sess.store, Engine: sess.engine, CLIP: clip, Pipeline: pipeline,
 		Generators: g.llm.generatorFor, Allowed: o.allowModels,
+	}
+	if t := sess.engine.Searcher.Text; t != nil {
+		svc.Text = t // uploads get the text embedder's vectors too
 	}
 	api := server.App{Svc: svc, Walk: ingest.WalkOptions{MaxFileBytes: o.maxFileMiB << 20}}
 	srv, err := server.New(server.Config{
