@@ -198,24 +198,37 @@ func (e *Engine) Ask(ctx context.Context, req Request, onSources func(*Answer) e
 	}
 
 	if e.Generator == nil {
-		a.Model = Extractive
-		ex := generate.Answer(q, prompt.Passages(cites), e.Extractive)
-		a.Text, a.Abstained, a.Evidence = ex.Text, ex.Abstained, ex.Coverage
-		a.Citations = prompt.MarkCited(cites, a.Text)
-		if onToken != nil {
-			if err := streamWords(a.Text, onToken); err != nil {
-				return nil, err
-			}
+		if err := e.extractive(a, q, cites, onToken); err != nil {
+			return nil, err
 		}
-		a.Took = time.Since(start)
-		return a, nil
+	} else if err := e.generated(ctx, a, req, msgs, caps, onToken); err != nil {
+		return nil, err
 	}
+	a.Citations = prompt.MarkCited(cites, a.Text)
+	a.Took = time.Since(start)
+	return a, nil
+}
 
+// extractive answers a from the sources alone.
+func (e *Engine) extractive(a *Answer, q string, cites []prompt.Citation, onToken func(string) error) error {
+	a.Model = Extractive
+	ex := generate.Answer(q, prompt.Passages(cites), e.Extractive)
+	a.Text, a.Abstained, a.Evidence = ex.Text, ex.Abstained, ex.Coverage
+	if onToken != nil {
+		return streamWords(a.Text, onToken)
+	}
+	return nil
+}
+
+// generated answers a with the generator, the figures attached as its
+// capabilities allow; a failing model leaves the extractive answer.
+func (e *Engine) generated(ctx context.Context, a *Answer, req Request, msgs []generate.Message, caps generate.Capabilities, onToken func(string) error) error {
+	q, cites := a.Question, a.Citations
 	a.Model = cmpOr(e.Model, "llm")
-	if strategy != TextOnly {
+	if a.Strategy != TextOnly {
 		imgs, notes, err := e.pictures(ctx, cites, caps)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		a.Notes = append(a.Notes, notes...)
 		if len(imgs.data) > 0 {
@@ -238,27 +251,18 @@ func (e *Engine) Ask(ctx context.Context, req Request, onSources func(*Answer) e
 	case err == nil:
 		a.Text = cmpOr(resp.Text, streamed.String())
 	case ctx.Err() != nil:
-		return nil, ctx.Err()
+		return ctx.Err()
 	default:
 		a.GenErr = err
 		if s := streamed.String(); strings.TrimSpace(s) != "" {
 			a.Text = s
 			a.Notes = append(a.Notes, "the model stopped early: "+err.Error())
-		} else {
-			ex := generate.Answer(q, prompt.Passages(cites), e.Extractive)
-			a.Text, a.Abstained, a.Evidence = ex.Text, ex.Abstained, ex.Coverage
-			a.Model = Extractive
-			a.Notes = append(a.Notes, "the model failed ("+err.Error()+"); this is an extractive answer from the sources")
-			if onToken != nil {
-				if err := streamWords(a.Text, onToken); err != nil {
-					return nil, err
-				}
-			}
+			return nil
 		}
+		a.Notes = append(a.Notes, "the model failed ("+err.Error()+"); this is an extractive answer from the sources")
+		return e.extractive(a, q, cites, onToken)
 	}
-	a.Citations = prompt.MarkCited(cites, a.Text)
-	a.Took = time.Since(start)
-	return a, nil
+	return nil
 }
 
 // Retrieve runs only the search of req under its strategy.
