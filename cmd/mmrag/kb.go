@@ -102,18 +102,11 @@ func newIngestCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer clip.Close()
-			textEmb, closeText, err := g.openTextEmbedder(ctx, s, textForIngest, errw)
+			textEmb, closeText, err := g.ingestModels(ctx, s, clip.ModelID(), errw)
 			if err != nil {
 				return err
 			}
 			defer closeText.Close()
-			var allowed []string
-			if textEmb != nil {
-				allowed = append(allowed, textEmb.ModelID())
-			}
-			if err := g.checkModel(ctx, s, clip.ModelID(), allowed...); err != nil {
-				return err
-			}
 			if emb, ok := s.(*sqlite.Store); ok {
 				walk.Skip = append(walk.Skip, emb.Dir()) // never ingest the store itself
 			}

@@ -74,18 +74,11 @@ func newImportCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			textEmb, closeText, err := g.openTextEmbedder(ctx, s, textForIngest, cmd.ErrOrStderr())
+			textEmb, closeText, err := g.ingestModels(ctx, s, model, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			defer closeText.Close()
-			var allowed []string
-			if textEmb != nil {
-				allowed = append(allowed, textEmb.ModelID())
-			}
-			if err := g.checkModel(ctx, s, model, allowed...); err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
 			for _, d := range kb.Docs {
 				if err := s.PutDocument(ctx, d.Doc, d.Items, d.Vectors, d.Blobs); err != nil {

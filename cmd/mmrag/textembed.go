@@ -151,3 +151,21 @@ func sentenceModelID(arg string) string {
 	}
 	return "onnx/" + arg
 }
+
+// ingestModels opens the text embedder of an ingest into st and checks
+// that st holds vectors of no model but model (CLIP) and that embedder.
+func (g *globals) ingestModels(ctx context.Context, st mmrag.Store, model string, warn io.Writer) (retrieve.TextEmbedder, io.Closer, error) {
+	text, closeText, err := g.openTextEmbedder(ctx, st, textForIngest, warn)
+	if err != nil {
+		return nil, nil, err
+	}
+	var allowed []string
+	if text != nil {
+		allowed = append(allowed, text.ModelID())
+	}
+	if err := g.checkModel(ctx, st, model, allowed...); err != nil {
+		closeText.Close()
+		return nil, nil, err
+	}
+	return text, closeText, nil
+}
