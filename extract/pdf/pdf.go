@@ -427,7 +427,7 @@ func (x *pdfExtraction) readPage(i int) (*pdfPage, error) {
 	for _, r := range text.Rects {
 		pos := r.PointPosition
 		rl := pdfLine{
-			text:   strings.ToValidUTF8(r.Text, ""),
+			text:   pdfLigatureText.Replace(strings.ToValidUTF8(r.Text, "")),
 			pdfBox: pdfBox{l: min(pos.Left, pos.Right), r: max(pos.Left, pos.Right), b: min(pos.Top, pos.Bottom), t: max(pos.Top, pos.Bottom)},
 		}
 		if fi := r.FontInformation; fi != nil {
@@ -704,7 +704,8 @@ func (x *pdfExtraction) scannedPage(pg *pdfPage, page requests.Page) {
 // order for nearly all generators, columns included.
 func pdfJoinLines(rects []pdfLine) []pdfLine {
 	var lines []pdfLine
-	var best []int // chars of the run that set each line's size
+	var best []int  // chars of the run that set each line's size
+	var prev string // text of the run added last
 	for _, r := range rects {
 		r.chars = pdfCountChars(r.text)
 		if r.chars == 0 {
@@ -713,10 +714,12 @@ func pdfJoinLines(rects []pdfLine) []pdfLine {
 		n := len(lines)
 		if n > 0 && pdfSameLine(lines[n-1], r) {
 			ln := &lines[n-1]
-			gap := r.l - ln.r
-			if gap > 0.15*min(ln.size, r.size) && !strings.HasSuffix(ln.text, " ") && !strings.HasPrefix(r.text, " ") {
+			r.text = pdfTrimOverlap(*ln, r)
+			r.chars = pdfCountChars(r.text)
+			if pdfRunSpace(*ln, r, prev) {
 				ln.text += " "
 			}
+			prev = r.text
 			ln.text += r.text
 			ln.chars += r.chars
 			ln.l, ln.r = min(ln.l, r.l), max(ln.r, r.r)
@@ -728,11 +731,58 @@ func pdfJoinLines(rects []pdfLine) []pdfLine {
 		}
 		lines = append(lines, r)
 		best = append(best, r.chars)
+		prev = r.text
 	}
 	for i := range lines {
 		lines[i].text = strings.Join(strings.Fields(lines[i].text), " ")
 	}
 	return lines
+}
+
+// pdfTrimOverlap drops the start of run r that repeats the end of line ln.
+// PDFium cuts rects at kerning adjustments and reads each rect's text back by
+// its box; when kerning pulls a glyph under the previous rect, chars come back
+// in both. Chromium's heading "Your own files" gives "Yo" (x 29.8–43.2) and
+// then "Your own " (x 42.2–129.7). Only a run that overlaps ln's box is
+// trimmed, so letters repeated across a real gap ("class" + "s") stay.
+func pdfTrimOverlap(ln, r pdfLine) string {
+	if r.l >= ln.r {
+		return r.text
+	}
+	a, b := []rune(ln.text), []rune(r.text)
+	for k := min(len(a), len(b)); k > 0; k-- {
+		tail := string(a[len(a)-k:])
+		if strings.TrimSpace(tail) != "" && strings.HasPrefix(r.text, tail) {
+			return string(b[k:])
+		}
+	}
+	return r.text
+}
+
+// pdfLigatureText spells out Latin ligature characters, which fonts without
+// a ToUnicode map to them give, so that "ﬁle" is found by a search for "file".
+var pdfLigatureText = strings.NewReplacer(
+	"\ufb00", "ff", "\ufb01", "fi", "\ufb02", "fl", "\ufb03", "ffi", "\ufb04", "ffl", "\ufb05", "st", "\ufb06", "st",
+)
+
+// pdfLigatures are the texts of one ligature glyph, spelled out.
+var pdfLigatures = map[string]bool{"ff": true, "fi": true, "fl": true, "ffi": true, "ffl": true, "st": true}
+
+// pdfRunSpace says whether a space belongs between line ln and the run r that
+// continues it; prev is the text of the run added to ln last. Runs without
+// spaces of their own are split by a gap wider than letter spacing. PDFium
+// puts a ligature glyph in a rect of its own, and the gap around its tight ink
+// box is side bearing, not a space ("fi" + "les" would read "fi les"), so a
+// ligature run needs a gap as wide as a narrow word space.
+func pdfRunSpace(ln, r pdfLine, prev string) bool {
+	if strings.HasSuffix(ln.text, " ") || strings.HasPrefix(r.text, " ") || r.text == "" {
+		return false
+	}
+	minGap := 0.15
+	if pdfLigatures[prev] || pdfLigatures[r.text] {
+		minGap = 0.25
+	}
+	return r.l-ln.r > minGap*min(ln.size, r.size)
 }
 
 // pdfSameLine says whether run r continues line ln: it sits at the same height

@@ -724,6 +724,61 @@ func TestPDFJoinHelpers(t *testing.T) {
 	}
 }
 
+// TestPDFChromiumKerningAndLigatures covers a PDF printed by Chromium, whose
+// kerned "Yo" came back twice ("YoYour") and whose "fi" ligature was split
+// off by a space ("fi les").
+func TestPDFChromiumKerningAndLigatures(t *testing.T) {
+	data, err := os.ReadFile("../../examples/docs/getting-started.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := pdfTestExtract(t, PDF{}, "getting-started.pdf", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, b := range res.Blocks {
+		all.WriteString(b.Text + "\n")
+		all.WriteString(strings.Join(b.Section, " / ") + "\n")
+	}
+	text := all.String()
+	for _, want := range []string{"Your own files", "a file that did not change"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, pdfTestDump(res.Blocks))
+		}
+	}
+	for _, bad := range []string{"YoYour", "fi les"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("text has %q:\n%s", bad, pdfTestDump(res.Blocks))
+		}
+	}
+}
+
+// TestPDFJoinLinesRuns checks how runs of one line are glued, with the
+// boxes PDFium gives for the Chromium heading "Your own files".
+func TestPDFJoinLinesRuns(t *testing.T) {
+	run := func(text string, l, r float64) pdfLine {
+		return pdfLine{text: text, size: 18, pdfBox: pdfBox{l: l, r: r, b: 456, t: 469}}
+	}
+	tests := []struct {
+		name string
+		runs []pdfLine
+		want string
+	}{
+		{"kerned overlap", []pdfLine{run("Yo", 29.84, 43.21), run("Your own ", 42.16, 129.73)}, "Your own"},
+		{"ligature", []pdfLine{run("Your own ", 42.16, 129.73), run("fi", 130.10, 141.55), run("les", 144.58, 171.29)}, "Your own files"},
+		{"ligature char", []pdfLine{run(pdfLigatureText.Replace("\ufb01"), 130.10, 141.55), run("les", 144.58, 171.29)}, "files"},
+		{"word gap", []pdfLine{run("own", 100, 129), run("files", 135, 170)}, "own files"},
+		{"repeat across gap", []pdfLine{run("class", 100, 129), run("s", 135, 140)}, "class s"},
+	}
+	for _, tt := range tests {
+		got := pdfJoinLines(tt.runs)
+		if len(got) != 1 || got[0].text != tt.want {
+			t.Errorf("%s: got %+v, want one line %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestPDFInitCache(t *testing.T) {
 	took, err := PDFWarmup()
 	if err != nil {
