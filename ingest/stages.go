@@ -244,7 +244,7 @@ func (r *run) load(ctx context.Context, j job) (src source, skip string, err err
 		if t := byExt[strings.ToLower(extOf(j.path))]; t != "" && !textual(t) {
 			// An empty text is an empty document; an empty PDF, picture
 			// or Office file is a broken one.
-			return src, "", fmt.Errorf("empty file: a %s file with no bytes", t)
+			return src, "", fmt.Errorf("empty file (0 bytes): not a valid %s", t)
 		}
 	}
 	src.typ = Detect(j.path, src.data)
