@@ -194,12 +194,13 @@ func (q *jobQueue) counts() map[string]int {
 	return c
 }
 
-// pending says whether an unfinished job has target among its sources.
-func (q *jobQueue) pending(target string) bool {
+// pending says whether an unfinished job other than except has target
+// among its sources.
+func (q *jobQueue) pending(target, except string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, j := range q.jobs {
-		if !j.finished() && slices.Contains(j.Targets, target) {
+		if j.ID != except && !j.finished() && slices.Contains(j.Targets, target) {
 			return true
 		}
 	}
@@ -377,7 +378,7 @@ func (q *jobQueue) cleanFailedUploads(j *job) {
 		return
 	}
 	for _, t := range j.Targets {
-		q.s.removeUpload(q.ctx, t)
+		q.s.removeUploadOf(q.ctx, t, j.ID)
 	}
 }
 

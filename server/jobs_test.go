@@ -219,3 +219,24 @@ func TestSweepUploads(t *testing.T) {
 		t.Errorf("the stored upload's folder is gone: %v", uploadDirs(t, ts.cfg.UploadDir))
 	}
 }
+
+// TestCleanupSparesPendingUpload: the same file uploaded twice is one
+// upload folder; cancelling the first job must not remove the file the
+// second, still queued, job is about to read.
+func TestCleanupSparesPendingUpload(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.ingester.block = make(chan struct{})
+	var first, second Job
+	ct, body := multipartBody(t, [2]string{"same.txt", "one file, uploaded twice"})
+	decodeRes(t, ts.do(t, "POST", "/v1/documents", body, "Content-Type", ct), http.StatusAccepted, &first)
+	ts.waitState(t, first.ID, JobRunning)
+	decodeRes(t, ts.do(t, "POST", "/v1/documents", body, "Content-Type", ct), http.StatusAccepted, &second)
+	ts.ingester.mu.Lock()
+	ts.ingester.block = nil // the second job runs freely
+	ts.ingester.mu.Unlock()
+	decodeRes(t, ts.do(t, "DELETE", "/v1/jobs/"+first.ID, nil), http.StatusAccepted, &first)
+	ts.waitState(t, first.ID, JobCancelled)
+	if j := ts.waitJob(t, second.ID); j.State != JobDone || j.Done != 1 {
+		t.Errorf("the second upload of the file after the first was cancelled: %+v", j)
+	}
+}

@@ -337,11 +337,17 @@ func (s *Server) displaySource(src string) string {
 }
 
 // removeUpload deletes an uploaded file once no document is stored from
-// it, and its upload folder (assets included) once no document is stored
+// it and no unfinished job names it, and its upload folder (assets included) once no document is stored
 // from any file of the folder; other sources are left alone.
 func (s *Server) removeUpload(ctx context.Context, p string) {
-	if !s.uploadPath(p) || s.stored(ctx, p) {
-		return
+	s.removeUploadOf(ctx, p, "")
+}
+
+// removeUploadOf is removeUpload for the job of id cleaning up after
+// itself: only the other jobs' needs keep the file.
+func (s *Server) removeUploadOf(ctx context.Context, p, id string) {
+	if !s.uploadPath(p) || s.stored(ctx, p) || s.jobs.pending(p, id) {
+		return // another job (the same file uploaded again) still needs it
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("remove upload", "path", p, "err", err)
@@ -358,7 +364,7 @@ func (s *Server) removeUploadDir(ctx context.Context, dir string) {
 	}
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
-		if s.stored(ctx, p) || s.jobs.pending(p) {
+		if s.stored(ctx, p) || s.jobs.pending(p, "") {
 			return
 		}
 	}
