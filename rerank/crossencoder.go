@@ -214,44 +214,13 @@ func (c *CrossEncoder) Score(ctx context.Context, query string, passages []strin
 	return scores, nil
 }
 
-// run scores one batch: encs[idx...] padded to the longest.
+// run scores one batch: encs[idx...] padded to the longest (or to the
+// graph's fixed length).
 func (c *CrossEncoder) run(ctx context.Context, encs []wordpiece.Encoding, idx []int) ([]float32, error) {
-	seq := 0
-	for _, i := range idx {
-		seq = max(seq, len(encs[i].IDs))
-	}
-	if n := c.fixedLength(); n > 0 {
-		seq = n
-	}
-	b := len(idx)
-	ids := make([]int64, b*seq)
-	mask := make([]int64, b*seq)
-	types := make([]int64, b*seq)
-	for row, i := range idx {
-		e := encs[i]
-		off := row * seq
-		for j := range seq {
-			if j < len(e.IDs) {
-				ids[off+j] = e.IDs[j]
-				mask[off+j] = 1
-				types[off+j] = e.TypeIDs[j]
-			} else {
-				ids[off+j] = c.tok.PadID()
-			}
-		}
-	}
-	values := map[string][]int64{InputIDs: ids, AttentionMask: mask, TokenTypeIDs: types}
-	in := make(map[string]onnx.Tensor, len(c.feed))
-	shape := []int64{int64(b), int64(seq)}
-	for _, io := range c.feed {
-		t := onnx.Tensor{Shape: shape}
-		if io.DType == onnx.Int32 {
-			t.Int32 = toInt32(values[io.Name])
-		} else {
-			t.Int64 = values[io.Name]
-		}
-		in[io.Name] = t
-	}
+	bt := wordpiece.NewBatch(encs, idx, c.fixedLength(), c.tok.PadID())
+	b := bt.Rows
+	in := onnx.IntInputs(c.feed, []int64{int64(bt.Rows), int64(bt.Seq)},
+		map[string][]int64{InputIDs: bt.IDs, AttentionMask: bt.Mask, TokenTypeIDs: bt.TypeIDs})
 	outs, err := c.sess.Run(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("cross-encoder: %w", err)
@@ -273,13 +242,6 @@ func (c *CrossEncoder) run(ctx context.Context, encs []wordpiece.Encoding, idx [
 	return res, nil
 }
 
-func toInt32(v []int64) []int32 {
-	out := make([]int32, len(v))
-	for i, x := range v {
-		out[i] = int32(x)
-	}
-	return out
-}
 
 // Rerank returns re-sorted copies of cands, best first, with the model's
 // logit as Score; equal logits keep the first-stage order.

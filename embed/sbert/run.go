@@ -51,67 +51,21 @@ func (e *Embedder) batchEnd(encs []wordpiece.Encoding, order []int, start int) i
 	return end
 }
 
-// batch is one graph run's inputs: encs[idx…] padded to the longest.
-type batch struct {
-	rows, seq          int
-	ids, mask, typeIDs []int64
-}
-
-func newBatch(encs []wordpiece.Encoding, idx []int, pad int64) batch {
-	b := batch{rows: len(idx)}
-	for _, i := range idx {
-		b.seq = max(b.seq, len(encs[i].IDs))
-	}
-	n := b.rows * b.seq
-	b.ids, b.mask, b.typeIDs = make([]int64, n), make([]int64, n), make([]int64, n)
-	for row, i := range idx {
-		off := row * b.seq
-		enc := encs[i]
-		for j := range b.seq {
-			if j < len(enc.IDs) {
-				b.ids[off+j], b.mask[off+j], b.typeIDs[off+j] = enc.IDs[j], 1, enc.TypeIDs[j]
-			} else {
-				b.ids[off+j] = pad
-			}
-		}
-	}
-	return b
-}
-
 // inputs returns the tensors of every input the graph declares.
-func (b batch) inputs(feed []onnx.IO) map[string]onnx.Tensor {
-	values := map[string][]int64{InputIDs: b.ids, AttentionMask: b.mask, TokenTypeIDs: b.typeIDs}
-	shape := []int64{int64(b.rows), int64(b.seq)}
-	in := make(map[string]onnx.Tensor, len(feed))
-	for _, io := range feed {
-		t := onnx.Tensor{Shape: shape}
-		if io.DType == onnx.Int32 {
-			t.Int32 = toInt32(values[io.Name])
-		} else {
-			t.Int64 = values[io.Name]
-		}
-		in[io.Name] = t
-	}
-	return in
-}
-
-func toInt32(v []int64) []int32 {
-	out := make([]int32, len(v))
-	for i, x := range v {
-		out[i] = int32(x)
-	}
-	return out
+func inputs(b wordpiece.Batch, feed []onnx.IO) map[string]onnx.Tensor {
+	return onnx.IntInputs(feed, []int64{int64(b.Rows), int64(b.Seq)},
+		map[string][]int64{InputIDs: b.IDs, AttentionMask: b.Mask, TokenTypeIDs: b.TypeIDs})
 }
 
 // run embeds one batch.
 func (e *Embedder) run(ctx context.Context, encs []wordpiece.Encoding, idx []int) ([][]float32, error) {
-	b := newBatch(encs, idx, e.tok.PadID())
+	b := wordpiece.NewBatch(encs, idx, 0, e.tok.PadID())
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.sess == nil {
 		return nil, errors.New("sentence embedder: closed")
 	}
-	outs, err := e.sess.Run(ctx, b.inputs(e.feed))
+	outs, err := e.sess.Run(ctx, inputs(b, e.feed))
 	if err != nil {
 		return nil, fmt.Errorf("sentence embedder: %w", err)
 	}
@@ -127,30 +81,30 @@ func (e *Embedder) run(ctx context.Context, encs []wordpiece.Encoding, idx []int
 }
 
 // pool turns the graph's output into one normalised vector per row.
-func (e *Embedder) pool(out onnx.Output, b batch) ([][]float32, error) {
+func (e *Embedder) pool(out onnx.Output, b wordpiece.Batch) ([][]float32, error) {
 	if e.pooled {
-		if len(out.Shape) != 2 || out.Shape[0] != int64(b.rows) || out.Shape[1] <= 0 {
-			return nil, fmt.Errorf("output of shape %v for a batch of %d", out.Shape, b.rows)
+		if len(out.Shape) != 2 || out.Shape[0] != int64(b.Rows) || out.Shape[1] <= 0 {
+			return nil, fmt.Errorf("output of shape %v for a batch of %d", out.Shape, b.Rows)
 		}
 		dim := int(out.Shape[1])
-		vecs := make([][]float32, b.rows)
+		vecs := make([][]float32, b.Rows)
 		for r := range vecs {
 			vecs[r] = normalize(slices.Clone(out.Data[r*dim : (r+1)*dim]))
 		}
 		return vecs, nil
 	}
-	if len(out.Shape) != 3 || out.Shape[0] != int64(b.rows) || out.Shape[1] != int64(b.seq) || out.Shape[2] <= 0 {
-		return nil, fmt.Errorf("output of shape %v for a batch of %d×%d tokens", out.Shape, b.rows, b.seq)
+	if len(out.Shape) != 3 || out.Shape[0] != int64(b.Rows) || out.Shape[1] != int64(b.Seq) || out.Shape[2] <= 0 {
+		return nil, fmt.Errorf("output of shape %v for a batch of %d×%d tokens", out.Shape, b.Rows, b.Seq)
 	}
 	dim := int(out.Shape[2])
-	vecs := make([][]float32, b.rows)
+	vecs := make([][]float32, b.Rows)
 	for r := range vecs {
-		rows := out.Data[r*b.seq*dim : (r+1)*b.seq*dim]
+		rows := out.Data[r*b.Seq*dim : (r+1)*b.Seq*dim]
 		if e.cfg.Pooling == CLS {
 			vecs[r] = normalize(slices.Clone(rows[:dim]))
 			continue
 		}
-		vecs[r] = normalize(meanPool(rows, b.mask[r*b.seq:(r+1)*b.seq], dim))
+		vecs[r] = normalize(meanPool(rows, b.Mask[r*b.Seq:(r+1)*b.Seq], dim))
 	}
 	return vecs, nil
 }

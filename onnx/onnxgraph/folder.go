@@ -338,6 +338,14 @@ var minimalMerges = [][2]string{
 // same with "</w>" appended, the results of a few merges, then
 // <|startoftext|> and <|endoftext|> as the last two ids, as in CLIP's vocab.
 func MinimalTokenizer() (vocabJSON, mergesTXT []byte) {
+	return bpeFiles(minimalMerges)
+}
+
+// bpeFiles writes vocab.json and merges.txt of a CLIP-style byte-level BPE
+// with merges: the 256 byte symbols, the same with "</w>", the result of
+// each merge in order, then <|startoftext|> and <|endoftext|> as the last
+// two ids, as in CLIP's vocabulary.
+func bpeFiles(merges [][2]string) (vocabJSON, mergesTXT []byte) {
 	var tokens []string
 	for _, r := range byteSymbols() {
 		tokens = append(tokens, string(r))
@@ -345,10 +353,10 @@ func MinimalTokenizer() (vocabJSON, mergesTXT []byte) {
 	for _, r := range byteSymbols() {
 		tokens = append(tokens, string(r)+"</w>")
 	}
-	merges := []byte("#version: 0.2\n")
-	for _, m := range minimalMerges {
+	mergesTXT = []byte("#version: 0.2\n")
+	for _, m := range merges {
 		tokens = append(tokens, m[0]+m[1])
-		merges = fmt.Appendf(merges, "%s %s\n", m[0], m[1])
+		mergesTXT = fmt.Appendf(mergesTXT, "%s %s\n", m[0], m[1])
 	}
 	tokens = append(tokens, StartOfText, EndOfText)
 
@@ -362,7 +370,7 @@ func MinimalTokenizer() (vocabJSON, mergesTXT []byte) {
 		fmt.Fprintf(&b, "%s: %d", bytes.TrimSpace(key), id)
 	}
 	b.WriteString("}\n")
-	return b.Bytes(), merges
+	return b.Bytes(), mergesTXT
 }
 
 // byteSymbols is GPT-2's bytes_to_unicode table in CLIP's vocabulary order:

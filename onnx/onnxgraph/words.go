@@ -1,10 +1,8 @@
 package onnxgraph
 
 import (
-	"bytes"
 	"cmp"
 	"container/heap"
-	"fmt"
 	"slices"
 )
 
@@ -24,33 +22,11 @@ func WordTokenizer(freq map[string]int, maxMerges int) (vocabJSON, mergesTXT []b
 	if maxMerges <= 0 {
 		maxMerges = CLIPMerges
 	}
-	var tokens []string
-	for _, r := range byteSymbols() {
-		tokens = append(tokens, string(r))
-	}
-	for _, r := range byteSymbols() {
-		tokens = append(tokens, string(r)+"</w>")
-	}
-	merges := []byte("#version: 0.2\n")
-	for _, m := range trainBPE(freq, maxMerges) {
-		tokens = append(tokens, m[0]+m[1])
-		merges = fmt.Appendf(merges, "%s %s\n", m[0], m[1])
-	}
-	tokens = append(tokens, StartOfText, EndOfText)
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for id, tok := range tokens {
-		if id > 0 {
-			b.WriteString(", ")
-		}
-		key, _ := marshal(tok)
-		fmt.Fprintf(&b, "%s: %d", bytes.TrimSpace(key), id)
-	}
-	b.WriteString("}\n")
-	return b.Bytes(), merges
+	return bpeFiles(trainBPE(freq, maxMerges))
 }
 
-type bpePair [2]string
+// bpePair is two adjacent symbols; a merge joins them.
+type bpePair = [2]string
 
 // bpeWord is one distinct word as its current symbols.
 type bpeWord struct {

@@ -304,3 +304,35 @@ func (w *Tokenizer) pieces(word string, out []int64) []int64 {
 	}
 	return out
 }
+
+// Batch is encodings padded into rows of one length, as BERT graphs take
+// them: input ids, attention mask and token type ids, row-major.
+type Batch struct {
+	Rows, Seq          int
+	IDs, Mask, TypeIDs []int64
+}
+
+// NewBatch pads encs[idx…] with pad to seq tokens, or to the longest of
+// them when seq ≤ 0; longer encodings are cut at seq.
+func NewBatch(encs []Encoding, idx []int, seq int, pad int64) Batch {
+	b := Batch{Rows: len(idx), Seq: seq}
+	if seq <= 0 {
+		for _, i := range idx {
+			b.Seq = max(b.Seq, len(encs[i].IDs))
+		}
+	}
+	n := b.Rows * b.Seq
+	b.IDs, b.Mask, b.TypeIDs = make([]int64, n), make([]int64, n), make([]int64, n)
+	for row, i := range idx {
+		off := row * b.Seq
+		enc := encs[i]
+		for j := range b.Seq {
+			if j < len(enc.IDs) {
+				b.IDs[off+j], b.Mask[off+j], b.TypeIDs[off+j] = enc.IDs[j], 1, enc.TypeIDs[j]
+			} else {
+				b.IDs[off+j] = pad
+			}
+		}
+	}
+	return b
+}
