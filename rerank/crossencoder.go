@@ -242,7 +242,6 @@ func (c *CrossEncoder) run(ctx context.Context, encs []wordpiece.Encoding, idx [
 	return res, nil
 }
 
-
 // Rerank returns re-sorted copies of cands, best first, with the model's
 // logit as Score; equal logits keep the first-stage order.
 func (c *CrossEncoder) Rerank(ctx context.Context, query string, cands []Candidate) ([]Candidate, error) {
