@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"strings"
 	"time"
 
@@ -101,13 +102,7 @@ func (s *Store) Documents(ctx context.Context, f mmrag.Filter) ([]mmrag.Document
 
 // Items returns the items of a document ordered by position.
 func (s *Store) Items(ctx context.Context, docID string) ([]mmrag.Item, error) {
-	items := []mmrag.Item{}
-	err := s.readDoc(ctx, docID, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+itemColumns+` FROM items i WHERE i.doc_id = ? ORDER BY i.position, i.rowid`, docID)
-		list, err := collect(rows, err, scanItem)
-		items = append(items, list...)
-		return err
-	})
+	items, err := s.itemsBetween(ctx, docID, math.MinInt64, math.MaxInt64)
 	if err != nil {
 		return nil, fmt.Errorf("items of document %s: %w", docID, err)
 	}
@@ -118,6 +113,16 @@ func (s *Store) Items(ctx context.Context, docID string) ([]mmrag.Item, error) {
 // [lo, hi], in order: the neighbours of a window, read without the rest of
 // a long document (retrieval rebuilds passages from them).
 func (s *Store) ItemsAround(ctx context.Context, docID string, lo, hi int) ([]mmrag.Item, error) {
+	items, err := s.itemsBetween(ctx, docID, int64(lo), int64(hi))
+	if err != nil {
+		return nil, fmt.Errorf("items %d–%d of document %s: %w", lo, hi, docID, err)
+	}
+	return items, nil
+}
+
+// itemsBetween reads the items of a document at positions lo to hi, in
+// order, in one snapshot with the check that the document exists.
+func (s *Store) itemsBetween(ctx context.Context, docID string, lo, hi int64) ([]mmrag.Item, error) {
 	items := []mmrag.Item{}
 	err := s.readDoc(ctx, docID, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+itemColumns+` FROM items i WHERE i.doc_id = ? AND i.position BETWEEN ? AND ? ORDER BY i.position, i.rowid`, docID, lo, hi)
@@ -125,10 +130,7 @@ func (s *Store) ItemsAround(ctx context.Context, docID string, lo, hi int) ([]mm
 		items = append(items, list...)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("items %d–%d of document %s: %w", lo, hi, docID, err)
-	}
-	return items, nil
+	return items, err
 }
 
 // readDoc runs fn in one read transaction once it has checked that the
