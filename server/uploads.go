@@ -92,11 +92,7 @@ func (s *Server) handleReingest(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	name := doc.Source
-	if s.uploadPath(doc.Source) {
-		name = filepath.Base(doc.Source)
-	}
-	j, err := s.jobs.add("reingest", []string{doc.Source}, []string{name})
+	j, err := s.jobs.add("reingest", []string{doc.Source}, []string{s.displaySource(doc.Source)})
 	if err != nil {
 		s.failErr(w, r, err)
 		return
