@@ -35,7 +35,7 @@ lint: vet
 ## race: the packages that run goroutines, timers or locks, under the race detector;
 ## -short keeps it to a few minutes, -timeout ends a hang
 RACE_PKGS ?= ./app/... ./server/... ./sqlite/... ./ingest/... ./embed/... ./onnx/... ./retrieve/... ./rag/... \
-	./migrate/... ./hub/... ./ollama/... ./openai/... ./internal/llmclient/... ./store/... ./imageprep/... ./tokenizer/...
+	./migrate/... ./hub/... ./ollama/... ./openai/... ./internal/llmclient/... ./store/... ./imageprep/... ./tokenizer/... ./hnsw/...
 race: setup
 	MMRAG_REQUIRE_ORT=1 CGO_ENABLED=1 $(GO) test -race -short -count=1 -timeout 12m $(RACE_PKGS)
 

@@ -7,6 +7,7 @@
 //
 //	dir/mmrag.db            SQLite, WAL mode (plus mmrag.db-wal, mmrag.db-shm)
 //	dir/blobs/ab/cdef….png  image bytes, named by the sha256 of their content
+//	dir/ann/…               approximate indexes of large collections (ann.go)
 //
 // The package owns the schema and its migrations, the blob files, the
 // in-memory vector matrices used by SearchVectors, the translation of user
@@ -56,6 +57,7 @@ type Store struct {
 	syncMu     sync.Mutex
 	lastChange *sql.Stmt
 	vec        vectorCache
+	ann        annWorker // the approximate index's settings and worker (ann.go)
 
 	// ftsStats caches the document frequencies SearchText prunes by;
 	// pruneMinRows is the number of matching rows below which it does not
@@ -83,6 +85,7 @@ type config struct {
 	readers     int
 	workers     int
 	cacheKiB    int
+	ann         ANNOptions
 }
 
 // WithBusyTimeout sets how long a statement waits for a lock held by another
@@ -198,6 +201,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	s.startANN(cfg.ann)
 	return s, nil
 }
 
@@ -238,7 +242,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
-		var errs []error
+		errs := []error{s.closeANN()}
 		if s.lastChange != nil {
 			errs = append(errs, s.lastChange.Close())
 		}

@@ -12,7 +12,10 @@ package sqlite
 // the first search that needs it and afterwards patched by every commit of
 // this Store, and by the commits of other processes that each search first
 // looks for in the change log (changes.go); it costs rows×dim×4 bytes of
-// memory for as long as the Store is open.
+// memory for as long as the Store is open. Rows are scored in runs by the
+// batched kernel of store/vecmath (AVX-512 where the CPU has it), exact to
+// 1e-6 against float64. Queries marked Approximate may instead be answered
+// by the matrix's HNSW index once it has one (ann.go).
 
 import (
 	"cmp"
@@ -28,6 +31,7 @@ import (
 
 	"mmrag"
 	"mmrag/store"
+	"mmrag/store/vecmath"
 )
 
 // testHookMatrixRead, when set by a test, runs between the scan of a matrix
@@ -80,6 +84,7 @@ type matrix struct {
 	rowDoc []int32
 	docs   []*docMeta       // documents with at least one row
 	docPos map[string]int32 // document id → index in docs
+	ann    *annIndex        // nil while the matrix has no approximate index (ann.go)
 }
 
 func (m *matrix) rows() int { return len(m.items) }
@@ -99,6 +104,7 @@ func (m *matrix) removeDoc(id string) {
 			continue
 		}
 		last := n - 1
+		m.ann.removeRow(r, last)
 		if r != last {
 			copy(m.data[r*dim:(r+1)*dim], m.data[last*dim:(last+1)*dim])
 			m.items[r] = m.items[last]
@@ -137,6 +143,7 @@ func (m *matrix) add(d *docMeta, item string, v []float32) {
 	m.data = append(m.data, v...)
 	m.items = append(m.items, item)
 	m.rowDoc = append(m.rowDoc, di)
+	m.ann.addRow(len(m.items) - 1)
 }
 
 // vectorCache holds the matrices loaded so far. Searches read a matrix under
@@ -156,6 +163,9 @@ type vectorCache struct {
 	// reloadedDocs and fullReloads count what catching up with other
 	// writers read from the database (tests).
 	reloadedDocs, fullReloads int
+
+	// annWake wakes the approximate index's worker (ann.go); nil when off.
+	annWake chan struct{}
 }
 
 // pendingLoad is a matrix being read from the database. Commits that land
@@ -221,6 +231,7 @@ func (c *vectorCache) patch(ch change) {
 	for _, p := range c.loading {
 		p.log = append(p.log, ch)
 	}
+	c.wakeANN()
 }
 
 // advance moves applied up to last and over the commits of this Store that
@@ -332,6 +343,7 @@ func (s *Store) loadMatrix(ctx context.Context, key vecKey) error {
 			m.apply(key, ch)
 		}
 		c.m[key] = m
+		c.wakeANN()
 	}
 	c.mu.Unlock()
 	close(p.done)
@@ -459,6 +471,13 @@ func (s *Store) SearchVectors(ctx context.Context, q mmrag.VectorQuery) ([]mmrag
 			}
 			if !some {
 				return nil
+			}
+		}
+		if q.Approximate {
+			ann, ok, err := m.annSearch(q.Vector, q.K, allow, s.ann.opts)
+			if ok {
+				hits = ann
+				return err
 			}
 		}
 		var err error
@@ -610,27 +629,49 @@ func (m *matrix) sortScored(s []scored) {
 // scoreAll scores the rows of the blocks next hands out into out[row]; a
 // row the filter rejects gets row -1.
 func (m *matrix) scoreAll(ctx context.Context, q []float32, next func() (int, int, bool), allow []bool, out []scored) error {
-	dim := m.dim
+	buf := make([]float32, blockRows)
 	for lo, hi, ok := next(); ok; lo, hi, ok = next() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		s := m.scoreBlock(q, lo, hi, allow, buf)
 		for r := lo; r < hi; r++ {
 			if allow != nil && !allow[m.rowDoc[r]] {
 				out[r] = scored{row: -1}
 				continue
 			}
-			out[r] = scored{int32(r), store.Dot(q, m.data[r*dim:(r+1)*dim])}
+			out[r] = scored{int32(r), s[r-lo]}
 		}
 	}
 	return nil
+}
+
+// scoreBlock scores the allowed rows lo..hi-1 against q into s[r-lo],
+// returning s = buf[:hi-lo]; the slots of rejected rows hold no score.
+// Runs of allowed rows (the rows of a document are mostly adjacent) go to
+// the batched kernel, one query against consecutive rows.
+func (m *matrix) scoreBlock(q []float32, lo, hi int, allow []bool, buf []float32) []float32 {
+	dim := m.dim
+	s := buf[:hi-lo]
+	for r := lo; r < hi; {
+		if allow != nil && !allow[m.rowDoc[r]] {
+			r++
+			continue
+		}
+		end := r + 1
+		for end < hi && (allow == nil || allow[m.rowDoc[end]]) {
+			end++
+		}
+		vecmath.DotBatch(q, m.data[r*dim:end*dim], s[r-lo:end-lo])
+		r = end
+	}
+	return s
 }
 
 // topK keeps the k best allowed rows of the blocks next hands out in a
 // min-heap whose root is the worst kept row: a row enters only when it beats
 // the root.
 func (m *matrix) topK(ctx context.Context, q []float32, next func() (int, int, bool), k int, allow []bool) ([]scored, error) {
-	dim := m.dim
 	h := make([]scored, 0, k)
 	// worse reports whether a ranks below b: lower score, or the same score
 	// and a larger item ID (the final order breaks ties by ID ascending).
@@ -640,15 +681,17 @@ func (m *matrix) topK(ctx context.Context, q []float32, next func() (int, int, b
 		}
 		return m.items[a.row] > m.items[b.row]
 	}
+	buf := make([]float32, blockRows)
 	for lo, hi, ok := next(); ok; lo, hi, ok = next() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		scores := m.scoreBlock(q, lo, hi, allow, buf)
 		for r := lo; r < hi; r++ {
 			if allow != nil && !allow[m.rowDoc[r]] {
 				continue
 			}
-			s := scored{int32(r), store.Dot(q, m.data[r*dim:(r+1)*dim])}
+			s := scored{int32(r), scores[r-lo]}
 			if len(h) < k {
 				h = append(h, s)
 				siftUp(h, len(h)-1, worse)

@@ -31,6 +31,8 @@ type globals struct {
 	threads   int
 	quantized bool
 	store     string
+	ann       string // --ann: auto or off
+	annEf     int    // --ann-ef
 	llm       llmFlags
 	weaviate  weaviateFlags
 	errw      io.Writer // the running command's stderr, for notes
@@ -78,6 +80,8 @@ func newRoot() *cobra.Command {
 	pf.IntVar(&g.threads, "threads", 0, "ONNX Runtime threads (0 = all cores)")
 	pf.BoolVar(&g.quantized, "quantized", false, "use the model's quantized ONNX graphs")
 	pf.StringVar(&g.store, "store", envOr("MMRAG_STORE", ""), "knowledge base directory ($MMRAG_STORE; default: $MMRAG_HOME/kb)")
+	pf.StringVar(&g.ann, "ann", envOr("MMRAG_ANN", "auto"), fmt.Sprintf("approximate index for cosine and hybrid search: auto (from %d vectors per model and modality) or off ($MMRAG_ANN)", sqlite.DefaultANNThreshold))
+	pf.IntVar(&g.annEf, "ann-ef", 0, fmt.Sprintf("candidates per approximate search: larger finds more of the true best, slower (0 = %d)", sqlite.DefaultANNEfSearch))
 	g.llm.register(root)
 	g.weaviate.register(root)
 	root.AddCommand(newSearchCmd(g), newAskCmd(g), newChatCmd(g), newCaptionCmd(g), newServeCmd(g), newEvalCmd(g), newMigrateCmd(g))
@@ -130,7 +134,18 @@ func (g *globals) storeDir() string {
 
 // openStore opens (creating if needed) the embedded knowledge base.
 func (g *globals) openStore(ctx context.Context) (*sqlite.Store, error) {
-	return sqlite.Open(ctx, g.storeDir())
+	ann := sqlite.ANNOptions{EfSearch: g.annEf}
+	switch g.ann {
+	case "auto", "":
+	case "off":
+		ann.Off = true
+	default:
+		return nil, fmt.Errorf("--ann %q: want auto or off", g.ann)
+	}
+	if g.annEf < 0 {
+		return nil, fmt.Errorf("--ann-ef %d: want 0 or more", g.annEf)
+	}
+	return sqlite.Open(ctx, g.storeDir(), sqlite.WithANN(ann))
 }
 
 func newVersionCmd() *cobra.Command {

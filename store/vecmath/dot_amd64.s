@@ -1,0 +1,237 @@
+#include "textflag.h"
+
+// The float32 kernels: four 16-lane accumulators over blocks of 64 values,
+// one over blocks of 16, a masked load for the last n%16, then a fixed
+// reduction tree. dotAsm and dotBatchAsm run the same instructions in the
+// same order, so their results are bitwise equal.
+
+// func dotAsm(a, b *float32, n int) float32
+TEXT ·dotAsm(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), DX
+	MOVQ DX, CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ DX, BX
+	SHRQ $6, BX
+	JEQ  d16
+
+d64:
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	VFMADD231PS (DI), Z4, Z0
+	VFMADD231PS 64(DI), Z5, Z1
+	VFMADD231PS 128(DI), Z6, Z2
+	VFMADD231PS 192(DI), Z7, Z3
+	ADDQ $256, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNE  d64
+
+d16:
+	MOVQ DX, BX
+	ANDQ $63, BX
+	SHRQ $4, BX
+	JEQ  dtail
+
+d16loop:
+	VMOVUPS (SI), Z4
+	VFMADD231PS (DI), Z4, Z0
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ BX
+	JNE  d16loop
+
+dtail:
+	KORTESTW K1, K1
+	JEQ  dreduce
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DI), K1, Z5
+	VFMADD231PS Z5, Z4, Z1
+
+dreduce:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VADDPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func dotBatchAsm(q, rows *float32, dim, nrows int, out *float32)
+TEXT ·dotBatchAsm(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), R8
+	MOVQ rows+8(FP), R11
+	MOVQ dim+16(FP), DX
+	MOVQ nrows+24(FP), R9
+	MOVQ out+32(FP), R10
+	MOVQ DX, R12
+	SHLQ $2, R12
+	MOVQ DX, CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+
+brow:
+	MOVQ R8, SI
+	MOVQ R11, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ DX, BX
+	SHRQ $6, BX
+	JEQ  b16
+
+b64:
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	VFMADD231PS (DI), Z4, Z0
+	VFMADD231PS 64(DI), Z5, Z1
+	VFMADD231PS 128(DI), Z6, Z2
+	VFMADD231PS 192(DI), Z7, Z3
+	ADDQ $256, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNE  b64
+
+b16:
+	MOVQ DX, BX
+	ANDQ $63, BX
+	SHRQ $4, BX
+	JEQ  btail
+
+b16loop:
+	VMOVUPS (SI), Z4
+	VFMADD231PS (DI), Z4, Z0
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ BX
+	JNE  b16loop
+
+btail:
+	KORTESTW K1, K1
+	JEQ  breduce
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DI), K1, Z5
+	VFMADD231PS Z5, Z4, Z1
+
+breduce:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VADDPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSS X0, (R10)
+	ADDQ $4, R10
+	ADDQ R12, R11
+	DECQ R9
+	JNE  brow
+	VZEROUPPER
+	RET
+
+// The int8 kernel. VPDPBUSD multiplies unsigned bytes by signed bytes, so
+// a is shifted to unsigned (a^0x80 = a+128) and 128·Σb, counted alongside
+// by a second VPDPBUSD against ones, is subtracted at the end:
+// Σ(a+128)·b − 128·Σb = Σa·b. Four products of at most 255·128 fit an
+// int32 lane without saturation.
+
+// func dotInt8Asm(a, b *int8, n int) int32
+TEXT ·dotInt8Asm(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), DX
+	MOVL $0x80808080, AX
+	VPBROADCASTD AX, Z15
+	MOVL $0x01010101, AX
+	VPBROADCASTD AX, Z14
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ DX, BX
+	SHRQ $7, BX
+	JEQ  i64
+
+i128:
+	VPXORD (SI), Z15, Z4
+	VPXORD 64(SI), Z15, Z5
+	VMOVDQU64 (DI), Z6
+	VMOVDQU64 64(DI), Z7
+	VPDPBUSD Z6, Z4, Z0
+	VPDPBUSD Z7, Z5, Z1
+	VPDPBUSD Z6, Z14, Z2
+	VPDPBUSD Z7, Z14, Z3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	DECQ BX
+	JNE  i128
+
+i64:
+	TESTQ $64, DX
+	JEQ   itail
+	VPXORD (SI), Z15, Z4
+	VMOVDQU64 (DI), Z6
+	VPDPBUSD Z6, Z4, Z0
+	VPDPBUSD Z6, Z14, Z2
+	ADDQ $64, SI
+	ADDQ $64, DI
+
+itail:
+	MOVQ DX, CX
+	ANDQ $63, CX
+	JEQ  ireduce
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVQ AX, K1
+	VMOVDQU8.Z (SI), K1, Z4
+	VMOVDQU8.Z (DI), K1, Z6
+	VPXORD Z15, Z4, Z4
+	VPDPBUSD Z6, Z4, Z0
+	VPDPBUSD Z6, Z14, Z2
+
+ireduce:
+	VPADDD Z1, Z0, Z0
+	VPADDD Z3, Z2, Z2
+	VPSLLD $7, Z2, Z2
+	VPSUBD Z2, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPADDD Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VMOVD X0, AX
+	MOVL AX, ret+24(FP)
+	VZEROUPPER
+	RET
