@@ -17,11 +17,20 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"mmrag/internal/home"
 	"mmrag/internal/testenv"
 )
 
 // Wait bounds one step or wait: a guard against a hang, not a speed check.
-const Wait = 3 * time.Minute
+// $MMRAG_BROWSER_WAIT (a duration) shortens it while writing a test.
+var Wait = waitFromEnv(3 * time.Minute)
+
+func waitFromEnv(def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("MMRAG_BROWSER_WAIT")); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
 
 // Browser is a headless Chromium with one tab.
 type Browser struct {
@@ -139,4 +148,86 @@ func (b *Browser) Shot(name string) {
 		return
 	}
 	b.t.Logf("screenshot: %s", path)
+}
+
+// EvalAwait evaluates a JavaScript expression whose value is a promise,
+// and returns what it resolves to.
+func EvalAwait[T any](b *Browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, Wait)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// AxeVersion is the axe-core release .ci/run installs under
+// $MMRAG_HOME/tools.
+const AxeVersion = "4.10.3"
+
+// AxeEnv names an axe.min.js to use instead of the installed one.
+const AxeEnv = "MMRAG_AXE"
+
+// Axe returns the source of axe-core's axe.min.js ($MMRAG_AXE, else the
+// copy .ci/run installs); without it "" (CheckAxe then checks nothing),
+// or under MMRAG_REQUIRE_TOOLS a failure, so the other checks still run.
+func Axe(t *testing.T) string {
+	t.Helper()
+	var paths []string
+	if p := os.Getenv(AxeEnv); p != "" {
+		paths = append(paths, p)
+	}
+	if h, err := home.Dir(); err == nil {
+		paths = append(paths, filepath.Join(h, "tools", "axe-core-"+AxeVersion, "node_modules", "axe-core", "axe.min.js"))
+	}
+	for _, p := range paths {
+		if src, err := os.ReadFile(p); err == nil {
+			return string(src)
+		}
+	}
+	why := `axe-core's axe.min.js not found: npm install --prefix "$MMRAG_HOME/tools/axe-core-` + AxeVersion + `" axe-core@` + AxeVersion + ` (or set ` + AxeEnv + `) to check accessibility`
+	testenv.Check(t, false, testenv.RequireTools, why)
+	t.Log(why)
+	return ""
+}
+
+// Violation is one accessibility rule a page breaks, as axe-core reports it.
+type Violation struct {
+	ID      string   `json:"id"`
+	Impact  string   `json:"impact"`
+	Help    string   `json:"help"`
+	Targets []string `json:"targets"`
+}
+
+// CheckAxe runs axe-core (its source from Axe; "" checks nothing) on the
+// page as it is now and fails the test for each serious or critical violation, naming the
+// rule and the elements; what names the page's state in the message.
+func (b *Browser) CheckAxe(what, axeSource string) {
+	b.t.Helper()
+	if axeSource == "" {
+		return // Axe said why
+	}
+	if !Eval[bool](b, `typeof window.axe === "object"`) {
+		Eval[any](b, axeSource+"\n;0")
+	}
+	res := EvalAwait[struct {
+		Passed     int         `json:"passed"`
+		Violations []Violation `json:"violations"`
+	}](b, `axe.run(document, {resultTypes: ["violations"]}).then((r) => ({
+		passed: r.passes.length,
+		violations: r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => ({
+			id: v.id, impact: v.impact, help: v.help,
+			targets: v.nodes.map((n) => n.target.join(" ") + (n.failureSummary ? " — " + n.failureSummary.replace(/\s+/g, " ") : "")),
+		})),
+	}))`)
+	found := res.Violations
+	b.t.Logf("axe (%s): %d rules passed, %d serious or critical violations", what, res.Passed, len(found))
+	for _, v := range found {
+		b.t.Errorf("axe (%s): %s %s — %s: %s", what, v.Impact, v.ID, v.Help, strings.Join(v.Targets, "; "))
+	}
+	if len(found) > 0 {
+		b.Shot("axe-" + strings.NewReplacer(" ", "-", "/", "-").Replace(what))
+	}
 }
