@@ -108,6 +108,10 @@ const (
 	// long block was split into. Retrieval rebuilds a hit's passage
 	// (small-to-big) from the windows sharing it.
 	MetaBlock = "block"
+	// MetaRegion is, on a text item from a source laid out on pages (PDF),
+	// where its text sits on its page (Item.Page): a Region as
+	// Region.String writes it, read back by ParseRegion.
+	MetaRegion = "region"
 )
 
 // Vector is one item's embedding under one model.
@@ -141,6 +145,11 @@ type VectorQuery struct {
 	Vector   []float32
 	K        int
 	Filter   Filter
+	// Approximate lets a store answer from an approximate index (some of
+	// the true K best may be missing). Set for top-K ranking only, never
+	// where scores over the whole collection matter (the reference
+	// scoring's softmax).
+	Approximate bool
 }
 
 // TextQuery is a full-text (BM25) query over text items.

@@ -40,8 +40,15 @@ type Service struct {
 	// caller never makes the service call a model, with the operator's
 	// keys, that the operator did not offer.
 	Allowed []string
+	// Catalogs list and describe the models of the LLM servers, by kind
+	// ("ollama", "openai"), for Models.
+	Catalogs map[string]ModelCatalog
+	// Collections resolves the collections a search may keep to; nil
+	// refuses searches naming collections.
+	Collections CollectionResolver
 
 	mu     sync.Mutex // guards gens
 	gens   map[string]*rag.Engine
 	ingest sync.Mutex // Pipeline.Add runs one at a time
+	caps   capsCache
 }

@@ -49,12 +49,19 @@ func (s *Service) Ask(ctx context.Context, req AskRequest, onSources func(*rag.A
 	if rr.Strategy != "" && !validStrategy(rr.Strategy) {
 		return nil, fmt.Errorf("%w: strategy %q: want one of %v", ErrInvalid, req.Strategy, rag.Strategies())
 	}
-	if !req.Search.zero() {
+	none, err := s.scope(ctx, &req.Search)
+	if err != nil {
+		return nil, err
+	}
+	if !req.Search.zero() || none {
 		opt, err := s.SearchOptions(req.Search)
 		if err != nil {
 			return nil, err
 		}
 		rr.Search = &opt
+		if none { // the collections hold no document: no sources
+			rr.Results = noResults(rr.Question, opt)
+		}
 	}
 	if req.Image != nil || req.Like != "" {
 		if req.Image != nil && req.Like != "" {
@@ -63,11 +70,13 @@ func (s *Service) Ask(ctx context.Context, req AskRequest, onSources func(*rag.A
 		if strings.TrimSpace(rr.Question) == "" {
 			rr.Question = ImageQuestion
 		}
-		res, err := s.Search(ctx, Query{Image: req.Image, Like: req.Like}, req.Search)
-		if err != nil {
-			return nil, err
+		if rr.Results == nil {
+			res, err := s.Search(ctx, Query{Image: req.Image, Like: req.Like}, req.Search)
+			if err != nil {
+				return nil, err
+			}
+			rr.Results = res
 		}
-		rr.Results = res
 	}
 	return eng.Ask(ctx, rr, onSources, onToken)
 }

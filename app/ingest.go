@@ -17,6 +17,8 @@ var ErrNoIngest = errors.New("this service has no ingest pipeline")
 type IngestReport struct {
 	ingest.Report
 	TextEmbedded int
+	// Documents are the ids of the documents stored or found unchanged.
+	Documents []string
 }
 
 // Ingest adds targets (files, folders, globs, URLs) to the knowledge
@@ -44,7 +46,7 @@ func (s *Service) Ingest(ctx context.Context, targets []string, walk ingest.Walk
 	}
 	defer func() { s.Pipeline.Progress = nil }()
 	rep, err := s.Pipeline.Add(ctx, targets, walk)
-	out := IngestReport{Report: rep}
+	out := IngestReport{Report: rep, Documents: stored}
 	if err != nil || s.Text == nil || len(stored) == 0 {
 		return out, err
 	}

@@ -26,13 +26,16 @@ type SearchOptions struct {
 	NormalizeQuery                bool
 	KeepDuplicateImages           bool
 	Filter                        mmrag.Filter
+	// Collections, when set, keeps to the documents of these collections
+	// (of any of them), within Filter.DocIDs when that is set too.
+	Collections []string
 }
 
 // zero says whether o changes nothing.
 func (o SearchOptions) zero() bool {
 	return o.Mode == "" && o.TextK == nil && o.ImageK == nil && o.TextThreshold == nil && o.ImageThreshold == nil &&
 		o.TextTemperature == nil && o.ImageTemp == nil && o.Pool == 0 && !o.NormalizeQuery && !o.KeepDuplicateImages &&
-		len(o.Filter.DocIDs) == 0 && len(o.Filter.Types) == 0 && o.Filter.SourcePrefix == "" &&
+		len(o.Filter.DocIDs) == 0 && len(o.Collections) == 0 && len(o.Filter.Types) == 0 && o.Filter.SourcePrefix == "" &&
 		o.Filter.Since.IsZero() && o.Filter.Until.IsZero()
 }
 

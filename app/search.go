@@ -19,6 +19,10 @@ type Query struct {
 
 // Search ranks the items of each modality for q.
 func (s *Service) Search(ctx context.Context, q Query, o SearchOptions) (*retrieve.Results, error) {
+	none, err := s.scope(ctx, &o)
+	if err != nil {
+		return nil, err
+	}
 	opt, err := s.SearchOptions(o)
 	if err != nil {
 		return nil, err
@@ -31,6 +35,9 @@ func (s *Service) Search(ctx context.Context, q Query, o SearchOptions) (*retrie
 	}
 	if given != 1 {
 		return nil, fmt.Errorf("%w: search with exactly one of a text, an image or an item id", ErrInvalid)
+	}
+	if none {
+		return noResults(q.Text, opt), nil
 	}
 	searcher := s.Engine.Searcher
 	switch {

@@ -39,3 +39,37 @@ func TestChunkBlocks(t *testing.T) {
 		t.Errorf("code chunk: block %d–%d %q, want 4", c.Block, c.BlockEnd, c.Text)
 	}
 }
+
+// A chunk's box is the union of its blocks' boxes on its page: merged
+// blocks widen it, the pieces of a split block share the block's, and
+// blocks without a box leave it zero.
+func TestChunkBox(t *testing.T) {
+	long := strings.Repeat("A sentence that is long enough to need several windows of its own. ", 12)
+	p1 := extract.Place{Section: []string{"S"}, Page: 1}
+	p2 := extract.Place{Section: []string{"S"}, Page: 2}
+	a := extract.Box{X0: 0.1, Y0: 0.1, X1: 0.5, Y1: 0.2}
+	b := extract.Box{X0: 0.2, Y0: 0.25, X1: 0.9, Y1: 0.3}
+	c := extract.Box{X0: 0.1, Y0: 0.4, X1: 0.9, Y1: 0.8}
+	res := &extract.Result{Blocks: []extract.Block{
+		{Kind: extract.Paragraph, Text: "First short paragraph.", Place: p1, Box: a},
+		{Kind: extract.Paragraph, Text: "Second short paragraph.", Place: p1, Box: b},
+		{Kind: extract.Paragraph, Text: long, Place: p2, Box: c},
+		{Kind: extract.Paragraph, Text: "No box.", Place: extract.Place{Page: 3}},
+	}}
+	chunks := Split(res, Options{})
+	if len(chunks) < 4 {
+		t.Fatalf("%d chunks, want the merged pair, at least two pieces, the last", len(chunks))
+	}
+	want := extract.Box{X0: 0.1, Y0: 0.1, X1: 0.9, Y1: 0.3}
+	if got := chunks[0].Box; got != want {
+		t.Errorf("merged chunk: box %+v, want %+v", got, want)
+	}
+	for _, ch := range chunks[1 : len(chunks)-1] {
+		if ch.Box != c {
+			t.Errorf("piece %q: box %+v, want %+v", ch.Text[:20], ch.Box, c)
+		}
+	}
+	if got := chunks[len(chunks)-1].Box; !got.IsZero() {
+		t.Errorf("block without a box: chunk box %+v, want zero", got)
+	}
+}

@@ -96,6 +96,10 @@ type Chunk struct {
 	// Pieces is how many chunks the block was split into: 1 when it fits
 	// one window (alone or merged with others).
 	Pieces int
+	// Box is where the chunk's blocks sit on their page: the union of
+	// their boxes (the pieces of a split block share the block's); zero
+	// when unknown.
+	Box extract.Box
 }
 
 // Approx is the Counter used when Options.Counter is nil. It mimics CLIP's
@@ -164,7 +168,21 @@ func Split(res *extract.Result, opt Options) []Chunk {
 		s.run(blocks[start:end], index[start:end])
 		start = end
 	}
+	for i := range s.out {
+		s.out[i].Box = blockBox(res.Blocks, s.out[i])
+	}
 	return s.out
+}
+
+// blockBox is the union of the boxes of a chunk's blocks on its page.
+func blockBox(blocks []extract.Block, c Chunk) extract.Box {
+	var box extract.Box
+	for _, b := range blocks[c.Block : c.BlockEnd+1] {
+		if b.Page == c.Place.Page {
+			box = box.Union(b.Box)
+		}
+	}
+	return box
 }
 
 type splitter struct {

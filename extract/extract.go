@@ -43,6 +43,29 @@ type Block struct {
 	Kind BlockKind
 	Text string
 	Place
+	// Box is where the block sits on its page (Place.Page), for sources
+	// laid out on pages (PDF); zero when unknown.
+	Box Box
+}
+
+// Box is a rectangle on a page in fractions of the page's width and height,
+// measured from its top left corner as the page is shown (y grows
+// downwards): 0 ≤ X0 ≤ X1 ≤ 1 and 0 ≤ Y0 ≤ Y1 ≤ 1. Fractions fit a render
+// of the page at any size. The zero Box is unknown.
+type Box struct{ X0, Y0, X1, Y1 float64 }
+
+// IsZero reports whether b is unknown.
+func (b Box) IsZero() bool { return b == Box{} }
+
+// Union is the smallest Box holding b and c; a zero Box adds nothing.
+func (b Box) Union(c Box) Box {
+	switch {
+	case b.IsZero():
+		return c
+	case c.IsZero():
+		return b
+	}
+	return Box{X0: min(b.X0, c.X0), Y0: min(b.Y0, c.Y0), X1: max(b.X1, c.X1), Y1: max(b.Y1, c.Y1)}
 }
 
 // Image is a picture found in a source, with its own bytes.

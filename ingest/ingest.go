@@ -168,6 +168,7 @@ const (
 	MetaChunking = "ingest.chunking" // chunk settings the items were made with
 	MetaMIME     = "ingest.mime"     // detected content type
 	MetaURL      = "ingest.url"      // final URL after redirects
+	MetaRoot     = "ingest.root"     // folder a local file was ingested under (its asset root)
 )
 
 func (p *Pipeline) workers() int {
@@ -200,6 +201,20 @@ func (p *Pipeline) chunking() string {
 		counter = fmt.Sprintf("%T", o.Counter)
 	}
 	return fmt.Sprintf("max=%d overlap=%d min=%d counter=%s", o.MaxTokens, o.Overlap, o.MinChars, counter)
+}
+
+// layouts names what an extractor's items carry beyond the chunk
+// settings, per file type: a document stored before its extractor learnt
+// it is extracted again on the next ingest although its bytes did not
+// change (PDF passages gained their page regions).
+var layouts = map[string]string{TypePDF: "regions"}
+
+// chunkingOf is the chunking value stored with a document of type typ.
+func chunkingOf(chunking, typ string) string {
+	if l, ok := layouts[typ]; ok {
+		return chunking + " layout=" + l
+	}
+	return chunking
 }
 
 // DocID is the id of the document ingested from source (an absolute path

@@ -53,6 +53,9 @@ func (wk *work) build(chunks []chunk.Chunk, images []extract.Image, warn func(st
 			it.Meta = map[string]string{}
 		}
 		it.Meta[mmrag.MetaBlock] = blockKey(c)
+		if !c.Box.IsZero() {
+			it.Meta[mmrag.MetaRegion] = mmrag.Region(c.Box).String()
+		}
 		if c.Place.Sheet != "" {
 			if it.Meta == nil {
 				it.Meta = map[string]string{}

@@ -96,7 +96,7 @@ func (r *run) prepare(ctx context.Context, j job) *work {
 		if oldItems, err = r.p.Store.Items(ctx, id); err != nil && !errors.Is(err, mmrag.ErrNotFound) {
 			return fail(fmt.Errorf("read stored items: %w", err))
 		}
-		if old.Hash == hash && old.Meta[MetaChunking] == r.chunking && r.complete(ctx, oldItems) {
+		if old.Hash == hash && old.Meta[MetaChunking] == chunkingOf(r.chunking, src.typ) && r.complete(ctx, oldItems) {
 			r.rec.event(Event{Kind: Unchanged, Source: j.source, Type: src.typ, Items: len(oldItems), Bytes: int64(len(src.data)), Elapsed: time.Since(start)})
 			return nil
 		}
@@ -143,12 +143,15 @@ func (r *run) prepare(ctx context.Context, j job) *work {
 		doc.Title = defaultTitle(j.source)
 	}
 	maps.Copy(doc.Meta, res.Meta)
-	doc.Meta[MetaChunking] = r.chunking
+	doc.Meta[MetaChunking] = chunkingOf(r.chunking, src.typ)
 	if src.mime != "" {
 		doc.Meta[MetaMIME] = src.mime
 	}
 	if j.path == "" && src.base != j.source {
 		doc.Meta[MetaURL] = src.base
+	}
+	if j.root != "" {
+		doc.Meta[MetaRoot] = j.root
 	}
 
 	wk := &work{job: j, typ: src.typ, doc: doc, updated: exists, start: start}

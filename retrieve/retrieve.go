@@ -275,7 +275,42 @@ type Results struct {
 	// reference mode (the collection, or the pool), and the candidates
 	// the store returned in the other modes.
 	Scored map[mmrag.Modality]int
-	Took   time.Duration
+	// Below says, for a modality searched that came back empty because
+	// every item scored under its threshold, the best score and the
+	// threshold ("no figure passed 0.25, best 0.18").
+	Below map[mmrag.Modality]BelowThreshold
+	Took  time.Duration
+
+	best map[mmrag.Modality]float64 // each plan's best score before its threshold
+}
+
+// BelowThreshold is the best score of a modality none of whose items
+// reached the threshold.
+type BelowThreshold struct {
+	Best, Threshold float64
+}
+
+// noteBest remembers a modality's best score before the threshold.
+func (r *Results) noteBest(m mmrag.Modality, score float64) {
+	if r.best == nil {
+		r.best = map[mmrag.Modality]float64{}
+	}
+	if b, ok := r.best[m]; !ok || score > b {
+		r.best[m] = score
+	}
+}
+
+// noteBelow records in Below that p's modality found nothing because
+// every item scored under the threshold.
+func (r *Results) noteBelow(p plan, found int) {
+	best, ok := r.best[p.modality]
+	if found > 0 || !ok || best >= p.params.Threshold {
+		return
+	}
+	if r.Below == nil {
+		r.Below = map[mmrag.Modality]BelowThreshold{}
+	}
+	r.Below[p.modality] = BelowThreshold{Best: best, Threshold: p.params.Threshold}
 }
 
 // Searcher searches a Store. CLIP is required for text queries; Text is
@@ -462,6 +497,7 @@ func (s *Searcher) run(ctx context.Context, query string, plans []plan, opt Opti
 		if err := s.attachDocs(ctx, list, docs); err != nil {
 			return nil, err
 		}
+		res.noteBelow(p, len(list))
 		if p.modality == mmrag.Image {
 			res.Images = list
 		} else {
@@ -531,6 +567,9 @@ func (s *Searcher) softmax(ctx context.Context, p plan, opt Options, res *Result
 		}
 		return strings.Compare(hits[a].ItemID, hits[b].ItemID)
 	})
+	if head > 0 {
+		res.noteBest(p.modality, probs[order[0]])
+	}
 	// The softmax is monotonic, so the kept items are a prefix.
 	cands := make([]candidate, 0, head)
 	for _, i := range order {
@@ -551,10 +590,13 @@ func (s *Searcher) cosine(ctx context.Context, p plan, opt Options, res *Results
 	}
 	for {
 		hits, err := s.Store.SearchVectors(ctx, mmrag.VectorQuery{
-			Model: p.model, Modality: p.modality, Vector: q, K: fetch, Filter: opt.Filter,
+			Model: p.model, Modality: p.modality, Vector: q, K: fetch, Filter: opt.Filter, Approximate: true,
 		})
 		if err != nil {
 			return nil, err
+		}
+		if len(hits) > 0 {
+			res.noteBest(p.modality, float64(hits[0].Score))
 		}
 		cands := make([]candidate, 0, len(hits))
 		for _, h := range hits {
@@ -593,7 +635,7 @@ func (s *Searcher) hybrid(ctx context.Context, query string, p plan, opt Options
 		bm, bmErr = s.Store.SearchText(ctx, mmrag.TextQuery{Query: keywordQuery(query), K: depth, Filter: opt.Filter})
 	})
 	dense, err := s.Store.SearchVectors(ctx, mmrag.VectorQuery{
-		Model: p.model, Modality: p.modality, Vector: q, K: depth, Filter: opt.Filter,
+		Model: p.model, Modality: p.modality, Vector: q, K: depth, Filter: opt.Filter, Approximate: true,
 	})
 	wg.Wait()
 	if err != nil {

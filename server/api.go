@@ -10,6 +10,7 @@ import (
 
 	"mmrag"
 	"mmrag/app"
+	"mmrag/ingest"
 	"mmrag/retrieve"
 )
 
@@ -77,6 +78,9 @@ type SearchOptions struct {
 	DocIDs         []string `json:"doc_ids,omitempty"`
 	Types          []string `json:"types,omitempty"`
 	SourcePrefix   string   `json:"source_prefix,omitempty"`
+	// Collections keeps to the documents of these collections (any of
+	// them), within DocIDs when both are set.
+	Collections []string `json:"collections,omitempty"`
 }
 
 // SearchRequest is the body of POST /v1/search.
@@ -99,6 +103,10 @@ type AskRequest struct {
 	SearchOptions
 	Question string `json:"question"`
 	History  []Turn `json:"history,omitempty"`
+	// ConversationID names a stored conversation: its turns are the
+	// history (History is ignored), and the question and the answer are
+	// appended to it when the answer ends.
+	ConversationID string `json:"conversation_id,omitempty"`
 	// Strategy is text, text+images or multimodal; "" is the default.
 	Strategy    string   `json:"strategy,omitempty"`
 	Temperature *float64 `json:"temperature,omitempty"`
@@ -136,6 +144,8 @@ type Source struct {
 	ThumbURL string  `json:"thumb_url,omitempty"`
 	// Cited: the answer cites [N]. An answer's cited sources come first.
 	Cited bool `json:"cited,omitempty"`
+	// root is the folder the document was ingested under, for displaySource.
+	root string
 }
 
 // withPassage makes s's Text the passage and keeps the window beside it.
@@ -159,6 +169,7 @@ func SourceFrom(it mmrag.Item, doc mmrag.Document, score float64) Source {
 		Page:     it.Page,
 		Anchor:   it.Anchor,
 		Source:   doc.Source,
+		root:     doc.Meta[ingest.MetaRoot],
 		Text:     itemText(it),
 		Caption:  it.Caption,
 		Score:    score,
@@ -183,6 +194,29 @@ type SearchResponse struct {
 	Text   []Source `json:"text"`
 	Images []Source `json:"images"`
 	TookMS float64  `json:"took_ms,omitempty"`
+	// ImagesNote, when set, says why Images is empty: every figure
+	// scored under the image threshold.
+	ImagesNote *ImagesNote `json:"images_note,omitempty"`
+}
+
+// ImagesNote is the best figure score of a search none of whose figures
+// passed the threshold ("no figure passed 0.25 (best 0.18)").
+type ImagesNote struct {
+	BestScore float64 `json:"best_score"`
+	Threshold float64 `json:"threshold"`
+}
+
+// imagesNote reads the retrieval's note on figures, for a response that
+// shows none.
+func imagesNote(res *retrieve.Results, shown int) *ImagesNote {
+	if res == nil || shown > 0 {
+		return nil
+	}
+	b, ok := res.Below[mmrag.Image]
+	if !ok {
+		return nil
+	}
+	return &ImagesNote{BestScore: b.Best, Threshold: b.Threshold}
 }
 
 // Answer is the result of POST /v1/ask.
@@ -195,6 +229,9 @@ type Answer struct {
 	PromptTokens int            `json:"prompt_tokens,omitempty"`
 	OutputTokens int            `json:"output_tokens,omitempty"`
 	TookMS       float64        `json:"took_ms,omitempty"`
+	// Conversation is the stored conversation the ask named, with this
+	// question and answer appended (its title set by the first question).
+	Conversation *ConversationView `json:"conversation,omitempty"`
 }
 
 // Settings are the defaults the UI starts from (GET /v1/settings).
@@ -210,6 +247,11 @@ type Settings struct {
 	EmbeddingModel string   `json:"embedding_model,omitempty"`
 	MaxUploadBytes int64    `json:"max_upload_bytes,omitempty"`
 	MaxUploadFiles int      `json:"max_upload_files,omitempty"`
+	// Ready is false while the models load at start ("loading models…");
+	// WarmupError says why loading them ahead failed (they then load on
+	// first use).
+	Ready       bool   `json:"ready"`
+	WarmupError string `json:"warmup_error,omitempty"`
 }
 
 // DocumentView is a document as the API shows it.
@@ -224,10 +266,14 @@ type DocumentView struct {
 	// Uploaded says the source is a file uploaded to the server (kept in
 	// its upload folder), not a path or URL the user named.
 	Uploaded bool `json:"uploaded,omitempty"`
+	// Modified is the source's own modification time, when known.
+	Modified *time.Time `json:"modified,omitempty"`
+	// Collections are the collections the document belongs to.
+	Collections []string `json:"collections"`
 }
 
 func (s *Server) documentView(d mmrag.Document, items int) DocumentView {
-	v := DocumentView{ID: d.ID, Source: s.displaySource(d.Source), Type: d.Type, Title: d.Title, Size: d.Size, Uploaded: s.uploadPath(d.Source)}
+	v := DocumentView{ID: d.ID, Source: s.displaySource(d.Source, d.Meta[ingest.MetaRoot]), Type: d.Type, Title: d.Title, Size: d.Size, Uploaded: s.uploadPath(d.Source)}
 	if items >= 0 {
 		v.Items = &items
 	}
@@ -235,6 +281,11 @@ func (s *Server) documentView(d mmrag.Document, items int) DocumentView {
 		t := d.Ingested.UTC()
 		v.Ingested = &t
 	}
+	if !d.ModTime.IsZero() {
+		t := d.ModTime.UTC()
+		v.Modified = &t
+	}
+	v.Collections = []string{}
 	return v
 }
 
@@ -256,6 +307,8 @@ type ItemView struct {
 	Height   int      `json:"height,omitempty"`
 	ImageURL string   `json:"image_url,omitempty"`
 	ThumbURL string   `json:"thumb_url,omitempty"`
+	// Region is where a text item sits on its PDF page (Page).
+	Region *Region `json:"region,omitempty"`
 }
 
 func itemView(it mmrag.Item) ItemView {
@@ -264,6 +317,7 @@ func itemView(it mmrag.Item) ItemView {
 		Text: itemText(it), Section: it.Section, Page: it.Page, Anchor: it.Anchor,
 		TimeMS: it.Time.Milliseconds(), Position: it.Position,
 		Caption: it.Caption, Alt: it.Alt, Width: it.Width, Height: it.Height,
+		Region: itemRegion(it),
 	}
 	if it.Modality == mmrag.Image && it.BlobHash != "" {
 		v.ImageURL, v.ThumbURL = imageURLs(it.ID)
@@ -320,7 +374,7 @@ func (s *Server) decorate(r *SearchResponse) {
 			if list[i].N == 0 {
 				list[i].N = n
 			}
-			list[i].Source = s.displaySource(list[i].Source)
+			list[i].Source = s.displaySource(list[i].Source, list[i].root)
 			if list[i].Modality == string(mmrag.Image) && list[i].ImageURL == "" {
 				list[i].ImageURL, list[i].ThumbURL = imageURLs(list[i].ItemID)
 			}

@@ -26,14 +26,26 @@ type App struct {
 var (
 	_ Engine   = App{}
 	_ Ingester = App{}
+	_ Catalog  = App{}
 )
+
+// Generators lists the generators the service offers.
+func (a App) Generators(ctx context.Context) []Generator {
+	ms := a.Svc.Models(ctx)
+	out := make([]Generator, len(ms))
+	for i, m := range ms {
+		out[i] = Generator{ID: m.Spec, Capabilities: m.Capabilities, Default: m.Default}
+	}
+	return out
+}
 
 // searchOptions maps the API's options to the service's.
 func searchOptions(o SearchOptions) app.SearchOptions {
 	return app.SearchOptions{
 		Mode: o.Mode, TextK: o.TextK, ImageK: o.ImageK,
 		TextThreshold: o.TextThreshold, ImageThreshold: o.ImageThreshold,
-		Filter: mmrag.Filter{DocIDs: o.DocIDs, Types: o.Types, SourcePrefix: o.SourcePrefix},
+		Filter:      mmrag.Filter{DocIDs: o.DocIDs, Types: o.Types, SourcePrefix: o.SourcePrefix},
+		Collections: o.Collections,
 	}
 }
 
@@ -51,6 +63,7 @@ func (a App) Search(ctx context.Context, req SearchRequest) (*SearchResponse, er
 	for _, r := range res.Images {
 		out.Images = append(out.Images, SourceFrom(r.Item, r.Doc, r.Score))
 	}
+	out.ImagesNote = imagesNote(res, len(out.Images))
 	return out, nil
 }
 
@@ -121,6 +134,7 @@ func citedSources(ans *rag.Answer) *SearchResponse {
 			out.Text = append(out.Text, s)
 		}
 	}
+	out.ImagesNote = imagesNote(ans.Results, len(out.Images))
 	return out
 }
 

@@ -86,6 +86,9 @@ func (o SearchOptions) check() error {
 	if o.TextK != nil && o.ImageK != nil && *o.TextK == 0 && *o.ImageK == 0 {
 		return errors.New("text_k and image_k are both 0: nothing to search")
 	}
+	if _, err := cleanCollections(o.Collections); err != nil {
+		return err
+	}
 	for name, t := range map[string]*float64{"text_threshold": o.TextThreshold, "image_threshold": o.ImageThreshold} {
 		if t != nil && (math.IsNaN(*t) || math.IsInf(*t, 0) || *t > 1 || *t < -1) {
 			return fmt.Errorf("%s %v: want a number from -1 to 1", name, *t)
@@ -170,13 +173,22 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
+	chat, ok := s.openChat(w, r, &req)
+	if !ok {
+		return
+	}
 	if req.Stream || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-		s.streamAsk(w, r, req)
+		s.streamAsk(w, r, req, chat)
 		return
 	}
 	start := time.Now()
-	ans, err := s.cfg.Engine.Ask(r.Context(), req, nil, nil)
+	var onToken func(string) error
+	if chat != nil { // what was written when the client stops it is kept
+		onToken = func(tok string) error { chat.onToken(tok); return nil }
+	}
+	ans, err := s.cfg.Engine.Ask(r.Context(), req, nil, onToken)
 	if err != nil {
+		chat.finish(r.Context(), nil, err)
 		s.failErr(w, r, err)
 		return
 	}
@@ -184,12 +196,15 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 	if ans.TookMS == 0 {
 		ans.TookMS = ms(time.Since(start))
 	}
+	ans.Conversation = chat.finish(r.Context(), ans, nil)
 	writeJSON(w, http.StatusOK, ans)
 }
 
 // streamAsk answers with Server-Sent Events: sources, token…, done; or
-// error, once the stream has started.
-func (s *Server) streamAsk(w http.ResponseWriter, r *http.Request, req AskRequest) {
+// error, once the stream has started. A client that goes away cancels
+// the request's context, and with it the generation: the engine returns
+// and the next question does not wait behind it.
+func (s *Server) streamAsk(w http.ResponseWriter, r *http.Request, req AskRequest, chat *chatLog) {
 	ctx, cancel := s.streamContext(r)
 	defer cancel()
 	start := time.Now()
@@ -198,12 +213,15 @@ func (s *Server) streamAsk(w http.ResponseWriter, r *http.Request, req AskReques
 	ans, err := s.cfg.Engine.Ask(ctx, req,
 		func(src *SearchResponse) error {
 			s.decorate(src)
-			return es.send("sources", src)
+			chat.onSources(src)
+			return chat.sent(es.send("sources", src))
 		},
 		func(tok string) error {
-			return es.send("token", map[string]string{"text": tok})
+			chat.onToken(tok)
+			return chat.sent(es.send("token", map[string]string{"text": tok}))
 		})
 	if err != nil {
+		chat.finish(ctx, nil, err)
 		_, msg := s.publicError(r, err)
 		_ = es.send("error", errorBody{Error: msg, RequestID: RequestID(r.Context())})
 		return
@@ -212,6 +230,7 @@ func (s *Server) streamAsk(w http.ResponseWriter, r *http.Request, req AskReques
 	if ans.TookMS == 0 {
 		ans.TookMS = ms(time.Since(start))
 	}
+	ans.Conversation = chat.finish(ctx, ans, nil)
 	_ = es.send("done", ans)
 }
 
@@ -227,9 +246,18 @@ func (s *Server) handleDocuments(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
+	cols, err := s.documentCollections(ctx)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	out := make([]DocumentView, 0, len(docs))
 	for _, d := range docs {
-		out = append(out, s.documentView(d, counts[d.ID][mmrag.Text]+counts[d.ID][mmrag.Image]))
+		v := s.documentView(d, counts[d.ID][mmrag.Text]+counts[d.ID][mmrag.Image])
+		if c := cols[d.ID]; c != nil {
+			v.Collections = c
+		}
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"documents": out})
 }
@@ -250,8 +278,17 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 	for i, it := range items {
 		views[i] = itemView(it)
 	}
+	cols, err := s.documentCollections(r.Context())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	v := s.documentView(doc, len(items))
+	if c := cols[doc.ID]; c != nil {
+		v.Collections = c
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"document": s.documentView(doc, len(items)), "items": views, "passages": passageViews(items),
+		"document": v, "items": views, "passages": passageViews(items),
 	})
 }
 
@@ -266,6 +303,7 @@ func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
+	s.forgetDocument(r.Context(), id)
 	s.removeUpload(r.Context(), doc.Source)
 	s.log.Info("document deleted", "request_id", RequestID(r.Context()), "doc", id, "source", doc.Source)
 	w.WriteHeader(http.StatusNoContent)
@@ -281,14 +319,18 @@ func (s *Server) handleItem(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.cfg.Settings)
+	st := s.cfg.Settings
+	st.Ready, st.WarmupError = s.ready()
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ready, _ := s.ready()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status":   "ok",
 		"version":  s.cfg.Version,
 		"uptime_s": math.Round(time.Since(s.started).Seconds()),
+		"ready":    ready,
 	})
 }
 

@@ -222,6 +222,7 @@ type testServer struct {
 	*Server
 	URL      string
 	store    *sqlite.Store
+	ws       *sqlite.Workspace
 	engine   *fakeEngine
 	ingester *fakeIngester
 	dir      string
@@ -238,11 +239,16 @@ func newTestServer(t *testing.T, mod func(*Config)) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	ws, err := sqlite.OpenWorkspace(ctx, filepath.Join(dir, "kb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
 	eng := &fakeEngine{store: st}
 	ing := &fakeIngester{store: st}
 	logs := &bytes.Buffer{}
 	cfg := Config{
-		Store: st, Engine: eng, Ingester: ing,
+		Store: st, Engine: eng, Ingester: ing, Workspace: ws,
 		Logger:    slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		UploadDir: filepath.Join(dir, "kb", "uploads"),
 		Settings:  Settings{Strategy: "multimodal", Mode: "hybrid", TextK: 15, ImageK: 5, Generator: "extractive"},
@@ -260,7 +266,7 @@ func newTestServer(t *testing.T, mod func(*Config)) *testServer {
 		hs.Close()
 		s.Close()
 	})
-	return &testServer{Server: s, URL: hs.URL, store: st, engine: eng, ingester: ing, dir: dir, logs: logs, token: cfg.Token}
+	return &testServer{Server: s, URL: hs.URL, store: st, ws: ws, engine: eng, ingester: ing, dir: dir, logs: logs, token: cfg.Token}
 }
 
 type lockedWriter struct {

@@ -88,13 +88,8 @@ func (s *Server) handleImage(w http.ResponseWriter, r *http.Request) {
 	if thumb > 0 {
 		etag = `"` + it.BlobHash + "-" + strconv.Itoa(thumb) + `"`
 	}
-	h := w.Header()
-	h.Set("ETag", etag)
 	// Content-addressed: the bytes under a hash never change.
-	h.Set("Cache-Control", "private, max-age=86400")
-	h.Set("Content-Security-Policy", imageCSP)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
-		w.WriteHeader(http.StatusNotModified)
+	if notModified(w, r, etag, 86400) {
 		return
 	}
 	var (
@@ -111,11 +106,7 @@ func (s *Server) handleImage(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	h.Set("Content-Type", mime)
-	h.Set("Content-Length", strconv.Itoa(len(data)))
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(data)
-	}
+	writeImage(w, r, mime, data)
 }
 
 // imageMIME trusts the stored type when it names an image and sniffs
@@ -302,5 +293,30 @@ func (c *thumbCache) put(key string, t thumb) {
 		c.lru.Remove(e)
 		delete(c.byKey, te.key)
 		c.size -= len(te.data)
+	}
+}
+
+// notModified sets the caching headers of an image response with etag,
+// kept maxAge seconds, and answers 304 (returning true) when the client
+// holds that version already.
+func notModified(w http.ResponseWriter, r *http.Request, etag string, maxAge int) bool {
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(maxAge))
+	h.Set("Content-Security-Policy", imageCSP)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
+	return false
+}
+
+// writeImage answers with an image's bytes (only its headers to HEAD).
+func writeImage(w http.ResponseWriter, r *http.Request, mime string, data []byte) {
+	h := w.Header()
+	h.Set("Content-Type", mime)
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(data)
 	}
 }

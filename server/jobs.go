@@ -26,23 +26,25 @@ var jobStates = []string{JobQueued, JobRunning, JobDone, JobFailed, JobCancelled
 
 // Job is an ingest job as the API shows it.
 type Job struct {
-	ID        string     `json:"id"`
-	State     string     `json:"state"`
-	Kind      string     `json:"kind"`    // upload, urls or reingest
-	Sources   []string   `json:"sources"` // what was asked for: file names or URLs
-	Total     int        `json:"total"`
-	Done      int        `json:"done"`
-	Failed    int        `json:"failed"`
-	Current   string     `json:"current,omitempty"`
-	Stage     string     `json:"stage,omitempty"` // of the current source: extracting, chunking, embedding, storing
-	Step      int        `json:"step,omitempty"`  // items of the current source embedded so far…
-	Steps     int        `json:"steps,omitempty"` // …out of this many
-	Documents []string   `json:"documents"`
-	Errors    []JobError `json:"errors"`
-	Warnings  []JobError `json:"warnings"`
-	Created   time.Time  `json:"created"`
-	Started   *time.Time `json:"started,omitempty"`
-	Finished  *time.Time `json:"finished,omitempty"`
+	ID        string   `json:"id"`
+	State     string   `json:"state"`
+	Kind      string   `json:"kind"`    // upload, urls or reingest
+	Sources   []string `json:"sources"` // what was asked for: file names or URLs
+	Total     int      `json:"total"`
+	Done      int      `json:"done"`
+	Failed    int      `json:"failed"`
+	Current   string   `json:"current,omitempty"`
+	Stage     string   `json:"stage,omitempty"` // of the current source: extracting, chunking, embedding, storing
+	Step      int      `json:"step,omitempty"`  // items of the current source embedded so far…
+	Steps     int      `json:"steps,omitempty"` // …out of this many
+	Documents []string `json:"documents"`
+	// Collection is the collection the job's documents join.
+	Collection string     `json:"collection,omitempty"`
+	Errors     []JobError `json:"errors"`
+	Warnings   []JobError `json:"warnings"`
+	Created    time.Time  `json:"created"`
+	Started    *time.Time `json:"started,omitempty"`
+	Finished   *time.Time `json:"finished,omitempty"`
 }
 
 func (j Job) clone() Job {
@@ -113,8 +115,8 @@ func newJobQueue(s *Server, ing Ingester, file string) *jobQueue {
 }
 
 // add queues a job over targets; names[i] is what the API shows for
-// targets[i].
-func (q *jobQueue) add(kind string, targets, names []string) (Job, error) {
+// targets[i]. The documents stored join collection, unless "".
+func (q *jobQueue) add(kind string, targets, names []string, collection string) (Job, error) {
 	if q.ing == nil {
 		return Job{}, fmt.Errorf("%w: this server has no ingest pipeline", ErrUnavailable)
 	}
@@ -122,6 +124,7 @@ func (q *jobQueue) add(kind string, targets, names []string) (Job, error) {
 		Job: Job{
 			ID: "job_" + randomID(8), State: JobQueued, Kind: kind, Sources: names,
 			Total: len(targets), Documents: []string{}, Errors: []JobError{}, Warnings: []JobError{}, Created: time.Now().UTC(),
+			Collection: collection,
 		},
 		Targets: targets,
 		Names:   map[string]string{},
@@ -297,6 +300,7 @@ func (q *jobQueue) run(j *job) {
 	}
 	log.Info("job started", "sources", len(j.Targets))
 	ids, err := q.ingest(ctx, j, log)
+	q.s.joinCollection(j.Collection, ids) // before the job shows finished
 	if errors.Is(err, context.Canceled) && q.ctx.Err() == nil {
 		err = errCancelled
 	}

@@ -97,6 +97,12 @@ func writeFileAtomic(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
+	return writeBytesAtomic(path, data)
+}
+
+// writeBytesAtomic writes data to path whole or not at all: to a
+// temporary file beside it, synced, then renamed into place.
+func writeBytesAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

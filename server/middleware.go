@@ -216,6 +216,9 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, a access) bo
 	if a == public || s.cfg.Token == "" {
 		return true
 	}
+	if a == figure && auth == "" && s.signedFigure(r) {
+		return true
+	}
 	if auth != "" {
 		if wait := s.guard.blocked(r); wait > 0 {
 			s.tooManyFailures(w, r, wait)
@@ -310,7 +313,7 @@ func statusOf(r *http.Request, err error) int {
 	switch {
 	case errors.Is(err, mmrag.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, ErrInvalid), errors.Is(err, mmrag.ErrBadName):
 		return http.StatusBadRequest
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge

@@ -47,6 +47,11 @@ type oaiModel struct {
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
+	// Kind is knowledge_base (answers with the default generator and a
+	// strategy) or generator (answers with that model).
+	Kind         string   `json:"kind,omitempty"`
+	Capabilities []string `json:"capabilities,omitempty"`
+	Default      bool     `json:"default,omitempty"`
 }
 
 func (s *Server) model(id string) oaiModel {
@@ -54,20 +59,18 @@ func (s *Server) model(id string) oaiModel {
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
-	data := []oaiModel{}
-	for _, id := range s.models() {
-		data = append(data, s.model(id))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": s.modelList(r.Context())})
 }
 
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := s.strategyOf(id); !ok {
-		s.oaiFail(w, r, http.StatusNotFound, "model_not_found", fmt.Sprintf("the model %q does not exist; GET /v1/models lists them", id))
-		return
+	for _, m := range s.modelList(r.Context()) {
+		if m.ID == id {
+			writeJSON(w, http.StatusOK, m)
+			return
+		}
 	}
-	writeJSON(w, http.StatusOK, s.model(id))
+	s.oaiFail(w, r, http.StatusNotFound, "model_not_found", fmt.Sprintf("the model %q does not exist; GET /v1/models lists them", id))
 }
 
 // oaiFail answers with an error in OpenAI's shape, which OpenAI clients
@@ -162,6 +165,9 @@ func (s *Server) askOf(c chatRequest) (AskRequest, error) {
 		return q, errors.New("missing model: GET /v1/models lists them")
 	}
 	strategy, ok := s.strategyOf(c.Model)
+	if !ok && generatorSpec(c.Model) {
+		q.Model, ok = c.Model, true // the knowledge base with that generator
+	}
 	if !ok {
 		return q, fmt.Errorf("the model %q does not exist; GET /v1/models lists them", c.Model)
 	}
@@ -276,7 +282,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, chatResponse{
 		ID: id, Object: "chat.completion", Created: created, Model: c.Model,
 		Choices: []chatChoice{{
-			Message:      map[string]any{"role": "assistant", "content": ans.Answer + sourcesList(ans.Answer, ans.Sources, baseURL(r)), "refusal": nil},
+			Message:      map[string]any{"role": "assistant", "content": ans.Answer + s.sourcesList(ans.Answer, ans.Sources, baseURL(r)), "refusal": nil},
 			FinishReason: &stop,
 		}},
 		Usage:   usageOf(ans),
@@ -314,7 +320,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, req AskReque
 		return
 	}
 	s.decorate(&ans.Sources)
-	tail := sourcesList(ans.Answer, ans.Sources, baseURL(r))
+	tail := s.sourcesList(ans.Answer, ans.Sources, baseURL(r))
 	if !streamed {
 		tail = ans.Answer + tail
 	}
@@ -351,7 +357,7 @@ func baseURL(r *http.Request) string {
 // sources the answer cites by [n], or the first few when it cites none,
 // then the listed figures as Markdown images (thumbnails linking to the
 // full picture, with absolute URLs under base) that chat UIs show.
-func sourcesList(answer string, src SearchResponse, base string) string {
+func (s *Server) sourcesList(answer string, src SearchResponse, base string) string {
 	cited := map[int]bool{}
 	for _, m := range citation.FindAllStringSubmatch(answer, -1) {
 		for _, n := range strings.Split(m[1], ",") {
@@ -368,8 +374,9 @@ func sourcesList(answer string, src SearchResponse, base string) string {
 			}
 			lines = append(lines, "["+strconv.Itoa(so.N)+"] "+sourceLabel(so))
 			if so.Modality == "image" && so.ImageURL != "" && base != "" {
-				thumb := cmp.Or(so.ThumbURL, so.ImageURL)
-				figures = append(figures, "[!["+markdownAlt(so)+"]("+base+thumb+")]("+base+so.ImageURL+")")
+				now := time.Now()
+				thumb := s.signFigure(cmp.Or(so.ThumbURL, so.ImageURL), so.ItemID, now)
+				figures = append(figures, "[!["+markdownAlt(so)+"]("+base+thumb+")]("+base+s.signFigure(so.ImageURL, so.ItemID, now)+")")
 			}
 		}
 	}

@@ -87,11 +87,11 @@ func TestSourcesList(t *testing.T) {
 		{"No citations.", "\n\nSources:\n[1] Post › Intro — https://blog.example/post#intro\n[2] Paper (p. 3) — paper.pdf\n[3] Figure: CLIP [diagram] — Post — https://blog.example/post" + fig},
 	}
 	for _, tt := range tests {
-		if got := sourcesList(tt.answer, src, "http://h:1"); got != tt.want {
+		if got := (&Server{}).sourcesList(tt.answer, src, "http://h:1"); got != tt.want {
 			t.Errorf("sourcesList(%q) =\n%q\nwant\n%q", tt.answer, got, tt.want)
 		}
 	}
-	if got := sourcesList("x", SearchResponse{}, "http://h:1"); got != "" {
+	if got := (&Server{}).sourcesList("x", SearchResponse{}, "http://h:1"); got != "" {
 		t.Errorf("no sources: %q", got)
 	}
 }

@@ -46,6 +46,16 @@ type Config struct {
 	// Ingester runs the ingest jobs; nil answers the ingest routes with 503.
 	Ingester Ingester
 	Logger   *slog.Logger // nil: slog.Default()
+	// Workspace keeps conversations and collections; nil answers their
+	// routes with 503 and ignores collections elsewhere.
+	Workspace Workspace
+	// Catalog lists the generators callers may choose; nil lists only
+	// the knowledge base in GET /v1/models.
+	Catalog Catalog
+	// Warm, when set, loads the models in the background once the server
+	// listens (Serve); until it returns, settings and /healthz say
+	// "ready": false. A failure is logged and reported, not fatal.
+	Warm func(ctx context.Context) error
 
 	// Token, when set, is required as "Authorization: Bearer TOKEN" by
 	// every route except /healthz and /openapi.json; the UI's page asks for
@@ -101,6 +111,7 @@ type Server struct {
 	guard       *authGuard // slows down token guessing
 	started     time.Time
 	cop         *http.CrossOriginProtection
+	warmth      warmState
 
 	// streams is cancelled when shutdown starts: streaming answers do not
 	// end by themselves, so graceful shutdown ends them.
@@ -178,13 +189,21 @@ func (s *Server) register() {
 	s.route(api, "POST /v1/documents", s.handleAddDocuments)
 	s.route(api, "GET /v1/documents/{id}", s.handleDocument)
 	s.route(api, "DELETE /v1/documents/{id}", s.handleDeleteDocument)
+	s.route(api, "PUT /v1/documents/{id}/collections", s.handleSetCollections)
+	s.route(api, "GET /v1/collections", s.handleCollections)
 	s.route(api, "POST /v1/documents/{id}/reingest", s.handleReingest)
+	s.route(api, "GET /v1/documents/{id}/pages/{n}", s.handlePage)
 	s.route(api, "GET /v1/jobs", s.handleJobs)
 	s.route(api, "GET /v1/jobs/{id}", s.handleJob)
 	s.route(api, "DELETE /v1/jobs/{id}", s.handleCancelJob)
 	s.route(api, "GET /v1/items/{id}", s.handleItem)
-	s.route(api, "GET /v1/items/{id}/image", s.handleImage)
+	s.route(figure, "GET /v1/items/{id}/image", s.handleImage)
 	s.route(api, "GET /v1/settings", s.handleSettings)
+	s.route(api, "GET /v1/conversations", s.handleConversations)
+	s.route(api, "POST /v1/conversations", s.handleCreateConversation)
+	s.route(api, "GET /v1/conversations/{id}", s.handleConversation)
+	s.route(api, "PATCH /v1/conversations/{id}", s.handleRenameConversation)
+	s.route(api, "DELETE /v1/conversations/{id}", s.handleDeleteConversation)
 	s.route(api, "POST /v1/chat/completions", s.handleChatCompletions)
 	s.route(api, "GET /v1/models", s.handleModels)
 	s.route(api, "GET /v1/models/{id}", s.handleModel)
@@ -198,6 +217,10 @@ func (s *Server) register() {
 	s.ui(public, "POST /login", s.handleLogin)
 	s.ui(public, "POST /logout", s.handleLogout)
 	s.ui(public, "GET /app.js", s.static("web/app.js", "text/javascript; charset=utf-8"))
+	s.ui(public, "GET /chat.js", s.static("web/chat.js", "text/javascript; charset=utf-8"))
+	s.ui(public, "GET /figures.js", s.static("web/figures.js", "text/javascript; charset=utf-8"))
+	s.ui(public, "GET /reader.js", s.static("web/reader.js", "text/javascript; charset=utf-8"))
+	s.ui(public, "GET /library.js", s.static("web/library.js", "text/javascript; charset=utf-8"))
 	s.ui(public, "GET /app.css", s.static("web/app.css", "text/css; charset=utf-8"))
 	s.ui(public, "GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 }
@@ -269,6 +292,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("serving", "addr", "http://"+ln.Addr().String(), "auth", s.cfg.Token != "", "pid", os.Getpid())
+	s.warm(ctx)
 	select {
 	case err := <-errc:
 		s.Close()

@@ -163,6 +163,7 @@ func TestAuth(t *testing.T) {
 		{"GET", "/v1/documents/x", ""},
 		{"DELETE", "/v1/documents/x", ""},
 		{"POST", "/v1/documents/x/reingest", ""},
+		{"GET", "/v1/documents/x/pages/1", ""},
 		{"GET", "/v1/jobs", ""},
 		{"GET", "/v1/jobs/x", ""},
 		{"DELETE", "/v1/jobs/x", ""},
@@ -173,6 +174,13 @@ func TestAuth(t *testing.T) {
 		{"GET", "/v1/models", ""},
 		{"GET", "/v1/models/mmrag", ""},
 		{"GET", "/metrics", ""},
+		{"GET", "/v1/conversations", ""},
+		{"POST", "/v1/conversations", `{}`},
+		{"GET", "/v1/conversations/x", ""},
+		{"PATCH", "/v1/conversations/x", `{"title":"t"}`},
+		{"DELETE", "/v1/conversations/x", ""},
+		{"GET", "/v1/collections", ""},
+		{"PUT", "/v1/documents/x/collections", `{"collections":["a"]}`},
 	}
 	if len(routes) != len(ts.Routes())-2 { // all but /healthz and /openapi.json
 		t.Errorf("the table covers %d protected routes; the server has %d routes in all", len(routes), len(ts.Routes()))

@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"mmrag"
+	"mmrag/ingest"
 )
 
 // handleAddDocuments takes uploads (multipart/form-data, field "files") or
@@ -34,13 +35,13 @@ func (s *Server) handleAddDocuments(w http.ResponseWriter, r *http.Request) {
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var (
-		kind           string
-		targets, names []string
+		kind, collection string
+		targets, names   []string
 	)
 	if mt == "multipart/form-data" {
 		var status int
 		var err error
-		targets, names, status, err = s.saveUploads(w, r)
+		targets, names, status, err = s.saveUploads(w, r, &collection)
 		if err != nil {
 			s.fail(w, r, status, err.Error())
 			return
@@ -48,11 +49,13 @@ func (s *Server) handleAddDocuments(w http.ResponseWriter, r *http.Request) {
 		kind = "upload"
 	} else {
 		var body struct {
-			URLs []string `json:"urls"`
+			URLs       []string `json:"urls"`
+			Collection string   `json:"collection"`
 		}
 		if !s.decode(w, r, &body, true) {
 			return
 		}
+		collection = body.Collection
 		if len(body.URLs) == 0 {
 			s.fail(w, r, http.StatusBadRequest, `missing urls: send {"urls": ["https://…"]} or upload files as multipart/form-data`)
 			return
@@ -71,7 +74,7 @@ func (s *Server) handleAddDocuments(w http.ResponseWriter, r *http.Request) {
 		}
 		names, kind = targets, "urls"
 	}
-	j, err := s.jobs.add(kind, targets, names)
+	j, err := s.addJob(kind, targets, names, collection)
 	if err != nil {
 		if kind == "upload" { // a refused upload keeps nothing
 			for _, t := range targets {
@@ -92,7 +95,7 @@ func (s *Server) handleReingest(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	j, err := s.jobs.add("reingest", []string{doc.Source}, []string{s.displaySource(doc.Source)})
+	j, err := s.jobs.add("reingest", []string{doc.Source}, []string{s.displaySource(doc.Source, doc.Meta[ingest.MetaRoot])}, "")
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -106,6 +109,9 @@ func (s *Server) handleReingest(w http.ResponseWriter, r *http.Request) {
 const (
 	filesField  = "files"
 	assetsField = "assets"
+	// collectionField, a plain field, names the collection the files'
+	// documents join.
+	collectionField = "collection"
 )
 
 // uploadPart is one file of an upload, saved to a temporary file.
@@ -123,7 +129,7 @@ type uploadPart struct {
 // names, so the same upload twice is the same documents; an upload of one
 // file is named by that file's sha256. It returns the saved paths of the
 // "files" parts and their names, or the status and reason of a refusal.
-func (s *Server) saveUploads(w http.ResponseWriter, r *http.Request) (paths, names []string, status int, err error) {
+func (s *Server) saveUploads(w http.ResponseWriter, r *http.Request, collection *string) (paths, names []string, status int, err error) {
 	if s.cfg.UploadDir == "" {
 		return nil, nil, http.StatusServiceUnavailable, errors.New("uploads are off: the server has no upload folder")
 	}
@@ -142,7 +148,7 @@ func (s *Server) saveUploads(w http.ResponseWriter, r *http.Request) (paths, nam
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
 		return s.storageStatus(r, "create the upload folder", err)
 	}
-	parts, status, err := s.readParts(mr, tmpDir)
+	parts, status, err := s.readParts(mr, tmpDir, collection)
 	defer func() {
 		for _, p := range parts {
 			os.Remove(p.tmp) // gone once moved; removes what a refusal leaves
@@ -168,8 +174,9 @@ func (s *Server) saveUploads(w http.ResponseWriter, r *http.Request) (paths, nam
 	return paths, names, 0, nil
 }
 
-// readParts saves every file part of mr to tmpDir, checking the limits.
-func (s *Server) readParts(mr *multipart.Reader, tmpDir string) (parts []uploadPart, status int, err error) {
+// readParts saves every file part of mr to tmpDir, checking the limits,
+// and reads the collection field into collection.
+func (s *Server) readParts(mr *multipart.Reader, tmpDir string, collection *string) (parts []uploadPart, status int, err error) {
 	var total int64
 	seen := map[string]bool{}
 	for {
@@ -181,6 +188,15 @@ func (s *Server) readParts(mr *multipart.Reader, tmpDir string) (parts []uploadP
 			return parts, uploadStatus(perr), fmt.Errorf("read upload: %w", perr)
 		}
 		field := part.FormName()
+		if field == collectionField && part.FileName() == "" {
+			b, err := io.ReadAll(io.LimitReader(part, 1<<10))
+			part.Close()
+			if err != nil {
+				return parts, uploadStatus(err), fmt.Errorf("read upload: %w", err)
+			}
+			*collection = string(b)
+			continue
+		}
 		if part.FileName() == "" || field != filesField && field != assetsField {
 			part.Close()
 			continue // a plain form field, or one this API does not know
@@ -318,18 +334,28 @@ func (s *Server) uploadPath(p string) bool {
 	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
 }
 
-// displaySource is the source a client sees: an uploaded file's name
-// within its upload (the server's folders are its own business), any other
-// source as ingested.
-func (s *Server) displaySource(src string) string {
-	if !s.uploadPath(src) {
-		return src
+// displaySource is the source a client sees, never a server path: an
+// uploaded file's name within its upload; a local file's path under the
+// folder it was ingested from (root), named by that folder's name, or,
+// when root is unknown (stored by an older mmrag), its folder's name and
+// its own; a URL as ingested.
+func (s *Server) displaySource(src, root string) string {
+	if s.uploadPath(src) {
+		rel, _ := filepath.Rel(s.cfg.UploadDir, src)
+		if _, name, ok := strings.Cut(filepath.ToSlash(rel), "/"); ok {
+			return name
+		}
+		return filepath.Base(src)
 	}
-	rel, _ := filepath.Rel(s.cfg.UploadDir, src)
-	if _, name, ok := strings.Cut(filepath.ToSlash(rel), "/"); ok {
-		return name
+	if !filepath.IsAbs(src) {
+		return src // a URL
 	}
-	return filepath.Base(src)
+	if root != "" {
+		if rel, err := filepath.Rel(root, src); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			return filepath.ToSlash(filepath.Join(filepath.Base(root), rel))
+		}
+	}
+	return filepath.ToSlash(filepath.Join(filepath.Base(filepath.Dir(src)), filepath.Base(src)))
 }
 
 // removeUpload deletes an uploaded file once no document is stored from

@@ -72,6 +72,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 		verbose    bool
 		asJSON     bool
 		transcribe string
+		collection string
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest PATH|URL|GLOB...",
@@ -88,6 +89,12 @@ func newIngestCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			errw := cmd.ErrOrStderr()
+			if cmd.Flags().Changed("collection") {
+				var err error
+				if collection, err = mmrag.CleanCollectionName(collection); err != nil {
+					return fmt.Errorf("--collection: %w", err)
+				}
+			}
 			tr, err := g.llm.transcriber(transcribe)
 			if err != nil {
 				return err
@@ -131,6 +138,11 @@ func newIngestCmd(g *globals) *cobra.Command {
 			progress, doneProgress := ingestProgress(errw, verbose)
 			rep, err := svc.Ingest(ctx, args, walk, progress)
 			doneProgress()
+			if collection != "" && len(rep.Documents) > 0 {
+				if cerr := g.joinCollection(ctx, collection, rep.Documents); cerr != nil {
+					err = errors.Join(err, cerr)
+				}
+			}
 			printSummary(errw, rep.Report)
 			if textEmb != nil && err == nil {
 				fmt.Fprintf(errw, "%d texts embedded with %s\n", rep.TextEmbedded, textEmb.ModelID())
@@ -166,6 +178,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 	f.IntVar(&workers, "workers", 2, "files extracted at once")
 	f.StringVar(&transcribe, "transcribe", envOr("MMRAG_TRANSCRIBE", ""), "transcribe audio and video without subtitles with openai:MODEL (e.g. openai:whisper-1) on the --llm-url server with --llm-key ($MMRAG_TRANSCRIBE)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON on stdout (progress stays on stderr)")
+	f.StringVar(&collection, "collection", "", "put the documents stored (or found unchanged) in this collection (kept in the knowledge-base folder's "+sqlite.WorkspaceFile+")")
 	f.BoolVarP(&verbose, "verbose", "v", false, "also print skipped (unsupported) files and each file as it starts")
 	return cmd
 }

@@ -150,6 +150,11 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 	if err != nil {
 		return nil, nil, err
 	}
+	ws, err := g.openWorkspace(ctx)
+	if err != nil {
+		sess.Close()
+		return nil, nil, err
+	}
 	// One counter for every embedding the server computes, ingest and
 	// queries alike: /metrics exports it.
 	var embedded atomic.Int64
@@ -176,6 +181,7 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 	svc := &app.Service{
 		Store: sess.store, Engine: sess.engine, CLIP: clip, Pipeline: pipeline,
 		Generators: g.llm.generatorFor, Allowed: o.allowModels,
+		Catalogs: g.llm.catalogs(), Collections: ws,
 	}
 	if t := sess.engine.Searcher.Text; t != nil {
 		svc.Text = t // uploads get the text embedder's vectors too
@@ -185,6 +191,9 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 		Store:          sess.store,
 		Engine:         api,
 		Ingester:       api,
+		Workspace:      ws,
+		Catalog:        api,
+		Warm:           svc.Warm, // in the background once listening: the first question is as fast as the next
 		Logger:         log,
 		Token:          o.token,
 		UploadDir:      filepath.Join(g.storeDir(), "uploads"),
@@ -203,11 +212,13 @@ func (g *globals) buildServer(ctx context.Context, o serveOptions, log *slog.Log
 		},
 	})
 	if err != nil {
+		ws.Close()
 		sess.Close()
 		return nil, nil, err
 	}
 	return srv, func() {
 		srv.Close() // the ingest worker first: it uses the store and CLIP
+		ws.Close()
 		sess.Close()
 	}, nil
 }

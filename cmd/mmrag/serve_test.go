@@ -122,7 +122,7 @@ func TestServeAPI(t *testing.T) {
 
 	post := files.URL + "/local/2024-11-29_Multimodal-Embeddings--An-Introduction-5dc36975966f.html"
 	var job server.Job
-	serveCall(t, "POST", base+"/v1/documents", `{"urls":["`+post+`"]}`, 202, &job)
+	serveCall(t, "POST", base+"/v1/documents", `{"urls":["`+post+`"],"collection":"blog"}`, 202, &job)
 	for job.State != server.JobDone && job.State != server.JobFailed {
 		serveCall(t, "GET", base+"/v1/jobs/"+job.ID, "", 200, &job)
 	}
@@ -149,10 +149,39 @@ func TestServeAPI(t *testing.T) {
 	if len(res.Text) == 0 || len(res.Images) == 0 || res.Images[0].ThumbURL == "" {
 		t.Fatalf("search: %d text, %d images", len(res.Text), len(res.Images))
 	}
+	if res.ImagesNote != nil {
+		t.Errorf("images note %+v on a search that shows figures", res.ImagesNote)
+	}
+	// No figure passes a threshold of 1: the response says how close the best came.
+	serveCall(t, "POST", base+"/v1/search", `{"query":"contrastive learning","image_threshold":1}`, 200, &res)
+	if len(res.Images) != 0 || res.ImagesNote == nil || res.ImagesNote.Threshold != 1 || res.ImagesNote.BestScore <= 0 || res.ImagesNote.BestScore >= 1 {
+		t.Errorf("search with an unreachable image threshold: %d images, note %+v", len(res.Images), res.ImagesNote)
+	}
+	// Collections scope the search, whatever the store.
+	serveCall(t, "POST", base+"/v1/search", `{"query":"contrastive learning","collections":["blog"]}`, 200, &res)
+	if len(res.Text) == 0 {
+		t.Error("search in the collection of the document found nothing")
+	}
+	serveCall(t, "POST", base+"/v1/search", `{"query":"contrastive learning","collections":["other"]}`, 200, &res)
+	if len(res.Text)+len(res.Images) != 0 {
+		t.Errorf("search in an empty collection found %d text, %d images", len(res.Text), len(res.Images))
+	}
+	var conv server.ConversationView
+	serveCall(t, "POST", base+"/v1/conversations", `{}`, 201, &conv)
 	var ans server.Answer
-	serveCall(t, "POST", base+"/v1/ask", `{"question":"What is contrastive learning?","image_threshold":0}`, 200, &ans)
+	serveCall(t, "POST", base+"/v1/ask", `{"question":"What is contrastive learning?","image_threshold":0,"conversation_id":"`+conv.ID+`"}`, 200, &ans)
 	if ans.Model != "extractive" || !strings.Contains(ans.Answer, "[") || len(ans.Sources.Text) == 0 || ans.Sources.Text[0].N != 1 {
 		t.Errorf("answer %+v", ans)
+	}
+	if ans.Conversation == nil || ans.Conversation.Turns != 2 || ans.Conversation.Title != "What is contrastive learning?" {
+		t.Errorf("answer's conversation %+v", ans.Conversation)
+	}
+	var st server.Settings
+	for !st.Ready { // the models load in the background
+		serveCall(t, "GET", base+"/v1/settings", "", 200, &st)
+	}
+	if st.WarmupError != "" {
+		t.Errorf("warm-up: %s", st.WarmupError)
 	}
 	var chat struct {
 		Choices []struct {

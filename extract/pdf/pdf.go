@@ -206,10 +206,7 @@ type pdfPage struct {
 // Extract reads a PDF. Encrypted files give ErrPDFEncrypted; files that are
 // not PDFs, are corrupt or have no pages give an error naming the file.
 func (p PDF) Extract(ctx context.Context, src extract.Source) (res *extract.Result, err error) {
-	name := src.Path
-	if name == "" {
-		name = "PDF input"
-	}
+	name := pdfName(src)
 	defer func() {
 		if r := recover(); r != nil {
 			res, err = nil, fmt.Errorf("%s: PDF reader failed on this file: %v", name, r)
@@ -218,7 +215,7 @@ func (p PDF) Extract(ctx context.Context, src extract.Source) (res *extract.Resu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !bytes.Contains(src.Data[:min(len(src.Data), 1024)], []byte("%PDF-")) {
+	if !pdfHeader(src.Data) {
 		return nil, fmt.Errorf("%s: not a PDF (no %%PDF- header)", name)
 	}
 	pool, err := pdfiumPool()
@@ -238,6 +235,19 @@ func (p PDF) Extract(ctx context.Context, src extract.Source) (res *extract.Resu
 
 	x := &pdfExtraction{PDF: p, ctx: ctx, inst: inst, name: name, src: src}
 	return x.run()
+}
+
+// pdfName names a source in errors.
+func pdfName(src extract.Source) string {
+	if src.Path == "" {
+		return "PDF input"
+	}
+	return src.Path
+}
+
+// pdfHeader says whether data starts like a PDF (within its first KiB).
+func pdfHeader(data []byte) bool {
+	return bytes.Contains(data[:min(len(data), 1024)], []byte("%PDF-"))
 }
 
 // pdfExtraction is the state of one Extract call.
@@ -262,33 +272,18 @@ func (x *pdfExtraction) warnf(format string, args ...any) {
 
 func (x *pdfExtraction) run() (*extract.Result, error) {
 	data := x.src.Data
-	opened, err := x.inst.OpenDocument(&requests.OpenDocument{File: &data})
+	doc, pageCount, err := pdfOpen(x.inst, data, x.name)
 	if err != nil {
-		switch {
-		case errors.Is(err, pdfiumerrors.ErrPassword):
-			return nil, fmt.Errorf("%s: %w", x.name, ErrPDFEncrypted)
-		case errors.Is(err, pdfiumerrors.ErrSecurity):
-			return nil, fmt.Errorf("%s: encrypted PDF with an unsupported security handler", x.name)
-		case errors.Is(err, pdfiumerrors.ErrFormat), errors.Is(err, pdfiumerrors.ErrFile):
-			return nil, fmt.Errorf("%s: corrupt or truncated PDF (%v)", x.name, err)
-		}
-		return nil, fmt.Errorf("%s: open PDF: %w", x.name, err)
+		return nil, err
 	}
-	x.doc = opened.Document
+	x.doc = doc
 	defer x.inst.FPDF_CloseDocument(&requests.FPDF_CloseDocument{Document: x.doc})
 
-	count, err := x.inst.FPDF_GetPageCount(&requests.FPDF_GetPageCount{Document: x.doc})
-	if err != nil {
-		return nil, fmt.Errorf("%s: count pages: %w", x.name, err)
-	}
-	if count.PageCount <= 0 {
-		return nil, fmt.Errorf("%s: PDF has no pages", x.name)
-	}
-	x.res = &extract.Result{Type: "pdf", Meta: map[string]string{"pages": strconv.Itoa(count.PageCount)}}
+	x.res = &extract.Result{Type: "pdf", Meta: map[string]string{"pages": strconv.Itoa(pageCount)}}
 	if !bytes.Contains(data[max(0, len(data)-2048):], []byte("%%EOF")) {
 		x.warnf("%s looks truncated (no %%%%EOF at the end); text may be missing", x.name)
 	}
-	n := count.PageCount
+	n := pageCount
 	maxPages := x.MaxPages
 	if maxPages <= 0 {
 		maxPages = pdfDefaultMaxPages
@@ -344,6 +339,36 @@ func (x *pdfExtraction) run() (*extract.Result, error) {
 		x.res.Title = pdfFileTitle(x.src.Path)
 	}
 	return x.res, nil
+}
+
+// pdfOpen opens a PDF held in data and counts its pages; the caller closes
+// the document. Errors name the file and say why it cannot be read:
+// encrypted (ErrPDFEncrypted), corrupt, or without pages.
+func pdfOpen(inst pdfium.Pdfium, data []byte, name string) (references.FPDF_DOCUMENT, int, error) {
+	opened, err := inst.OpenDocument(&requests.OpenDocument{File: &data})
+	if err != nil {
+		switch {
+		case errors.Is(err, pdfiumerrors.ErrPassword):
+			return "", 0, fmt.Errorf("%s: %w", name, ErrPDFEncrypted)
+		case errors.Is(err, pdfiumerrors.ErrSecurity):
+			return "", 0, fmt.Errorf("%s: encrypted PDF with an unsupported security handler", name)
+		case errors.Is(err, pdfiumerrors.ErrFormat), errors.Is(err, pdfiumerrors.ErrFile):
+			return "", 0, fmt.Errorf("%s: corrupt or truncated PDF (%v)", name, err)
+		}
+		return "", 0, fmt.Errorf("%s: open PDF: %w", name, err)
+	}
+	count, err := inst.FPDF_GetPageCount(&requests.FPDF_GetPageCount{Document: opened.Document})
+	switch {
+	case err != nil:
+		err = fmt.Errorf("%s: count pages: %w", name, err)
+	case count.PageCount <= 0:
+		err = fmt.Errorf("%s: PDF has no pages", name)
+	}
+	if err != nil {
+		inst.FPDF_CloseDocument(&requests.FPDF_CloseDocument{Document: opened.Document})
+		return "", 0, err
+	}
+	return opened.Document, count.PageCount, nil
 }
 
 // readMeta fills Result.Meta and returns a usable metadata title.
@@ -828,6 +853,19 @@ type pdfPara struct {
 	pdfBox
 }
 
+// region turns a box in PDF points into fractions of the page, from its
+// top left corner, clamped to the page; zero when the page has no size.
+// The page's rotation is not applied: rotated pages get boxes of the page
+// as drawn before rotation.
+func (pg *pdfPage) region(b pdfBox) extract.Box {
+	if pg.w <= 0 || pg.h <= 0 {
+		return extract.Box{}
+	}
+	fx := func(v float64) float64 { return min(1, max(0, v/pg.w)) }
+	fy := func(v float64) float64 { return min(1, max(0, 1-v/pg.h)) }
+	return extract.Box{X0: fx(b.l), Y0: fy(b.t), X1: fx(b.r), Y1: fy(b.b)}
+}
+
 // pdfSizeKey rounds a font size so that sizes that differ by rounding noise
 // compare equal.
 func pdfSizeKey(s float64) float64 { return math.Round(s*2) / 2 }
@@ -844,7 +882,8 @@ func (x *pdfExtraction) layout(cpuImages map[int][]pdfcpuImage) string {
 			if pa.kind == "" {
 				continue
 			}
-			x.res.Blocks = append(x.res.Blocks, extract.Block{Kind: pa.kind, Text: pa.text, Place: extract.Place{Section: pa.section, Page: pg.num}})
+			x.res.Blocks = append(x.res.Blocks, extract.Block{Kind: pa.kind, Text: pa.text, Place: extract.Place{Section: pa.section, Page: pg.num},
+				Box: pg.region(pa.pdfBox)})
 		}
 		if pg.ocr != "" {
 			for part := range strings.SplitSeq(pg.ocr, "\n\n") {
