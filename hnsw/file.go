@@ -265,6 +265,7 @@ func load(f *os.File, vec Vectors, workers int) (*Index, int64, error) {
 	if err := x.validate(h); err != nil {
 		return nil, 0, err
 	}
+	x.countInLinks()
 	return x, h.seq, nil
 }
 

@@ -227,10 +227,29 @@ func (x *Index) setLinks(id uint32, l int, nbrs []cand) {
 	mu := &x.stripes[id%uint32(len(x.stripes))]
 	mu.Lock()
 	lst := x.list(id, l)
-	lst[0] = uint32(len(nbrs))
-	for i, c := range nbrs {
-		lst[1+i] = c.id
+	// Another insert may have linked to this node already (it was
+	// reachable on an upper layer): those links stay after nbrs while
+	// there is room.
+	old := slices.Clone(lst[1 : 1+lst[0]])
+	n := 0
+	for _, c := range nbrs {
+		lst[1+n] = c.id
+		n++
+		if l == 0 && !slices.Contains(old, c.id) {
+			x.linked(c.id)
+		}
 	}
+	for _, e := range old {
+		switch {
+		case slices.Contains(lst[1:1+n], e):
+		case n < len(lst)-1:
+			lst[1+n] = e
+			n++
+		case l == 0:
+			x.unlinked(e)
+		}
+	}
+	lst[0] = uint32(n)
 	mu.Unlock()
 }
 
@@ -252,6 +271,9 @@ func (x *Index) link(n, id uint32, s int32, l int) {
 	if cnt < limit {
 		lst[1+cnt] = id
 		lst[0]++
+		if l == 0 {
+			x.linked(id)
+		}
 		return
 	}
 	nc := x.code(n)
@@ -262,6 +284,9 @@ func (x *Index) link(n, id uint32, s int32, l int) {
 	cs = append(cs, cand{s, id})
 	slices.SortFunc(cs, byBest)
 	sel := x.selectNeighbours(cs, limit)
+	if l == 0 {
+		x.relinked(lst[1:1+cnt], id, sel)
+	}
 	lst[0] = uint32(len(sel))
 	for i, c := range sel {
 		lst[1+i] = c.id

@@ -85,6 +85,10 @@ type Index struct {
 	// M+1 each.
 	links0 []uint32
 	upper  [][]uint32
+	indeg  []int32 // ground-layer in-links per node (orphans.go)
+
+	orphanMu sync.Mutex
+	orphans  []uint32 // nodes whose last in-link went while inserting
 
 	entry    uint32
 	top      int // layer of entry; -1 while empty
@@ -174,6 +178,7 @@ func (x *Index) Add(vectors [][]float32) (uint32, error) {
 	}
 	close(ids)
 	wg.Wait()
+	x.repairOrphans(uint32(first))
 	return uint32(first), nil
 }
 
@@ -187,6 +192,7 @@ func (x *Index) grow(vectors [][]float32) {
 		x.level = append(x.level, uint8(l))
 		x.dead = append(x.dead, false)
 		x.links0 = append(x.links0, make([]uint32, x.m0()+1)...)
+		x.indeg = append(x.indeg, 0)
 		var up []uint32
 		if l > 0 {
 			up = make([]uint32, l*(x.cfg.M+1))
