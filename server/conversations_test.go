@@ -28,39 +28,8 @@ func TestConversations(t *testing.T) {
 		t.Errorf("title %q, want trimmed", titled.Title)
 	}
 
-	// An ask in a conversation is appended to it with its own sources.
-	var a Answer
-	decodeRes(t, ts.do(t, "POST", "/v1/ask", `{"question":"What was CLIP trained on?","conversation_id":"`+c.ID+`"}`), 200, &a)
-	if a.Conversation == nil || a.Conversation.ID != c.ID || a.Conversation.Turns != 2 || a.Conversation.Title != "What was CLIP trained on?" {
-		t.Fatalf("answer's conversation %+v", a.Conversation)
-	}
-	// The second ask gets the stored turns as its history, whatever it sends.
-	res := ts.do(t, "POST", "/v1/ask", `{"question":"And retrieval?","stream":true,"conversation_id":"`+c.ID+`","history":[{"role":"user","content":"ignored"}]}`)
-	evs := readEvents(t, res.Body)
-	if len(evs) == 0 || evs[len(evs)-1].name != "done" {
-		t.Fatalf("events %v", evs)
-	}
-	var done Answer
-	if err := json.Unmarshal([]byte(evs[len(evs)-1].data), &done); err != nil || done.Conversation == nil || done.Conversation.Turns != 4 {
-		t.Fatalf("done %s (%v)", evs[len(evs)-1].data, err)
-	}
-	hist := ts.engine.lastAsk.History
-	if len(hist) != 2 || hist[0] != (Turn{Role: "user", Content: "What was CLIP trained on?"}) || hist[1].Role != "assistant" || hist[1].Content != a.Answer {
-		t.Errorf("history sent to the engine %+v", hist)
-	}
-
-	var d ConversationDetail
-	decodeRes(t, ts.do(t, "GET", "/v1/conversations/"+c.ID, nil), 200, &d)
-	if len(d.Turns) != 4 || d.Turns[1].Content != a.Answer || d.Turns[3].Content != done.Answer || d.Turns[1].Model != "extractive" {
-		t.Fatalf("turns %+v", d.Turns)
-	}
-	if string(d.Turns[0].Sources) != "null" {
-		t.Errorf("a question's sources: %s, want null", d.Turns[0].Sources)
-	}
-	var src SearchResponse
-	if err := json.Unmarshal(d.Turns[1].Sources, &src); err != nil || len(src.Text) != len(a.Sources.Text) || src.Text[0].ItemID != a.Sources.Text[0].ItemID || src.Text[0].N != 1 {
-		t.Errorf("stored sources %s, want those of the answer (%v)", d.Turns[1].Sources, err)
-	}
+	a, done := askInConversation(t, ts, c.ID)
+	checkStoredTurns(t, ts, c.ID, a, done)
 
 	var list struct{ Conversations []ConversationView }
 	decodeRes(t, ts.do(t, "GET", "/v1/conversations", nil), 200, &list)
@@ -74,31 +43,9 @@ func TestConversations(t *testing.T) {
 		t.Errorf("renamed %+v", renamed)
 	}
 
-	for _, tc := range []struct {
-		method, path, body string
-		status             int
-		want               string
-	}{
-		{"POST", "/v1/conversations", `{"title":"` + strings.Repeat("x", 201) + `"}`, 400, "at most 200"},
-		{"POST", "/v1/conversations", `{"title":"a\u0007b"}`, 400, "control"},
-		{"POST", "/v1/conversations", `{"name":"x"}`, 400, "unknown field"},
-		{"PATCH", "/v1/conversations/" + c.ID, `{}`, 400, "missing title"},
-		{"GET", "/v1/conversations/no%20such", "", 400, "conversation id"},
-		{"GET", "/v1/conversations/" + strings.Repeat("a", 65), "", 400, "conversation id"},
-		{"GET", "/v1/conversations/unknown", "", 404, "not found"},
-		{"PATCH", "/v1/conversations/unknown", `{"title":"x"}`, 404, "not found"},
-		{"DELETE", "/v1/conversations/unknown", "", 404, "not found"},
-		{"POST", "/v1/ask", `{"question":"x","conversation_id":"unknown"}`, 404, "not found"},
-		{"POST", "/v1/ask", `{"question":"x","conversation_id":"../x"}`, 400, "conversation id"},
-	} {
-		var body any
-		if tc.body != "" {
-			body = tc.body
-		}
-		wantError(t, ts.do(t, tc.method, tc.path, body), tc.status, tc.want)
-	}
+	checkConversationErrors(t, ts, c.ID)
 
-	res = ts.do(t, "DELETE", "/v1/conversations/"+titled.ID, nil)
+	res := ts.do(t, "DELETE", "/v1/conversations/"+titled.ID, nil)
 	if res.StatusCode != http.StatusNoContent {
 		t.Errorf("delete: %d", res.StatusCode)
 	}
@@ -116,6 +63,81 @@ func TestConversations(t *testing.T) {
 	if d2.Title != "CLIP" || len(d2.Turns) != 4 || d2.Turns[3].Content != done.Answer {
 		t.Errorf("after a restart: %+v", d2)
 	}
+}
+
+// askInConversation asks twice in conversation id: the first answer names
+// the conversation, the second (streamed) gets the stored turns as its
+// history whatever it sends.
+func askInConversation(t *testing.T, ts *testServer, id string) (a, done Answer) {
+	t.Helper()
+	// An ask in a conversation is appended to it with its own sources.
+	decodeRes(t, ts.do(t, "POST", "/v1/ask", `{"question":"What was CLIP trained on?","conversation_id":"`+id+`"}`), 200, &a)
+	if a.Conversation == nil || a.Conversation.ID != id || a.Conversation.Turns != 2 || a.Conversation.Title != "What was CLIP trained on?" {
+		t.Fatalf("answer's conversation %+v", a.Conversation)
+	}
+	// The second ask gets the stored turns as its history, whatever it sends.
+	res := ts.do(t, "POST", "/v1/ask", `{"question":"And retrieval?","stream":true,"conversation_id":"`+id+`","history":[{"role":"user","content":"ignored"}]}`)
+	evs := readEvents(t, res.Body)
+	if len(evs) == 0 || evs[len(evs)-1].name != "done" {
+		t.Fatalf("events %v", evs)
+	}
+	if err := json.Unmarshal([]byte(evs[len(evs)-1].data), &done); err != nil || done.Conversation == nil || done.Conversation.Turns != 4 {
+		t.Fatalf("done %s (%v)", evs[len(evs)-1].data, err)
+	}
+	hist := ts.engine.lastAsk.History
+	if len(hist) != 2 || hist[0] != (Turn{Role: "user", Content: "What was CLIP trained on?"}) || hist[1].Role != "assistant" || hist[1].Content != a.Answer {
+		t.Errorf("history sent to the engine %+v", hist)
+	}
+
+	return a, done
+}
+
+// checkStoredTurns checks conversation id holds the two questions and
+// answers, each answer with its own sources.
+func checkStoredTurns(t *testing.T, ts *testServer, id string, a, done Answer) {
+	t.Helper()
+	var d ConversationDetail
+	decodeRes(t, ts.do(t, "GET", "/v1/conversations/"+id, nil), 200, &d)
+	if len(d.Turns) != 4 || d.Turns[1].Content != a.Answer || d.Turns[3].Content != done.Answer || d.Turns[1].Model != "extractive" {
+		t.Fatalf("turns %+v", d.Turns)
+	}
+	if string(d.Turns[0].Sources) != "null" {
+		t.Errorf("a question's sources: %s, want null", d.Turns[0].Sources)
+	}
+	var src SearchResponse
+	if err := json.Unmarshal(d.Turns[1].Sources, &src); err != nil || len(src.Text) != len(a.Sources.Text) || src.Text[0].ItemID != a.Sources.Text[0].ItemID || src.Text[0].N != 1 {
+		t.Errorf("stored sources %s, want those of the answer (%v)", d.Turns[1].Sources, err)
+	}
+
+}
+
+// checkConversationErrors checks the refusals of the conversation routes.
+func checkConversationErrors(t *testing.T, ts *testServer, id string) {
+	t.Helper()
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"POST", "/v1/conversations", `{"title":"` + strings.Repeat("x", 201) + `"}`, 400, "at most 200"},
+		{"POST", "/v1/conversations", `{"title":"a\u0007b"}`, 400, "control"},
+		{"POST", "/v1/conversations", `{"name":"x"}`, 400, "unknown field"},
+		{"PATCH", "/v1/conversations/" + id, `{}`, 400, "missing title"},
+		{"GET", "/v1/conversations/no%20such", "", 400, "conversation id"},
+		{"GET", "/v1/conversations/" + strings.Repeat("a", 65), "", 400, "conversation id"},
+		{"GET", "/v1/conversations/unknown", "", 404, "not found"},
+		{"PATCH", "/v1/conversations/unknown", `{"title":"x"}`, 404, "not found"},
+		{"DELETE", "/v1/conversations/unknown", "", 404, "not found"},
+		{"POST", "/v1/ask", `{"question":"x","conversation_id":"unknown"}`, 404, "not found"},
+		{"POST", "/v1/ask", `{"question":"x","conversation_id":"../x"}`, 400, "conversation id"},
+	} {
+		var body any
+		if tc.body != "" {
+			body = tc.body
+		}
+		wantError(t, ts.do(t, tc.method, tc.path, body), tc.status, tc.want)
+	}
+
 }
 
 func TestConversationsWithoutWorkspace(t *testing.T) {

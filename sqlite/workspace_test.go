@@ -52,6 +52,27 @@ func TestWorkspaceConversations(t *testing.T) {
 	// Reopened: everything survives, newest updated first.
 	w.Close()
 	w = openTestWorkspace(t, dir)
+	checkReopened(t, w, first, second, c, sources)
+
+	// A title given is kept when the first turn comes.
+	if c, err := w.AppendTurns(ctx, first.ID, mmrag.Turn{Role: mmrag.UserRole, Content: "q"}); err != nil || c.Title != "Kept title" {
+		t.Errorf("append to titled: %+v, %v", c, err)
+	}
+	if c, err := w.RenameConversation(ctx, second.ID, "Renamed"); err != nil || c.Title != "Renamed" || c.Turns != 2 {
+		t.Errorf("rename: %+v, %v", c, err)
+	}
+	if err := w.DeleteConversation(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkWorkspaceRefusals(t, w, first.ID, second.ID)
+}
+
+// checkReopened checks a reopened workspace holds the two conversations of
+// TestWorkspaceConversations, newest updated first, with every field of
+// their turns.
+func checkReopened(t *testing.T, w *Workspace, first, second, c mmrag.Conversation, sources json.RawMessage) {
+	t.Helper()
+	ctx := context.Background()
 	list, err := w.Conversations(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -75,19 +96,16 @@ func TestWorkspaceConversations(t *testing.T) {
 		t.Errorf("user turn %+v", turns[0])
 	}
 
-	// A title given is kept when the first turn comes.
-	if c, err := w.AppendTurns(ctx, first.ID, mmrag.Turn{Role: mmrag.UserRole, Content: "q"}); err != nil || c.Title != "Kept title" {
-		t.Errorf("append to titled: %+v, %v", c, err)
-	}
-	if c, err := w.RenameConversation(ctx, second.ID, "Renamed"); err != nil || c.Title != "Renamed" || c.Turns != 2 {
-		t.Errorf("rename: %+v, %v", c, err)
-	}
-	if err := w.DeleteConversation(ctx, first.ID); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// checkWorkspaceRefusals checks what the workspace refuses: unknown or
+// deleted conversations, bad titles, a system turn (leaving no trace).
+func checkWorkspaceRefusals(t *testing.T, w *Workspace, first, second string) {
+	t.Helper()
+	ctx := context.Background()
 	for name, err := range map[string]error{
-		"get deleted":    func() error { _, _, err := w.Conversation(ctx, first.ID); return err }(),
-		"delete deleted": w.DeleteConversation(ctx, first.ID),
+		"get deleted":    func() error { _, _, err := w.Conversation(ctx, first); return err }(),
+		"delete deleted": w.DeleteConversation(ctx, first),
 		"rename unknown": func() error { _, err := w.RenameConversation(ctx, "nope", "x"); return err }(),
 		"append unknown": func() error { _, err := w.AppendTurns(ctx, "nope", mmrag.Turn{Role: mmrag.UserRole}); return err }(),
 	} {
@@ -97,16 +115,16 @@ func TestWorkspaceConversations(t *testing.T) {
 	}
 	for name, err := range map[string]error{
 		"long title":    func() error { _, err := w.CreateConversation(ctx, strings.Repeat("x", 201)); return err }(),
-		"control title": func() error { _, err := w.RenameConversation(ctx, second.ID, "a\x00b"); return err }(),
+		"control title": func() error { _, err := w.RenameConversation(ctx, second, "a\x00b"); return err }(),
 	} {
 		if !errors.Is(err, mmrag.ErrBadName) {
 			t.Errorf("%s: %v, want ErrBadName", name, err)
 		}
 	}
-	if _, err := w.AppendTurns(ctx, second.ID, mmrag.Turn{Role: "system", Content: "x"}); err == nil {
+	if _, err := w.AppendTurns(ctx, second, mmrag.Turn{Role: "system", Content: "x"}); err == nil {
 		t.Error("a system turn was appended")
 	}
-	if _, turns, _ := w.Conversation(ctx, second.ID); len(turns) != 2 {
+	if _, turns, _ := w.Conversation(ctx, second); len(turns) != 2 {
 		t.Errorf("a refused append left %d turns, want 2", len(turns))
 	}
 }
