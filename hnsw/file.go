@@ -27,6 +27,8 @@ import (
 	"os"
 	"path/filepath"
 	"unsafe"
+
+	"mmrag/internal/atomicfile"
 )
 
 const (
@@ -93,7 +95,7 @@ func (x *Index) Save(path string, seq int64) error {
 	return nil
 }
 
-func (x *Index) save(path string, seq int64) (err error) {
+func (x *Index) save(path string, seq int64) error {
 	n := len(x.level)
 	h := header{dim: uint32(x.dim), m: uint32(x.cfg.M), efC: uint32(x.cfg.EfConstruction), efS: uint32(x.cfg.EfSearch),
 		count: uint32(n), dead: uint32(x.ndead), top: int32(x.top), entry: x.entry, scale: x.scale, seq: seq}
@@ -102,54 +104,24 @@ func (x *Index) save(path string, seq int64) (err error) {
 		h.payload += 4 * uint64(len(up))
 	}
 	hb := h.encode()
-
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+	return atomicfile.Write(path, func(f *os.File) error {
+		sum := crc32.New(castagnoli)
+		sum.Write(hb[:crcOffset])
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if _, err := bw.Write(hb); err != nil {
+			return err
 		}
-	}()
-	sum := crc32.New(castagnoli)
-	sum.Write(hb[:crcOffset])
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if _, err := bw.Write(hb); err != nil {
+		if err := x.writePayload(io.MultiWriter(bw, sum)); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		var crc [4]byte
+		binary.LittleEndian.PutUint32(crc[:], sum.Sum32())
+		_, err := f.WriteAt(crc[:], crcOffset)
 		return err
-	}
-	if err := x.writePayload(io.MultiWriter(bw, sum)); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	var crc [4]byte
-	binary.LittleEndian.PutUint32(crc[:], sum.Sum32())
-	if _, err := f.WriteAt(crc[:], crcOffset); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	})
 }
 
 func (x *Index) writePayload(w io.Writer) error {

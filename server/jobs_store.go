@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"mmrag/internal/atomicfile"
 )
 
 // jobFileName is the job file in the upload folder: hidden, so that no
@@ -100,27 +102,13 @@ func writeFileAtomic(path string, v any) error {
 	return writeBytesAtomic(path, data)
 }
 
-// writeBytesAtomic writes data to path whole or not at all: to a
-// temporary file beside it, synced, then renamed into place.
+// writeBytesAtomic writes data to path whole or not at all.
 func writeBytesAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
+	return atomicfile.Write(path, func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	})
 }

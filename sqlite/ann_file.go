@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"mmrag/hnsw"
+	"mmrag/internal/atomicfile"
 )
 
 // ANNDir is the folder of the index files inside a store directory.
@@ -85,56 +86,31 @@ func saveIndexFiles(graph, items string, x *hnsw.Index, nodes []string, seq int6
 	return writeItems(items, crc, seq, nodes)
 }
 
-func writeItems(path string, crc uint32, seq int64, nodes []string) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+func writeItems(path string, crc uint32, seq int64, nodes []string) error {
+	return atomicfile.Write(path, func(f *os.File) error {
+		sum := crc32.New(crcTable)
+		bw := bufio.NewWriterSize(io.MultiWriter(f, sum), 1<<20)
+		hdr := make([]byte, itemsHeader)
+		copy(hdr, itemsMagic)
+		le := binary.LittleEndian
+		le.PutUint32(hdr[8:], itemsVersion)
+		le.PutUint32(hdr[12:], crc)
+		le.PutUint64(hdr[16:], uint64(seq))
+		le.PutUint32(hdr[24:], uint32(len(nodes)))
+		bw.Write(hdr)
+		var lb [binary.MaxVarintLen64]byte
+		for _, id := range nodes {
+			bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(id)))])
+			bw.WriteString(id)
 		}
-	}()
-	sum := crc32.New(crcTable)
-	bw := bufio.NewWriterSize(io.MultiWriter(f, sum), 1<<20)
-	hdr := make([]byte, itemsHeader)
-	copy(hdr, itemsMagic)
-	le := binary.LittleEndian
-	le.PutUint32(hdr[8:], itemsVersion)
-	le.PutUint32(hdr[12:], crc)
-	le.PutUint64(hdr[16:], uint64(seq))
-	le.PutUint32(hdr[24:], uint32(len(nodes)))
-	bw.Write(hdr)
-	var lb [binary.MaxVarintLen64]byte
-	for _, id := range nodes {
-		bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(id)))])
-		bw.WriteString(id)
-	}
-	if err := bw.Flush(); err != nil {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		var tail [4]byte
+		le.PutUint32(tail[:], sum.Sum32())
+		_, err := f.Write(tail[:])
 		return err
-	}
-	var tail [4]byte
-	le.PutUint32(tail[:], sum.Sum32())
-	if _, err := f.Write(tail[:]); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	})
 }
 
 // loadIndexFiles reads a pair saved by saveIndexFiles and returns the
