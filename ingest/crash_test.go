@@ -1,18 +1,17 @@
 package ingest
 
 import (
-	"bufio"
 	"database/sql"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"mmrag"
+	"mmrag/internal/testenv"
 	"mmrag/sqlite"
 )
 
@@ -61,24 +60,7 @@ func TestCrash(t *testing.T) {
 	p.Store.Close()
 
 	crashVersion(t, src, "two")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), crashStoreEnv+"="+store, crashSrcEnv+"="+src)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	cmd, lines := testenv.Child(t, "^TestCrash$", crashStoreEnv+"="+store, crashSrcEnv+"="+src)
 	// Kill once a few documents are stored: the store then holds both
 	// versions, and more puts are under way.
 	stored := 0

@@ -1,12 +1,10 @@
 package sqlite
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"mmrag"
 	"mmrag/hnsw/clipdata"
+	"mmrag/internal/testenv"
 )
 
 // Environment of the child process TestANNCrash starts.
@@ -138,24 +137,7 @@ func checkAgainstDB(t *testing.T, s *Store, base []float32, ndocs int) {
 // reports that it started writing; it returns the child's output.
 func killANNChild(t *testing.T, dir string, round int, delay time.Duration) []string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestANNCrash$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), annCrashDirEnv+"="+dir, fmt.Sprint(annCrashRoundEnv, "=", round))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	cmd, lines := testenv.Child(t, "^TestANNCrash$", annCrashDirEnv+"="+dir, fmt.Sprint(annCrashRoundEnv, "=", round))
 	var log []string
 	for l := range lines {
 		log = append(log, l)

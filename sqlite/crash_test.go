@@ -1,18 +1,17 @@
 package sqlite
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"mmrag"
+	"mmrag/internal/testenv"
 	"mmrag/store/storetest"
 )
 
@@ -129,25 +128,8 @@ func TestCrash(t *testing.T) {
 // whether the child said its put returned before the kill.
 func killChild(t *testing.T, dir string, step int, hook string, delay time.Duration) (committed bool) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, fmt.Sprint(crashStepEnv, "=", step), crashHookEnv+"="+hook)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string)
+	cmd, lines := testenv.Child(t, "^TestCrash$", crashDirEnv+"="+dir, fmt.Sprint(crashStepEnv, "=", step), crashHookEnv+"="+hook)
 	var log []string
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
 	want := map[string]string{"": "STARTED", "commit": "COMMITTING", "checkpoint": "CHECKPOINTING"}[hook]
 	timeout := time.After(3 * time.Minute)
 wait:
