@@ -15,10 +15,7 @@ import (
 	"testing"
 
 	"mmrag"
-	"mmrag/embed/sbert"
-	"mmrag/embed/sbert/sberttest"
 	"mmrag/generate"
-	"mmrag/onnx/onnxtest"
 	"mmrag/prompt"
 	"mmrag/rag"
 	"mmrag/retrieve"
@@ -137,14 +134,7 @@ func TestAnswers(t *testing.T) {
 // TestAnswersInProcess is TestAnswers with the shipped default text
 // embedder: all-MiniLM-L6-v2 in-process, on the real weights.
 func TestAnswersInProcess(t *testing.T) {
-	needSeedBlog(t)
-	onnxtest.Init(t)
-	e, err := sbert.Load(sberttest.MiniLM(t), sbert.Options{Name: "all-MiniLM-L6-v2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	measureAnswers(t, e, "in-process")
+	measureAnswers(t, inProcessMiniLM(t), "in-process")
 }
 
 func measureAnswers(t *testing.T, emb sentenceEmbedder, how string) {

@@ -134,14 +134,21 @@ func TestQuality(t *testing.T) {
 // TestQualityInProcess runs the MiniLM strategies with the in-process
 // embedder on the real weights: `mmrag eval` without a server.
 func TestQualityInProcess(t *testing.T) {
+	measureQuality(t, inProcessMiniLM(t), "in-process (ONNX Runtime)")
+}
+
+// inProcessMiniLM is the shipped default text embedder, all-MiniLM-L6-v2
+// in-process on the real weights, closed when t ends.
+func inProcessMiniLM(t *testing.T) *sbert.Embedder {
+	t.Helper()
 	needSeedBlog(t)
 	onnxtest.Init(t)
 	e, err := sbert.Load(sberttest.MiniLM(t), sbert.Options{Name: "all-MiniLM-L6-v2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
-	measureQuality(t, e, "in-process (ONNX Runtime)")
+	t.Cleanup(func() { e.Close() })
+	return e
 }
 
 // measureQuality runs the labeled set against BM25 and, with emb, the

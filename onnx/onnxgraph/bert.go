@@ -181,9 +181,9 @@ type bertBuilder struct {
 	err    error
 }
 
-// weight adds the named weight as an initializer of its PyTorch shape; a
-// 2-D Linear weight is transposed to [in, out] for MatMul.
-func (b *bertBuilder) weight(name string, transpose bool) string {
+// read returns the named weight's values and PyTorch shape; false (the
+// builder's first error kept) when it is missing or of another size.
+func (b *bertBuilder) read(name string) ([]float32, []int64, bool) {
 	shape := b.shapes[name]
 	v, err := b.w(name)
 	if err == nil && int64(len(v)) != product(shape) {
@@ -193,6 +193,16 @@ func (b *bertBuilder) weight(name string, transpose bool) string {
 		if b.err == nil {
 			b.err = err
 		}
+		return nil, nil, false
+	}
+	return v, shape, true
+}
+
+// weight adds the named weight as an initializer of its PyTorch shape; a
+// 2-D Linear weight is transposed to [in, out] for MatMul.
+func (b *bertBuilder) weight(name string, transpose bool) string {
+	v, shape, ok := b.read(name)
+	if !ok {
 		return b.g.Scalar(0)
 	}
 	if transpose {
@@ -239,15 +249,8 @@ func (b *bertBuilder) linear(x, name string) string {
 // Runtime fuses into one integer kernel.
 func (b *bertBuilder) int8MatMul(x, name string) string {
 	g := b.g
-	shape := b.shapes[name]
-	v, err := b.w(name)
-	if err == nil && int64(len(v)) != product(shape) {
-		err = fmt.Errorf("weight %s has %d values, want shape %v", name, len(v), shape)
-	}
-	if err != nil {
-		if b.err == nil {
-			b.err = err
-		}
+	v, shape, ok := b.read(name)
+	if !ok {
 		return g.Scalar(0)
 	}
 	out, in := int(shape[0]), int(shape[1])
