@@ -75,11 +75,11 @@ func (x *Index) repairOrphans(first uint32) {
 			x.adopt(w, o)
 		}
 	}
-	x.orphans = nil // adopt replaces links only of nodes linked twice or more
 }
 
 // adopt gives orphan o an in-link from the nearest node whose list has
-// room or holds a link it can spare (to a node linked from elsewhere too).
+// room or holds a link it can spare (to a node linked from elsewhere too,
+// so no new orphan is made).
 func (x *Index) adopt(w *worker, o uint32) {
 	q := x.code(o)
 	cur := cand{x.score(q, x.entry), x.entry}
