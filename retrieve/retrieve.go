@@ -523,26 +523,24 @@ func (s *Searcher) softmax(ctx context.Context, p plan, opt Options, res *Result
 	if normalize {
 		q = store.Normalized(q)
 	}
-	hits, err := s.Store.SearchVectors(ctx, mmrag.VectorQuery{
-		Model: p.model, Modality: p.modality, Vector: q, K: p.params.Pool, Filter: opt.Filter,
-	})
-	if err != nil {
-		return nil, err
-	}
-	res.Scored[p.modality] = len(hits)
-	dots := make([]float64, len(hits))
-	for i, h := range hits {
-		dots[i] = float64(h.Score)
-	}
 	// The head: every hit the float32 scores keep, with a margin far above
 	// their error, and at least the best one, whose term dominates the
 	// denominator. 2k+8 leaves room for near-ties and duplicate figures.
-	probs := softmax64(dots, p.params.Temperature)
+	limit := 2*p.params.K + 8
+	hits, sum, err := s.searchSoftmax(ctx, mmrag.VectorQuery{
+		Model: p.model, Modality: p.modality, Vector: q, K: p.params.Pool, Filter: opt.Filter,
+	}, p.params.Temperature, limit)
+	if err != nil {
+		return nil, err
+	}
+	res.Scored[p.modality] = sum.N
 	head := 0
-	for head < min(len(hits), 2*p.params.K+8) && (head == 0 || probs[head] >= p.params.Threshold-1e-5) {
+	for head < min(len(hits), limit) && (head == 0 || sum.Term(float64(hits[head].Score))/sum.Sum >= p.params.Threshold-1e-5) {
 		head++
 	}
+	dots := make([]float64, head)
 	for i, h := range hits[:head] {
+		dots[i] = float64(h.Score)
 		v, err := s.Store.Vector(ctx, p.model, h.ItemID)
 		if errors.Is(err, mmrag.ErrNotFound) {
 			continue // replaced since the search: pick drops it
@@ -550,9 +548,14 @@ func (s *Searcher) softmax(ctx context.Context, p plan, opt Options, res *Result
 		if err != nil {
 			return nil, err
 		}
-		dots[i] = store.Dot64(q, v)
+		d := store.Dot64(q, v)
+		sum.Replace(dots[i], d)
+		dots[i] = d
 	}
-	probs = softmax64(dots, p.params.Temperature)
+	probs := make([]float64, head)
+	for i, d := range dots {
+		probs[i] = sum.Term(d) / sum.Sum
+	}
 	// Rounding may have swapped near-ties: reorder the rescored head.
 	order := make([]int, head)
 	for i := range order {
@@ -579,6 +582,34 @@ func (s *Searcher) softmax(ctx context.Context, p plan, opt Options, res *Result
 		cands = append(cands, candidate{id: hits[i].ItemID, score: probs[i], dense: dots[i], hasDense: true})
 	}
 	return s.pick(ctx, cands, p, opt)
+}
+
+// SoftmaxSearcher is a store whose exact scan also sums the softmax's
+// denominator over every row it scores (sqlite.Store): the reference
+// scoring then asks it for the head of the ranking, not for every hit of
+// the collection sorted.
+type SoftmaxSearcher interface {
+	SearchSoftmax(ctx context.Context, q mmrag.VectorQuery, temperature float64) ([]mmrag.Hit, store.Softmax, error)
+}
+
+// searchSoftmax returns the best hits of q, best first, at least the head
+// first ones, with the softmax denominator over every hit q scores (the
+// whole collection, or its q.K best). A SoftmaxSearcher store sums it in
+// its scan; any other store hands over every hit, summed here.
+func (s *Searcher) searchSoftmax(ctx context.Context, q mmrag.VectorQuery, temperature float64, head int) ([]mmrag.Hit, store.Softmax, error) {
+	if ss, ok := s.Store.(SoftmaxSearcher); ok && q.K <= 0 {
+		q.K = head
+		return ss.SearchSoftmax(ctx, q, temperature)
+	}
+	hits, err := s.Store.SearchVectors(ctx, q)
+	if err != nil {
+		return nil, store.Softmax{}, err
+	}
+	sum := store.Softmax{T: temperature}
+	for _, h := range hits {
+		sum.Add(h.Score)
+	}
+	return hits, sum, nil
 }
 
 // cosine scores by cosine similarity with a fixed threshold.
@@ -771,35 +802,18 @@ func (s *Searcher) attachDocs(ctx context.Context, list []Result, docs map[strin
 
 // ReferenceScores returns softmax(score/T) over hits: the reference's
 // scores when the hits are the dot products of the raw query with every
-// item of a modality. It computes in float64 and subtracts the largest
-// logit first, so no exponential overflows whatever the norm of the query
-// or the temperature. temperature must be positive; an empty hits yields an
-// empty slice.
+// item of a modality. It computes in float64 relative to the largest
+// logit (store.Softmax), so no exponential overflows whatever the norm of
+// the query or the temperature. temperature must be positive; an empty
+// hits yields an empty slice.
 func ReferenceScores(hits []mmrag.Hit, temperature float64) []float64 {
-	dots := make([]float64, len(hits))
+	sum := store.Softmax{T: temperature}
+	for _, h := range hits {
+		sum.Add(h.Score)
+	}
+	out := make([]float64, len(hits))
 	for i, h := range hits {
-		dots[i] = float64(h.Score)
-	}
-	return softmax64(dots, temperature)
-}
-
-func softmax64(dots []float64, temperature float64) []float64 {
-	out := make([]float64, len(dots))
-	if len(dots) == 0 {
-		return out
-	}
-	m := math.Inf(-1)
-	for i, d := range dots {
-		out[i] = d / temperature
-		m = max(m, out[i])
-	}
-	var sum float64
-	for i := range out {
-		out[i] = math.Exp(out[i] - m)
-		sum += out[i]
-	}
-	for i := range out {
-		out[i] /= sum
+		out[i] = sum.Term(float64(h.Score)) / sum.Sum
 	}
 	return out
 }

@@ -89,8 +89,24 @@ func referenceFixture(t *testing.T) (*Searcher, []entry, []float32) {
 
 // Reference mode is the softmax over the whole modality with the raw query,
 // then the threshold, then k.
+// everyHit hides a store's SearchSoftmax: the reference scoring then sums
+// the softmax over every hit, as it does on stores without one (Weaviate).
+type everyHit struct{ mmrag.Store }
+
+// TestReferenceMode checks the reference scoring against a direct float64
+// softmax, with the store summing the denominator in its scan and with
+// every hit handed over.
 func TestReferenceMode(t *testing.T) {
-	srch, es, q := referenceFixture(t)
+	scan, es, q := referenceFixture(t)
+	if _, ok := scan.Store.(SoftmaxSearcher); !ok {
+		t.Fatal("the SQLite store does not sum the softmax in its scan")
+	}
+	for name, srch := range map[string]*Searcher{"scan sums": scan, "every hit": {Store: everyHit{scan.Store}, CLIP: scan.CLIP}} {
+		t.Run(name, func(t *testing.T) { testReferenceMode(t, srch, es, q) })
+	}
+}
+
+func testReferenceMode(t *testing.T, srch *Searcher, es []entry, q []float32) {
 	var textVecs [][]float32
 	var textIDs []string
 	for _, e := range es {

@@ -447,14 +447,60 @@ func loadRows(ctx context.Context, tx *sql.Tx, key vecKey, m *matrix, n int) err
 // dimension is refused. It first catches up with the commits of other
 // processes (see sync), so that it sees every commit made before it began.
 func (s *Store) SearchVectors(ctx context.Context, q mmrag.VectorQuery) ([]mmrag.Hit, error) {
-	if err := store.CheckVectorQuery(q); err != nil {
-		return nil, err
-	}
-	if err := s.sync(ctx); err != nil {
+	var hits []mmrag.Hit
+	err := s.withQuery(ctx, q, func(m *matrix, allow []bool) error {
+		if q.Approximate {
+			ann, ok, err := m.annSearch(q.Vector, q.K, allow, s.ann.opts)
+			if ok {
+				hits = ann
+				return err
+			}
+		}
+		var err error
+		hits, err = m.search(ctx, q.Vector, q.K, allow, s.workers, nil)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("search vectors: %w", err)
 	}
+	return hits, nil
+}
+
+// SearchSoftmax is the exact scan of SearchVectors (q.Approximate is
+// ignored) that also sums softmax(score/temperature)'s denominator over
+// every row q.Filter lets through, in the same pass: the reference scoring
+// gets its q.K best hits and their exact probabilities without a million
+// hits sorted and handed over. q.K ≤ 0 returns every hit, as SearchVectors.
+func (s *Store) SearchSoftmax(ctx context.Context, q mmrag.VectorQuery, temperature float64) ([]mmrag.Hit, store.Softmax, error) {
+	if !(temperature > 0) {
+		return nil, store.Softmax{}, fmt.Errorf("search softmax: temperature %v is not positive", temperature)
+	}
 	var hits []mmrag.Hit
-	err := s.withMatrix(ctx, vecKey{q.Model, q.Modality}, func(m *matrix) error {
+	sum := store.Softmax{T: temperature}
+	err := s.withQuery(ctx, q, func(m *matrix, allow []bool) error {
+		var err error
+		hits, err = m.search(ctx, q.Vector, q.K, allow, s.workers, &sum)
+		return err
+	})
+	if err != nil {
+		return nil, store.Softmax{}, fmt.Errorf("search softmax: %w", err)
+	}
+	return hits, sum, nil
+}
+
+// withQuery runs fn on the matrix of q's model and modality with the
+// filter's allowed documents (nil: all), after checking q and catching up
+// with other processes' commits (see sync), so that a search sees every
+// commit made before it began. It does not call fn when there is nothing
+// to search: no such model, no rows, or a filter that lets nothing through.
+func (s *Store) withQuery(ctx context.Context, q mmrag.VectorQuery, fn func(m *matrix, allow []bool) error) error {
+	if err := store.CheckVectorQuery(q); err != nil {
+		return err
+	}
+	if err := s.sync(ctx); err != nil {
+		return err
+	}
+	return s.withMatrix(ctx, vecKey{q.Model, q.Modality}, func(m *matrix) error {
 		if m.dim == 0 || m.rows() == 0 {
 			return nil
 		}
@@ -473,21 +519,8 @@ func (s *Store) SearchVectors(ctx context.Context, q mmrag.VectorQuery) ([]mmrag
 				return nil
 			}
 		}
-		if q.Approximate {
-			ann, ok, err := m.annSearch(q.Vector, q.K, allow, s.ann.opts)
-			if ok {
-				hits = ann
-				return err
-			}
-		}
-		var err error
-		hits, err = m.search(ctx, q.Vector, q.K, allow, s.workers)
-		return err
+		return fn(m, allow)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("search vectors: %w", err)
-	}
-	return hits, nil
 }
 
 // scored is a row with its score.
@@ -505,7 +538,10 @@ var parallelMin = 1 << 20
 // over every goroutine, large enough that taking a block costs nothing.
 var blockRows = 4096
 
-func (m *matrix) search(ctx context.Context, q []float32, k int, allow []bool, workers int) ([]mmrag.Hit, error) {
+// search is the exact scan: the k best allowed rows (all when k ≤ 0) as
+// hits, best first. When sum is not nil every allowed row's score is also
+// added to it.
+func (m *matrix) search(ctx context.Context, q []float32, k int, allow []bool, workers int, sum *store.Softmax) ([]mmrag.Hit, error) {
 	n := m.rows()
 	all := k <= 0 || k >= n
 	if workers < 1 || n*m.dim < parallelMin {
@@ -518,6 +554,7 @@ func (m *matrix) search(ctx context.Context, q []float32, k int, allow []bool, w
 		return lo, min(lo+blockRows, n), lo < n
 	}
 	parts := make([][]scored, workers)
+	sums := make([]*store.Softmax, workers)
 	errs := make([]error, workers)
 	var every []scored // K ≤ 0: row r's score lands at every[r], no merge needed
 	if all {
@@ -525,11 +562,14 @@ func (m *matrix) search(ctx context.Context, q []float32, k int, allow []bool, w
 	}
 	var wg sync.WaitGroup
 	for w := range workers {
+		if sum != nil {
+			sums[w] = &store.Softmax{T: sum.T}
+		}
 		run := func() {
 			if all {
-				errs[w] = m.scoreAll(ctx, q, next, allow, every)
+				errs[w] = m.scoreAll(ctx, q, next, allow, every, sums[w])
 			} else {
-				parts[w], errs[w] = m.topK(ctx, q, next, k, allow)
+				parts[w], errs[w] = m.topK(ctx, q, next, k, allow, sums[w])
 			}
 		}
 		if workers == 1 {
@@ -541,6 +581,11 @@ func (m *matrix) search(ctx context.Context, q []float32, k int, allow []bool, w
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if sum != nil {
+		for _, p := range sums {
+			sum.Merge(*p)
+		}
 	}
 	var merged []scored
 	switch {
@@ -627,8 +672,9 @@ func (m *matrix) sortScored(s []scored) {
 }
 
 // scoreAll scores the rows of the blocks next hands out into out[row]; a
-// row the filter rejects gets row -1.
-func (m *matrix) scoreAll(ctx context.Context, q []float32, next func() (int, int, bool), allow []bool, out []scored) error {
+// row the filter rejects gets row -1. sum, when not nil, counts every
+// allowed row's score.
+func (m *matrix) scoreAll(ctx context.Context, q []float32, next func() (int, int, bool), allow []bool, out []scored, sum *store.Softmax) error {
 	buf := make([]float32, blockRows)
 	for lo, hi, ok := next(); ok; lo, hi, ok = next() {
 		if err := ctx.Err(); err != nil {
@@ -641,6 +687,9 @@ func (m *matrix) scoreAll(ctx context.Context, q []float32, next func() (int, in
 				continue
 			}
 			out[r] = scored{int32(r), s[r-lo]}
+			if sum != nil {
+				sum.Add(s[r-lo])
+			}
 		}
 	}
 	return nil
@@ -670,8 +719,8 @@ func (m *matrix) scoreBlock(q []float32, lo, hi int, allow []bool, buf []float32
 
 // topK keeps the k best allowed rows of the blocks next hands out in a
 // min-heap whose root is the worst kept row: a row enters only when it beats
-// the root.
-func (m *matrix) topK(ctx context.Context, q []float32, next func() (int, int, bool), k int, allow []bool) ([]scored, error) {
+// the root. sum, when not nil, counts every allowed row's score.
+func (m *matrix) topK(ctx context.Context, q []float32, next func() (int, int, bool), k int, allow []bool, sum *store.Softmax) ([]scored, error) {
 	h := make([]scored, 0, k)
 	// worse reports whether a ranks below b: lower score, or the same score
 	// and a larger item ID (the final order breaks ties by ID ascending).
@@ -692,6 +741,9 @@ func (m *matrix) topK(ctx context.Context, q []float32, next func() (int, int, b
 				continue
 			}
 			s := scored{int32(r), scores[r-lo]}
+			if sum != nil {
+				sum.Add(s.score)
+			}
 			if len(h) < k {
 				h = append(h, s)
 				siftUp(h, len(h)-1, worse)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"mmrag"
 	"mmrag/store"
 	"mmrag/store/storetest"
 )
@@ -15,7 +16,9 @@ import (
 // TestScanExactAgainstFloat64 checks the scan's scores, all rows and the top
 // rows, filtered (runs of allowed rows split by rejected ones) and not, on
 // one goroutine and several, against float64 products to 1e-6: the
-// reference scoring's softmax needs them that exact.
+// reference scoring's softmax needs them that exact. The softmax sum the
+// scan accumulates on the side is checked the same way: every allowed row
+// counted, each hit's probability within 1e-6 of float64's.
 func TestScanExactAgainstFloat64(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	const dim, rows = 129, 9000 // an odd dimension: the kernels' masked tail; rows×dim over parallelMin
@@ -40,7 +43,8 @@ func TestScanExactAgainstFloat64(t *testing.T) {
 					if filter {
 						a = allow
 					}
-					hits, err := m.search(t.Context(), q, k, a, workers)
+					sum := store.Softmax{T: 0.25}
+					hits, err := m.search(t.Context(), q, k, a, workers, &sum)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -60,6 +64,10 @@ func TestScanExactAgainstFloat64(t *testing.T) {
 					for i, it := range m.items {
 						byItem[it] = i
 					}
+					checkSoftmax(t, sum, want, hits, func(item string) float64 {
+						row := byItem[item]
+						return store.Dot64(q, m.data[row*dim:(row+1)*dim])
+					})
 					for i, h := range hits {
 						row := byItem[h.ItemID]
 						if a != nil && !a[m.rowDoc[row]] {
@@ -85,6 +93,28 @@ func TestScanExactAgainstFloat64(t *testing.T) {
 	}
 }
 
+// checkSoftmax compares the scan's softmax sum with float64's over the
+// scores of every allowed row, and each hit's probability with float64's
+// (ref: a hit's float64 score).
+func checkSoftmax(t *testing.T, sum store.Softmax, scores []float64, hits []mmrag.Hit, ref func(item string) float64) {
+	t.Helper()
+	if sum.N != len(scores) {
+		t.Fatalf("softmax counted %d rows, %d allowed", sum.N, len(scores))
+	}
+	top := slices.Max(scores)
+	var z float64
+	for _, s := range scores {
+		z += math.Exp((s - top) / sum.T)
+	}
+	for i, h := range hits {
+		got := sum.Term(float64(h.Score)) / sum.Sum
+		want := math.Exp((ref(h.ItemID)-top)/sum.T) / z
+		if d := math.Abs(got - want); d > 1e-6 {
+			t.Fatalf("hit %d (%s): probability %v, float64 %v, off by %g", i, h.ItemID, got, want, d)
+		}
+	}
+}
+
 // BenchmarkScan100k measures the matrix scan alone (no change-log check,
 // no hit building) over 100 000 random 512-d rows, per kernel: run with
 // MMRAG_NOSIMD=1 for the portable one.
@@ -104,7 +134,7 @@ func BenchmarkScan100k(b *testing.B) {
 	}{{"K=10", 10, nil}, {"K=10/allow=all", 10, all}, {"K=all", 0, nil}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := m.search(b.Context(), q, tc.k, tc.allow, s.workers); err != nil {
+				if _, err := m.search(b.Context(), q, tc.k, tc.allow, s.workers, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
