@@ -30,11 +30,15 @@ import (
 
 // Config holds the parameters of an index.
 type Config struct {
-	M              int    // links per node on the upper layers, 2M on the ground layer; default 16
-	EfConstruction int    // candidate list size while inserting; default 200
-	EfSearch       int    // candidate list size of a search that names none; default 64
-	Workers        int    // goroutines inserting a batch; default GOMAXPROCS
-	Seed           uint64 // of the layer draws
+	M              int // links per node on the upper layers, 2M on the ground layer; default 16
+	EfConstruction int // candidate list size while inserting; default 200
+	EfSearch       int // candidate list size of a search that names none; default 64
+	// Rescore is how many of a search's best candidates by int8 estimate
+	// are rescored with the float32 originals (at least k); 0: all ef of
+	// them. Fewer reads of the originals where they are on disk.
+	Rescore int
+	Workers int    // goroutines inserting a batch; default GOMAXPROCS
+	Seed    uint64 // of the layer draws
 }
 
 func (c Config) withDefaults() Config {
@@ -236,7 +240,8 @@ func (x *Index) IsDeleted(id uint32) bool {
 // ties by id, among those not deleted and, when allow is not nil, allowed.
 // ef (0: Config.EfSearch; raised to k) is the candidate list size: larger
 // is slower and finds more of the true nearest. The ef best candidates by
-// int8 estimate are rescored with the float32 originals.
+// int8 estimate (Config.Rescore of them, when set) are rescored with the
+// float32 originals.
 func (x *Index) Search(q []float32, k, ef int, allow func(id uint32) bool) ([]Result, error) {
 	if len(q) != x.dim {
 		return nil, fmt.Errorf("hnsw: query has %d dimensions, the index %d", len(q), x.dim)
@@ -261,6 +266,9 @@ func (x *Index) Search(q []float32, k, ef int, allow func(id uint32) bool) ([]Re
 		ep = x.greedy(w, qc, ep, l, false)
 	}
 	found := x.searchLayer(w, qc, []cand{ep}, ef, 0, keep, false)
+	if x.vec != nil && x.cfg.Rescore > 0 {
+		found = found[:min(len(found), max(k, x.cfg.Rescore))]
+	}
 	res := make([]Result, len(found))
 	for i, c := range found {
 		res[i] = Result{ID: c.id, Score: float32(c.s) / (x.scale * x.scale)}

@@ -274,3 +274,47 @@ func TestSearchArguments(t *testing.T) {
 		t.Errorf("results %v, want ids 0, 2, 1 with the first scoring ≈ 1", fmt.Sprint(res))
 	}
 }
+
+// TestRescore checks that a search reads the originals of the Rescore best
+// candidates only (never fewer than k), and that the scores it returns are
+// then the float32 products.
+func TestRescore(t *testing.T) {
+	const n, dim = 2000, clipdata.Dim
+	base, queries := clipdata.Generate(clipdata.Seed, n, 1)
+	for _, tc := range []struct{ rescore, k, ef, reads int }{
+		{0, 10, 100, 100},
+		{20, 10, 100, 20},
+		{5, 10, 100, 10},
+	} {
+		t.Run(fmt.Sprintf("rescore=%d", tc.rescore), func(t *testing.T) {
+			reads := 0
+			idx, err := New(dim, Config{Workers: 2, Seed: 1, Rescore: tc.rescore}, func(id uint32) []float32 {
+				reads++
+				return base[int(id)*dim : (int(id)+1)*dim]
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := idx.Add(rows(base, dim)); err != nil {
+				t.Fatal(err)
+			}
+			res, err := idx.Search(queries, tc.k, tc.ef, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reads != tc.reads || len(res) != tc.k {
+				t.Fatalf("%d originals read, %d results; want %d and %d", reads, len(res), tc.reads, tc.k)
+			}
+			for _, r := range res {
+				v := base[int(r.ID)*dim : (int(r.ID)+1)*dim]
+				var want float64
+				for i := range v {
+					want += float64(v[i]) * float64(queries[i])
+				}
+				if math.Abs(float64(r.Score)-want) > 1e-5 {
+					t.Fatalf("node %d scores %v, its float product is %v", r.ID, r.Score, want)
+				}
+			}
+		})
+	}
+}

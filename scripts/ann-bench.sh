@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side approximate search benchmark (issue 12): mmrag's HNSW index
 # (scripts/annbench) against hnswlib (Debian python3-hnswlib) on the same
-# CLIP-like vectors, 2 threads for the builds, one query at a time. Prints
+# CLIP-like vectors, 2 threads for the builds, one query at a time (each
+# ef's queries once untimed, then timed: a warm page cache). Prints
 # one JSON line per configuration on stdout; progress goes to stderr.
 #
 # usage: scripts/ann-bench.sh N
@@ -10,6 +11,8 @@
 #   ANN_CONFIGS  "M,efConstruction" pairs ("16,200 32,200")
 #   ANN_EF       search ef values ("32 64 128")
 #   ANN_THREADS  build threads (2)
+#   ANN_RESCORE  mmrag: candidates rescored with the float32 originals,
+#                read from base.npy with pread (20, twice k; 0: all ef)
 #   ANN_ENGINES  which to run ("mmrag hnswlib")
 # The data comes from ../shared/bench/ann/gen.py (numpy) when that exists,
 # else from the Go port of its recipe (hnsw/clipdata: same model, other
@@ -22,6 +25,7 @@ data="${ANN_DATA:-${TMPDIR:-/tmp}/mmrag-ann/$n}"
 configs="${ANN_CONFIGS:-16,200 32,200}"
 efs="${ANN_EF:-32 64 128}"
 threads="${ANN_THREADS:-2}"
+rescore="${ANN_RESCORE:-20}"
 engines="${ANN_ENGINES:-mmrag hnswlib}"
 py=/usr/bin/python3
 gen=../shared/bench/ann/gen.py
@@ -52,7 +56,7 @@ for c in $configs; do
     case $e in
       mmrag)
         echo "# mmrag M=$m efC=$efc" >&2
-        "$data/annbench" run -data "$data" -m "$m" -efc "$efc" -ef "$efs" -workers "$threads" ;;
+        "$data/annbench" run -data "$data" -m "$m" -efc "$efc" -ef "$efs" -workers "$threads" -rescore "$rescore" ;;
       hnswlib)
         if $py -c 'import hnswlib' 2>/dev/null; then
           echo "# hnswlib M=$m efC=$efc" >&2

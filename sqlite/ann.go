@@ -29,11 +29,13 @@ package sqlite
 // its new nodes under annIndex.mu, which searches read-lock.
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -134,6 +136,13 @@ func (a *annIndex) vectors(m *matrix) hnsw.Vectors {
 	}
 }
 
+// caughtUp reports whether few enough of a matrix's rows are pending for
+// searches to use the index (and scan the pending rows exactly). The
+// caller holds a.mu.
+func (a *annIndex) caughtUp(rows int) bool {
+	return len(a.pending) <= min(annMaxPending, rows/4)
+}
+
 // removeRow follows matrix.removeDoc dropping row r and moving the last row
 // into its place. The caller holds the cache's write lock.
 func (a *annIndex) removeRow(r, last int) {
@@ -220,7 +229,7 @@ func (m *matrix) annSearch(q []float32, k int, allow []bool, o ANNOptions) (hits
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if len(a.pending) > min(annMaxPending, rows/4) {
+	if !a.caughtUp(rows) {
 		return nil, false, nil
 	}
 	live := func(id uint32) bool { return int(id) < len(a.nodeRow) && a.nodeRow[id] >= 0 }
@@ -523,4 +532,37 @@ func (s *Store) closeANN() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ANNStatus is the state of the approximate index of one model and modality.
+type ANNStatus struct {
+	Model    string
+	Modality mmrag.Modality
+	Rows     int  // vectors the matrix holds
+	Pending  int  // of them, not yet in the index
+	Ready    bool // searches with Approximate set use it
+	Saved    bool // nothing changed since it was last loaded or saved
+}
+
+// ANNStatus reports the indexes of the matrices loaded so far (a matrix
+// loads on its first search); a matrix under the threshold has none.
+func (s *Store) ANNStatus() []ANNStatus {
+	s.vec.mu.RLock()
+	defer s.vec.mu.RUnlock()
+	var out []ANNStatus
+	for key, m := range s.vec.m {
+		a := m.ann
+		if a == nil {
+			continue
+		}
+		a.mu.RLock()
+		st := ANNStatus{Model: key.model, Modality: key.modality, Rows: m.rows(), Pending: len(a.pending), Saved: !a.dirty}
+		st.Ready = !s.ann.opts.Off && st.Rows >= s.ann.opts.Threshold && a.caughtUp(st.Rows)
+		a.mu.RUnlock()
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b ANNStatus) int {
+		return cmp.Or(strings.Compare(a.Model, b.Model), strings.Compare(string(a.Modality), string(b.Modality)))
+	})
+	return out
 }

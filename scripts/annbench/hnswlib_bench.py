@@ -3,7 +3,8 @@
 
 usage: hnswlib_bench.py DATA_DIR M EF_CONSTRUCTION "EF EF ..." [THREADS=2]
 Builds hnswlib (inner product) over DATA_DIR/base.npy with THREADS threads,
-then queries DATA_DIR/queries.npy one at a time on one thread, and prints one
+then queries DATA_DIR/queries.npy one at a time on one thread (each ef's
+queries once untimed, then timed), and prints one
 JSON line per ef: recall@10 against DATA_DIR/gt.npy, p50/p99 latency, build
 time and resident set after build and queries (input array released), in the format of scripts/annbench.
 """
@@ -43,6 +44,8 @@ def main():
     index.set_num_threads(1)
     for ef in efs:
         index.set_ef(ef)
+        for q in queries:  # one untimed pass, as scripts/annbench makes
+            index.knn_query(q[None, :], k=10)
         lat, hit = [], 0
         for i, q in enumerate(queries):
             t = time.perf_counter()

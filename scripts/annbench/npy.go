@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"unsafe"
 )
 
@@ -134,24 +133,83 @@ func int32Bytes(s []int32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 4*len(s))
 }
 
-// mapFloat32s maps a 2-d float32 .npy file read-only: its values stay in
-// the page cache, resident only where touched.
-func mapFloat32s(path string) ([]float32, int, []byte, error) {
+// buildChunk is the rows the build reads and inserts at a time.
+const buildChunk = 8192
+
+// originals are the float32 vectors of a 2-d .npy file, read with pread
+// (resident only in the page cache, not in the process) or held in RAM.
+type originals struct {
+	f             *os.File
+	off           int64 // of the first value
+	rows, dim     int
+	ram           []float32 // all of them, when held in RAM
+	buf, chunkBuf []float32
+}
+
+func openOriginals(path string, inRAM bool) (*originals, error) {
+	if inRAM {
+		base, dim, err := readFloat32s(path)
+		if err != nil {
+			return nil, err
+		}
+		return &originals{ram: base, rows: len(base) / dim, dim: dim}, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, err
 	}
-	defer f.Close()
 	rows, cols, off, err := npyHeader(bufio.NewReader(f), path, "<f4")
 	if err != nil {
-		return nil, 0, nil, err
+		f.Close()
+		return nil, err
 	}
-	if off%4 != 0 || rows == 0 {
-		return nil, 0, nil, fmt.Errorf("%s: data at offset %d, %d rows", path, off, rows)
+	return &originals{f: f, off: int64(off), rows: rows, dim: cols, buf: make([]float32, cols)}, nil
+}
+
+func (o *originals) Close() error {
+	if o.f == nil {
+		return nil
 	}
-	m, err := syscall.Mmap(int(f.Fd()), 0, off+rows*cols*4, syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("map %s: %w", path, err)
+	return o.f.Close()
+}
+
+// read fills dst with the rows from lo on.
+func (o *originals) read(dst []float32, lo int) error {
+	if _, err := o.f.ReadAt(float32Bytes(dst), o.off+int64(lo)*int64(o.dim)*4); err != nil {
+		return fmt.Errorf("read rows from %d: %w", lo, err)
 	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(&m[off])), rows*cols), cols, m, nil
+	return nil
+}
+
+// vector is the hnsw.Vectors of the originals; the slice it returns is
+// valid until the next call (searches run one at a time).
+func (o *originals) vector(id uint32) []float32 {
+	if o.ram != nil {
+		return o.ram[int(id)*o.dim : (int(id)+1)*o.dim]
+	}
+	if err := o.read(o.buf, int(id)); err != nil {
+		panic(err) // a benchmark over a file that shrank underneath it
+	}
+	return o.buf
+}
+
+// chunk returns rows lo..hi-1, valid until the next call.
+func (o *originals) chunk(lo, hi int) ([][]float32, error) {
+	var flat []float32
+	if o.ram != nil {
+		flat = o.ram[lo*o.dim : hi*o.dim]
+	} else {
+		if cap(o.chunkBuf) < (hi-lo)*o.dim {
+			o.chunkBuf = make([]float32, buildChunk*o.dim)
+		}
+		flat = o.chunkBuf[:(hi-lo)*o.dim]
+		if err := o.read(flat, lo); err != nil {
+			return nil, err
+		}
+	}
+	vs := make([][]float32, hi-lo)
+	for i := range vs {
+		vs[i] = flat[i*o.dim : (i+1)*o.dim]
+	}
+	return vs, nil
 }
