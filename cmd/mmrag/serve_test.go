@@ -120,7 +120,16 @@ func TestServeAPI(t *testing.T) {
 	files := httptest.NewServer(http.FileServer(http.Dir(serveSeedBlog)))
 	defer files.Close()
 
-	post := files.URL + "/local/2024-11-29_Multimodal-Embeddings--An-Introduction-5dc36975966f.html"
+	serveIngestPost(t, base, files.URL+"/local/2024-11-29_Multimodal-Embeddings--An-Introduction-5dc36975966f.html")
+	serveSearches(t, base)
+	serveAsk(t, base)
+	serveMetrics(t, base)
+}
+
+// serveIngestPost adds a post by URL in the collection "blog" and checks
+// the stored document and its items.
+func serveIngestPost(t *testing.T, base, post string) {
+	t.Helper()
 	var job server.Job
 	serveCall(t, "POST", base+"/v1/documents", `{"urls":["`+post+`"],"collection":"blog"}`, 202, &job)
 	for job.State != server.JobDone && job.State != server.JobFailed {
@@ -143,7 +152,12 @@ func TestServeAPI(t *testing.T) {
 	if !strings.Contains(doc.Document.Title, "Multimodal Embeddings") || images == 0 || len(doc.Items) < 20 {
 		t.Fatalf("document %+v with %d items, %d images", doc.Document, len(doc.Items), images)
 	}
+}
 
+// serveSearches checks /v1/search: figures with thumbnails, the note when
+// no figure passes, and collections scoping the search.
+func serveSearches(t *testing.T, base string) {
+	t.Helper()
 	var res server.SearchResponse
 	serveCall(t, "POST", base+"/v1/search", `{"query":"contrastive learning of text and image encoders","image_threshold":0}`, 200, &res)
 	if len(res.Text) == 0 || len(res.Images) == 0 || res.Images[0].ThumbURL == "" {
@@ -166,6 +180,12 @@ func TestServeAPI(t *testing.T) {
 	if len(res.Text)+len(res.Images) != 0 {
 		t.Errorf("search in an empty collection found %d text, %d images", len(res.Text), len(res.Images))
 	}
+}
+
+// serveAsk asks in a conversation, waits for the models to warm up, and
+// asks through the OpenAI-compatible chat route.
+func serveAsk(t *testing.T, base string) {
+	t.Helper()
 	var conv server.ConversationView
 	serveCall(t, "POST", base+"/v1/conversations", `{}`, 201, &conv)
 	var ans server.Answer
@@ -192,6 +212,12 @@ func TestServeAPI(t *testing.T) {
 	if len(chat.Choices) != 1 || !strings.Contains(chat.Choices[0].Message.Content, "\n\nSources:\n[1] Multimodal Embeddings") {
 		t.Errorf("chat completion %+v", chat)
 	}
+}
+
+// serveMetrics checks that /metrics counts the document, the job and the
+// embeddings the test made.
+func serveMetrics(t *testing.T, base string) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/metrics", nil)
 	mres, err := http.DefaultClient.Do(req)
 	if err != nil {
