@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -98,11 +99,15 @@ func encVector(v []float32) []byte {
 	return b
 }
 
-// decVectorInto appends the float32s of b to dst.
+// decVectorInto appends the float32s of b to dst: grown once, then filled
+// in place (an append per value was a third of loading a matrix).
 func decVectorInto(dst []float32, b []byte) []float32 {
-	for len(b) >= 4 {
-		dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(b)))
-		b = b[4:]
+	n := len(dst)
+	dst = slices.Grow(dst, len(b)/4)[:n+len(b)/4]
+	out := dst[n:]
+	b = b[:4*len(out)]
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	return dst
 }
