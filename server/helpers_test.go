@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -267,6 +268,25 @@ func newTestServer(t *testing.T, mod func(*Config)) *testServer {
 		s.Close()
 	})
 	return &testServer{Server: s, URL: hs.URL, store: st, ws: ws, engine: eng, ingester: ing, dir: dir, logs: logs, token: cfg.Token}
+}
+
+// serve runs the server's own Serve (graceful shutdown included, which
+// the httptest server does not exercise) on a loopback listener and points
+// ts.URL at it; stop cancels Serve and returns what it returned.
+func (ts *testServer) serve(t *testing.T) (stop func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- ts.Serve(ctx, ln) }()
+	ts.URL = "http://" + ln.Addr().String()
+	return func() error {
+		cancel()
+		return <-served
+	}
 }
 
 type lockedWriter struct {

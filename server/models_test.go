@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"testing"
 	"time"
@@ -81,14 +80,7 @@ func TestWarmUp(t *testing.T) {
 				return nil
 			}
 		})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		served := make(chan error, 1)
-		go func() { served <- ts.Serve(ctx, ln) }()
-		ts.URL = "http://" + ln.Addr().String()
+		stop := ts.serve(t)
 
 		var st Settings
 		decodeRes(t, ts.do(t, "GET", "/v1/settings", nil), 200, &st)
@@ -108,8 +100,7 @@ func TestWarmUp(t *testing.T) {
 		if fail != (st.WarmupError != "") {
 			t.Errorf("fail %v: warm-up error %q", fail, st.WarmupError)
 		}
-		cancel()
-		if err := <-served; err != nil {
+		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 	}

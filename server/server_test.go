@@ -10,7 +10,6 @@ import (
 	"image"
 	"image/png"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -884,14 +883,8 @@ func TestGracefulShutdown(t *testing.T) {
 	ts := newTestServer(t, nil)
 	ts.engine.block = make(chan struct{}) // answers never finish by themselves
 	ts.ingester.block = make(chan struct{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- ts.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	stop := ts.serve(t)
+	base := ts.URL
 
 	// One job runs (blocked), one waits.
 	for range 2 {
@@ -910,8 +903,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if line, _ := br.ReadString('\n'); line != "event: sources\n" {
 		t.Fatalf("first line %q", line)
 	}
-	cancel()
-	if err := <-served; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 	rest, _ := io.ReadAll(br)
