@@ -104,6 +104,7 @@ type annIndex struct {
 	pending map[int32]struct{}
 
 	dirty   bool  // changed since loaded or saved
+	evicted bool  // the matrix's rows were evicted once the index was ready
 	saveDue bool  // a build completed: save when nothing is pending
 	rebuilt error // why the saved index was not used (nil: it was)
 
@@ -337,13 +338,17 @@ func (s *Store) annStep() bool {
 		if err := s.attachANN(key, m); err != nil {
 			s.ann.failed[key] = err
 		}
+		s.evictOnceReady(key, m)
 	case jobIndex:
 		if err := s.indexBatch(key, m); err != nil {
 			s.ann.failed[key] = err
 		}
+		s.evictOnceReady(key, m)
 	case jobSave:
 		s.vec.mu.RLock()
-		_ = s.saveANN(key, m) // on failure the next open rebuilds
+		if s.vec.m[key] == m { // not dropped meanwhile: applied is its state
+			_ = s.saveANN(key, m) // on failure the next open rebuilds
+		}
 		s.vec.mu.RUnlock()
 	case jobRebuild:
 		s.vec.mu.Lock()
@@ -357,6 +362,26 @@ func (s *Store) annStep() bool {
 		return false
 	}
 	return true
+}
+
+// evictOnceReady evicts the rows of m from the process (rowfile.go) the
+// first time its index is ready: the exact scans that ran until then read
+// every row, the searches through the index read only the rows they
+// rescore. A shared file mapping keeps the rows in the page cache, so
+// this is safe beside searches.
+func (s *Store) evictOnceReady(key vecKey, m *matrix) {
+	s.vec.mu.RLock()
+	defer s.vec.mu.RUnlock()
+	a := m.ann
+	if s.vec.m[key] != m || a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.evicted && a.caughtUp(m.rows()) {
+		a.evicted = true
+		m.evict()
+	}
 }
 
 func (s *Store) annNextJob() (vecKey, *matrix, annJob) {

@@ -26,6 +26,10 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	// Matrices over 64 KiB (32 rows of 512 dimensions) keep their rows in
+	// a row file, so that the tests with more than a few rows (writers,
+	// crashes, the approximate index) run on mapped rows as large stores do.
+	mapMinBytes = 64 << 10
 	if role := os.Getenv(helperRoleEnv); role != "" {
 		if err := runHelper(role, os.Getenv(helperDirEnv), os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stdout, "ERROR", err)

@@ -11,8 +11,10 @@ package sqlite
 // per-document metadata for the filters. A matrix is loaded by one scan on
 // the first search that needs it and afterwards patched by every commit of
 // this Store, and by the commits of other processes that each search first
-// looks for in the change log (changes.go); it costs rows×dim×4 bytes of
-// memory for as long as the Store is open. Rows are scored in runs by the
+// looks for in the change log (changes.go). Its rows×dim×4 bytes of rows
+// are on the heap while small and in a mapped file of their own once large
+// (rowfile.go): page cache the kernel may evict, not memory the process
+// holds. Rows are scored in runs by the
 // batched kernel of store/vecmath (AVX-512 where the CPU has it), exact to
 // 1e-6 against float64. Queries marked Approximate may instead be answered
 // by the matrix's HNSW index once it has one (ann.go).
@@ -85,6 +87,13 @@ type matrix struct {
 	docs   []*docMeta       // documents with at least one row
 	docPos map[string]int32 // document id → index in docs
 	ann    *annIndex        // nil while the matrix has no approximate index (ann.go)
+
+	// data lives in file once it outgrows mapMinBytes (rowfile.go), a
+	// file in dir ("": always on the heap); fileErr is why it moved back
+	// to the heap, if it did.
+	dir     string
+	file    *rowFile
+	fileErr error
 }
 
 func (m *matrix) rows() int { return len(m.items) }
@@ -140,6 +149,7 @@ func (m *matrix) add(d *docMeta, item string, v []float32) {
 		m.docs = append(m.docs, d)
 		m.docPos[d.id] = di
 	}
+	m.reserve(len(v))
 	m.data = append(m.data, v...)
 	m.items = append(m.items, item)
 	m.rowDoc = append(m.rowDoc, di)
@@ -202,8 +212,17 @@ func (c *vectorCache) init() {
 
 func (c *vectorCache) reset() {
 	c.mu.Lock()
-	c.m = map[vecKey]*matrix{}
+	c.releaseAll()
 	c.mu.Unlock()
+}
+
+// releaseAll drops every loaded matrix and releases its row file. The
+// caller holds mu.
+func (c *vectorCache) releaseAll() {
+	for _, m := range c.m {
+		m.release()
+	}
+	c.m = map[vecKey]*matrix{}
 }
 
 // committed patches the matrices after this Store's commit number seq of
@@ -256,7 +275,7 @@ func (c *vectorCache) advance(last int64) {
 // last: the matrices load again, from a state at least that new, when next
 // needed. The caller holds mu.
 func (c *vectorCache) dropAll(last int64) {
-	c.m = map[vecKey]*matrix{}
+	c.releaseAll()
 	for _, p := range c.loading {
 		p.stale = true
 	}
@@ -331,19 +350,23 @@ func (s *Store) loadMatrix(ctx context.Context, key vecKey) error {
 	c.loading[key] = p
 	c.mu.Unlock()
 
-	m, err := readMatrix(ctx, s.r, key)
+	m, err := readMatrix(ctx, s.r, key, s.dir)
 	if testHookMatrixRead != nil {
 		testHookMatrixRead()
 	}
 
 	c.mu.Lock()
 	delete(c.loading, key)
-	if err == nil && !p.stale {
+	switch {
+	case err == nil && !p.stale:
 		for _, ch := range p.log {
 			m.apply(key, ch)
 		}
+		m.evict()
 		c.m[key] = m
 		c.wakeANN()
+	case m != nil:
+		m.release()
 	}
 	c.mu.Unlock()
 	close(p.done)
@@ -353,13 +376,15 @@ func (s *Store) loadMatrix(ctx context.Context, key vecKey) error {
 	return nil
 }
 
-func readMatrix(ctx context.Context, db *sql.DB, key vecKey) (*matrix, error) {
+// readMatrix reads the matrix of key from db; its rows go to a row file in
+// dir once large enough. On error it may return a matrix to release.
+func readMatrix(ctx context.Context, db *sql.DB, key vecKey, dir string) (*matrix, error) {
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	m := &matrix{docPos: map[string]int32{}}
+	m := &matrix{docPos: map[string]int32{}, dir: dir}
 	var textCount, imageCount int
 	err = tx.QueryRowContext(ctx, `SELECT dim, text_count, image_count FROM models WHERE model = ?`, key.model).
 		Scan(&m.dim, &textCount, &imageCount)
@@ -372,7 +397,7 @@ func readMatrix(ctx context.Context, db *sql.DB, key vecKey) (*matrix, error) {
 	}
 	if n > 0 {
 		if err := loadRows(ctx, tx, key, m, n); err != nil {
-			return nil, err
+			return m, err
 		}
 	}
 	return m, nil
@@ -399,7 +424,7 @@ func loadRows(ctx context.Context, tx *sql.Tx, key vecKey, m *matrix, n int) err
 		return err
 	}
 
-	m.data = make([]float32, 0, n*m.dim)
+	m.reserve(n * m.dim)
 	m.items = make([]string, 0, n)
 	m.rowDoc = make([]int32, 0, n)
 	rows, err = tx.QueryContext(ctx, `
@@ -433,6 +458,7 @@ func loadRows(ctx context.Context, tx *sql.Tx, key vecKey, m *matrix, n int) err
 			m.docs = append(m.docs, d)
 			m.docPos[doc] = di
 		}
+		m.reserve(m.dim) // n may be short: never let append move the rows
 		m.data = decVectorInto(m.data, data)
 		m.items = append(m.items, item)
 		m.rowDoc = append(m.rowDoc, di)
