@@ -25,6 +25,7 @@ type SearchOptions struct {
 	Pool                          int      // softmax over the Pool best instead of the whole collection
 	NormalizeQuery                bool
 	KeepDuplicateImages           bool
+	KeepDuplicatePassages         bool
 	Filter                        mmrag.Filter
 	// Collections, when set, keeps to the documents of these collections
 	// (of any of them), within Filter.DocIDs when that is set too.
@@ -34,7 +35,7 @@ type SearchOptions struct {
 // zero says whether o changes nothing.
 func (o SearchOptions) zero() bool {
 	return o.Mode == "" && o.TextK == nil && o.ImageK == nil && o.TextThreshold == nil && o.ImageThreshold == nil &&
-		o.TextTemperature == nil && o.ImageTemp == nil && o.Pool == 0 && !o.NormalizeQuery && !o.KeepDuplicateImages &&
+		o.TextTemperature == nil && o.ImageTemp == nil && o.Pool == 0 && !o.NormalizeQuery && !o.KeepDuplicateImages && !o.KeepDuplicatePassages &&
 		len(o.Filter.DocIDs) == 0 && len(o.Collections) == 0 && len(o.Filter.Types) == 0 && o.Filter.SourcePrefix == "" &&
 		o.Filter.Since.IsZero() && o.Filter.Until.IsZero()
 }
@@ -68,6 +69,7 @@ func (s *Service) SearchOptions(o SearchOptions) (retrieve.Options, error) {
 	}
 	opt.NormalizeQuery = opt.NormalizeQuery || o.NormalizeQuery
 	opt.KeepDuplicateImages = opt.KeepDuplicateImages || o.KeepDuplicateImages
+	opt.KeepDuplicatePassages = opt.KeepDuplicatePassages || o.KeepDuplicatePassages
 	opt.Filter = o.Filter
 	return opt, nil
 }

@@ -75,5 +75,7 @@
 //
 // Duplicate figures (one picture stored several times, with one BlobHash)
 // are collapsed to their best-scored copy unless Options.KeepDuplicateImages
-// is set; exact reproduction of the reference's lists needs it set.
+// is set, and so are passages of the same text (a file stored under two
+// paths, a footer on every page) unless Options.KeepDuplicatePassages is;
+// exact reproduction of the reference's lists needs both set.
 package retrieve

@@ -112,6 +112,10 @@ type Options struct {
 	// KeepDuplicateImages lists every copy of a figure stored more than
 	// once; by default only the best-scored copy of each BlobHash is kept.
 	KeepDuplicateImages bool
+	// KeepDuplicatePassages lists every passage of the same text; by
+	// default only the best-scored passage of each text is kept (a file
+	// stored under two paths, boilerplate repeated on every page).
+	KeepDuplicatePassages bool
 	// Filter narrows both modalities (documents, types, source prefix,
 	// ingest time).
 	Filter mmrag.Filter
@@ -616,8 +620,8 @@ func (s *Searcher) searchSoftmax(ctx context.Context, q mmrag.VectorQuery, tempe
 func (s *Searcher) cosine(ctx context.Context, p plan, opt Options, res *Results) ([]Result, error) {
 	q := store.Normalized(p.vector)
 	fetch := p.params.K
-	if p.modality == mmrag.Image && !opt.KeepDuplicateImages {
-		fetch = 2*p.params.K + 8 // room for duplicate figures
+	if collapses(p.modality, opt) {
+		fetch = 2*p.params.K + 8 // room for duplicates
 	}
 	for {
 		hits, err := s.Store.SearchVectors(ctx, mmrag.VectorQuery{
@@ -738,11 +742,31 @@ func (s *Searcher) hybrid(ctx context.Context, query string, p plan, opt Options
 	return list, nil
 }
 
-// pick loads the candidates' items in order, collapsing duplicate figures,
-// until k are found.
+// collapses says whether duplicates of modality m are collapsed.
+func collapses(m mmrag.Modality, opt Options) bool {
+	if m == mmrag.Image {
+		return !opt.KeepDuplicateImages
+	}
+	return !opt.KeepDuplicatePassages
+}
+
+// duplicateKey is what two items share when one duplicates the other: a
+// figure's image bytes (BlobHash), a passage's text. "" never collapses.
+func duplicateKey(it mmrag.Item) string {
+	if it.Modality == mmrag.Image {
+		return it.BlobHash
+	}
+	if t := strings.TrimSpace(it.Text); t != "" {
+		return "text:" + t
+	}
+	return ""
+}
+
+// pick loads the candidates' items in order, collapsing duplicates (see
+// collapses), until k are found.
 func (s *Searcher) pick(ctx context.Context, cands []candidate, p plan, opt Options) ([]Result, error) {
 	k := p.params.K
-	collapse := p.modality == mmrag.Image && !opt.KeepDuplicateImages
+	collapse := collapses(p.modality, opt)
 	out := make([]Result, 0, min(k, len(cands)))
 	seen := map[string]bool{}
 	for lo := 0; lo < len(cands) && len(out) < k; {
@@ -766,11 +790,11 @@ func (s *Searcher) pick(ctx context.Context, cands []candidate, p plan, opt Opti
 			if !ok {
 				continue // replaced since the search
 			}
-			if collapse && it.BlobHash != "" {
-				if seen[it.BlobHash] {
+			if key := duplicateKey(it); collapse && key != "" {
+				if seen[key] {
 					continue
 				}
-				seen[it.BlobHash] = true
+				seen[key] = true
 			}
 			out = append(out, Result{Item: it, Score: c.score, Dense: c.dense, BM25: c.bm25,
 				DenseRank: c.denseRank, BM25Rank: c.bm25Rank, Rank: len(out) + 1})

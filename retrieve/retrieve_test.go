@@ -2,6 +2,7 @@ package retrieve
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -348,12 +349,60 @@ func TestCollapseLooksDeeper(t *testing.T) {
 	}
 }
 
+// A passage stored twice (one file under two paths) is listed once, its
+// better-scored copy, in every mode, while the next distinct passages fill
+// the list; KeepDuplicatePassages lists both copies.
+func TestCollapseDuplicatePassages(t *testing.T) {
+	s := openStore(t)
+	const copied = "The flux capacitor needs 1.21 gigawatts."
+	put(t, s, storetest.Doc("a"),
+		text("a", 0, copied, 1, 0.1, 0),
+		text("a", 1, "Gigawatts are a billion watts.", 1, 0.3, 0))
+	put(t, s, storetest.Doc("b"),
+		text("b", 0, copied, 1, 0.05, 0),
+		text("b", 1, "Capacitors store charge.", 1, 0.4, 0),
+		text("b", 2, "  "+copied+"\n", 1, 0.2, 0)) // the same text, other white space
+	const query = "flux capacitor gigawatts"
+	srch := &Searcher{Store: s, CLIP: &fakeCLIP{id: testModel, vecs: map[string][]float32{query: {1, 0, 0}}}}
+	for _, mode := range []Mode{Cosine, Hybrid, Reference} {
+		for _, keep := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/keep=%v", mode, keep), func(t *testing.T) {
+				opt := DefaultOptions(mode)
+				opt.Modalities = []mmrag.Modality{mmrag.Text}
+				opt.Text.K, opt.Text.Threshold = 3, 0
+				opt.NormalizeQuery = true
+				opt.KeepDuplicatePassages = keep
+				res, err := srch.Search(context.Background(), query, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				copies := 0
+				for _, r := range res.Text {
+					if strings.TrimSpace(r.Item.Text) == copied {
+						copies++
+					}
+				}
+				want := 1
+				if keep {
+					want = 3
+				}
+				if copies != min(want, len(res.Text)) || len(res.Text) != 3 {
+					t.Fatalf("%v: %d copies of the passage in %d results, want %d in 3", ids(res.Text), copies, len(res.Text), want)
+				}
+				if !keep && res.Text[0].Item.ID != "b#t0" && mode == Cosine {
+					t.Fatalf("%v: want the copy closest to the query (b#t0) first", ids(res.Text))
+				}
+			})
+		}
+	}
+}
+
 // Hybrid finds, through BM25, an item whose exact keyword CLIP misses.
 func TestHybridFindsKeyword(t *testing.T) {
 	s := openStore(t)
 	es := []entry{text("d", 0, "The part number ZX-4471 is the flux capacitor.", 0, 0.2, 1)}
 	for i := 1; i <= 20; i++ {
-		es = append(es, text("d", i, "A paragraph about capacitors in general.", 1, float32(i)*0.01, 0))
+		es = append(es, text("d", i, fmt.Sprintf("Paragraph %d about capacitors in general.", i), 1, float32(i)*0.01, 0))
 	}
 	put(t, s, storetest.Doc("d"), es...)
 	const query = "which part is ZX-4471"

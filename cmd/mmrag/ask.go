@@ -114,6 +114,7 @@ type searchFlags struct {
 	pool                int
 	normalize           bool
 	keepDupes           bool
+	keepDupeText        bool
 	docs, types         []string
 	sourcePrefix        string
 }
@@ -130,6 +131,7 @@ func (s *searchFlags) register(cmd *cobra.Command) {
 	f.IntVar(&s.pool, "pool", 0, "softmax over the N best instead of the whole collection (fixes the threshold's dependence on collection size)")
 	f.BoolVar(&s.normalize, "normalize-query", false, "reference scoring: unit-length query (fixes the raw projection's norm sharpening the softmax)")
 	f.BoolVar(&s.keepDupes, "keep-duplicate-images", false, "list every copy of a figure stored more than once")
+	f.BoolVar(&s.keepDupeText, "keep-duplicate-passages", false, "list every passage of the same text (a file stored twice, a footer on every page)")
 	f.StringSliceVar(&s.docs, "doc", nil, "only these document ids")
 	f.StringSliceVar(&s.types, "type", nil, "only documents of these types (html, pdf…)")
 	f.StringVar(&s.sourcePrefix, "source-prefix", "", "only documents whose source starts with this")
@@ -140,7 +142,8 @@ func (s *searchFlags) register(cmd *cobra.Command) {
 func (s *searchFlags) options() app.SearchOptions {
 	o := app.SearchOptions{
 		Mode: s.mode, Pool: s.pool, NormalizeQuery: s.normalize, KeepDuplicateImages: s.keepDupes,
-		Filter: mmrag.Filter{DocIDs: s.docs, Types: s.types, SourcePrefix: s.sourcePrefix},
+		KeepDuplicatePassages: s.keepDupeText,
+		Filter:                mmrag.Filter{DocIDs: s.docs, Types: s.types, SourcePrefix: s.sourcePrefix},
 	}
 	if s.textK >= 0 {
 		o.TextK = &s.textK
