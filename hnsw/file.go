@@ -33,7 +33,7 @@ import (
 
 const (
 	fileMagic   = "mmraghnw"
-	fileVersion = 1
+	fileVersion = 2 // 2: codes of rotated vectors (rotate.go)
 	headerSize  = 72
 	crcOffset   = 64
 )

@@ -78,10 +78,11 @@ type Index struct {
 	dim int
 	vec Vectors
 
-	scale float32 // code = round(x·scale), clamped to ±127; 0 until the first Add
-	codes []int8  // node id → dim codes at id*dim
-	level []uint8 // node id → its top layer
-	dead  []bool  // tombstones
+	rot   rotation // what codes are taken of (rotate.go)
+	scale float32  // code = round(x·scale) of the turned x, clamped to ±127; 0 until the first Add
+	codes []int8   // node id → dim codes at id*dim
+	level []uint8  // node id → its top layer
+	dead  []bool   // tombstones
 	ndead int
 
 	// links0 holds the ground-layer lists, stride 2M+1: a count, then
@@ -111,7 +112,7 @@ func New(dim int, cfg Config, vec Vectors) (*Index, error) {
 	if cfg.M < 2 || cfg.M > 256 {
 		return nil, fmt.Errorf("hnsw: M %d outside 2..256", cfg.M)
 	}
-	return &Index{cfg: cfg, dim: dim, vec: vec, top: -1, rng: rand.New(rand.NewPCG(cfg.Seed, 0x686e7377))}, nil
+	return &Index{cfg: cfg, dim: dim, vec: vec, rot: newRotation(dim), top: -1, rng: rand.New(rand.NewPCG(cfg.Seed, 0x686e7377))}, nil
 }
 
 // Config returns the parameters of the index.
@@ -159,7 +160,7 @@ func (x *Index) Add(vectors [][]float32) (uint32, error) {
 		return uint32(first), nil
 	}
 	if x.scale == 0 {
-		x.scale = chooseScale(vectors)
+		x.scale = x.chooseScale(vectors)
 	}
 	x.grow(vectors)
 	ids := make(chan uint32)
@@ -190,8 +191,9 @@ func (x *Index) Add(vectors [][]float32) (uint32, error) {
 func (x *Index) grow(vectors [][]float32) {
 	ml := 1 / math.Log(float64(x.cfg.M))
 	x.codes = slices.Grow(x.codes, len(vectors)*x.dim)
+	turned := make([]float32, x.dim)
 	for _, v := range vectors {
-		x.codes = x.encode(x.codes, v)
+		x.codes = x.encode(x.codes, v, turned)
 		l := min(int(-math.Log(1-x.rng.Float64())*ml), maxLevel)
 		x.level = append(x.level, uint8(l))
 		x.dead = append(x.dead, false)
@@ -257,7 +259,10 @@ func (x *Index) Search(q []float32, k, ef int, allow func(id uint32) bool) ([]Re
 	ef = max(ef, k)
 	w := x.getWorker()
 	defer x.visitors.Put(w)
-	qc := x.encode(w.query[:0], q)
+	if len(w.turned) != x.dim {
+		w.turned = make([]float32, x.dim)
+	}
+	qc := x.encode(w.query[:0], q, w.turned)
 	w.query = qc
 	keep := func(id uint32) bool { return !x.dead[id] && (allow == nil || allow(id)) }
 
@@ -289,15 +294,17 @@ func (x *Index) Search(q []float32, k, ef int, allow func(id uint32) bool) ([]Re
 }
 
 // chooseScale maps the 99.99th percentile of |component| over (a sample
-// of) the first batch to 127: a few outliers clip, the rest keep their
-// resolution. The percentile is never taken below 4/√dim, four standard
-// deviations of a random unit vector's components, so that a first batch
-// of a few vectors does not clip the ones after it.
-func chooseScale(vectors [][]float32) float32 {
+// of) the first batch, turned, to 127: a few outliers clip, the rest keep
+// their resolution. The percentile is never taken below 4/√dim, four
+// standard deviations of a random unit vector's components, so that a
+// first batch of a few vectors does not clip the ones after it.
+func (x *Index) chooseScale(vectors [][]float32) float32 {
 	step := max(1, len(vectors)/2000)
 	var abs []float32
+	turned := make([]float32, x.dim)
 	for i := 0; i < len(vectors); i += step {
-		for _, f := range vectors[i] {
+		x.rot.apply(turned, vectors[i])
+		for _, f := range turned {
 			abs = append(abs, float32(math.Abs(float64(f))))
 		}
 	}
@@ -307,9 +314,11 @@ func chooseScale(vectors [][]float32) float32 {
 	return 127 / hi
 }
 
-// encode appends the int8 codes of v to dst.
-func (x *Index) encode(dst []int8, v []float32) []int8 {
-	for _, f := range v {
+// encode appends the int8 codes of v, turned (into scratch, of dim
+// values), to dst.
+func (x *Index) encode(dst []int8, v, scratch []float32) []int8 {
+	x.rot.apply(scratch, v)
+	for _, f := range scratch {
 		c := math.Round(float64(f * x.scale))
 		dst = append(dst, int8(max(-127, min(127, c))))
 	}
@@ -324,12 +333,13 @@ func (x *Index) score(q []int8, id uint32) int32 { return vecmath.DotInt8(q, x.c
 
 // worker is the scratch space of one search or insertion.
 type worker struct {
-	marks []uint32 // visited: marks[id] == gen
-	gen   uint32
-	cands heap // to expand, best first
-	found heap // kept, worst first
-	nbuf  []uint32
-	query []int8
+	marks  []uint32 // visited: marks[id] == gen
+	gen    uint32
+	cands  heap // to expand, best first
+	found  heap // kept, worst first
+	nbuf   []uint32
+	query  []int8
+	turned []float32 // the query turned (rotate.go)
 }
 
 func (x *Index) newWorker() *worker {
