@@ -104,7 +104,7 @@ type annIndex struct {
 	pending map[int32]struct{}
 
 	dirty   bool  // changed since loaded or saved
-	evicted bool  // the matrix's rows were evicted once the index was ready
+	evicted bool  // the matrix's rows were evicted once the index held them all
 	saveDue bool  // a build completed: save when nothing is pending
 	rebuilt error // why the saved index was not used (nil: it was)
 
@@ -365,10 +365,12 @@ func (s *Store) annStep() bool {
 }
 
 // evictOnceReady evicts the rows of m from the process (rowfile.go) the
-// first time its index is ready: the exact scans that ran until then read
-// every row, the searches through the index read only the rows they
-// rescore. A shared file mapping keeps the rows in the page cache, so
-// this is safe beside searches.
+// first time its index holds every row: the exact scans that ran until
+// the index was ready read every row, and so did the build (each
+// insertion rescores its candidates with their rows), while searches
+// through the index read only the rows they rescore. A shared file
+// mapping keeps the rows in the page cache, so this is safe beside
+// searches.
 func (s *Store) evictOnceReady(key vecKey, m *matrix) {
 	s.vec.mu.RLock()
 	defer s.vec.mu.RUnlock()
@@ -378,7 +380,7 @@ func (s *Store) evictOnceReady(key vecKey, m *matrix) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.evicted && a.caughtUp(m.rows()) {
+	if !a.evicted && len(a.pending) == 0 {
 		a.evicted = true
 		m.evict()
 	}

@@ -30,6 +30,9 @@ import (
 // row file: 32 MiB, 16 384 rows of 512 dimensions.
 var mapMinBytes = 32 << 20
 
+// allocateRows reserves a row file's blocks (allocate; tests replace it).
+var allocateRows = allocate
+
 // rowFile is a mapped, unlinked file holding a matrix's float32 rows.
 type rowFile struct {
 	f   *os.File
@@ -54,10 +57,13 @@ func newRowFile(dir string) (*rowFile, error) {
 	return &rowFile{f: f}, nil
 }
 
-// resize sets the file's length to n bytes and maps all of it, in place of
-// the previous mapping.
+// resize sets the file's length to n bytes, its blocks allocated, and
+// maps all of it in place of the previous mapping.
 func (rf *rowFile) resize(n int) error {
 	if err := rf.f.Truncate(int64(n)); err != nil {
+		return err
+	}
+	if err := allocateRows(rf.f, n); err != nil {
 		return err
 	}
 	mem, err := mapFile(rf.f, n)

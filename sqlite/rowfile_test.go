@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"mmrag/store/storetest"
@@ -16,8 +17,10 @@ import (
 // removes documents from them (the last rows move into the holes), in a
 // directory (rows in a row file), in a directory that does not exist (the
 // file cannot be created: rows stay on the heap) and with none, and checks
-// every step against the rows kept in a plain slice; the row file leaves no
-// name in the directory, and release closes it.
+// every step against the rows kept in a plain slice, and once more with a
+// disk that fills up after the file's first growth (the rows move back to
+// the heap); the row file leaves no name in the directory, and release
+// closes it.
 func TestRowFile(t *testing.T) {
 	const dim = 48
 	old := mapMinBytes
@@ -28,12 +31,24 @@ func TestRowFile(t *testing.T) {
 	for _, c := range []struct {
 		name, dir string
 		file      bool
+		full      bool // the disk is full from the file's second growth on
 	}{
-		{"file", dir, true},
-		{"no-such-dir", filepath.Join(dir, "missing"), false},
-		{"heap", "", false},
+		{"file", dir, true, false},
+		{"disk-full", dir, false, true},
+		{"no-such-dir", filepath.Join(dir, "missing"), false, false},
+		{"heap", "", false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if c.full {
+				grown := 0
+				allocateRows = func(f *os.File, n int) error {
+					if grown++; grown > 1 {
+						return syscall.ENOSPC
+					}
+					return allocate(f, n)
+				}
+				defer func() { allocateRows = allocate }()
+			}
 			r := rand.New(rand.NewPCG(1, 2))
 			m := &matrix{dim: dim, docPos: map[string]int32{}, dir: c.dir}
 			want := map[string][]float32{} // item → vector

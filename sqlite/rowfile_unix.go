@@ -3,6 +3,7 @@
 package sqlite
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -17,3 +18,15 @@ func unmapFile(b []byte) error { return unix.Munmap(b) }
 // dropPages unmaps b's pages from the process; a shared file mapping keeps
 // their contents in the page cache.
 func dropPages(b []byte) error { return unix.Madvise(b, unix.MADV_DONTNEED) }
+
+// allocate reserves the disk blocks of f's first n bytes: a write through
+// the mapping to a block the file system cannot allocate (a full disk)
+// would kill the process with SIGBUS, a failed fallocate is an error the
+// store handles. File systems without fallocate keep the file sparse.
+func allocate(f *os.File, n int) error {
+	err := unix.Fallocate(int(f.Fd()), 0, 0, int64(n))
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		return nil
+	}
+	return err
+}

@@ -29,6 +29,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mmrag"
@@ -64,6 +65,10 @@ type Store struct {
 	// prune (tests lower it).
 	ftsStats     ftsStats
 	pruneMinRows int
+	// bg runs the full-text search's background work (termbounds.go);
+	// textBusy counts the SearchText calls running, which it waits for.
+	bg       background
+	textBusy atomic.Int32
 	// traceText, when set, learns how each SearchText with K > 0 ended
 	// (tests and benchmarks).
 	traceText func(textTrace)
@@ -165,6 +170,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	s := &Store{dir: abs, dbPath: dbPath, blobDir: blobDir, workers: cfg.workers, pruneMinRows: pruneMinRows,
 		checkpointAt: checkpointWALBytes}
 	s.vec.init()
+	s.bg.ctx, s.bg.cancel = context.WithCancel(context.Background())
 	if s.w, err = openDB(dbPath, cfg.busyTimeout, cfg.cacheKiB); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
@@ -242,6 +248,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
+		s.bg.stop()
 		errs := []error{s.closeANN()}
 		if s.lastChange != nil {
 			errs = append(errs, s.lastChange.Close())

@@ -67,14 +67,23 @@ type phraseStat struct {
 	phrase string
 	df     int64
 	idf    float64
+	// most is the most the phrase adds to any row's score in this state of
+	// the index, when known (termbounds.go); 0 when not.
+	most float64
 }
 
 // negligible says whether the phrase is in half the rows or more: FTS5
 // clamps its IDF to 1e-6, so it changes scores by less than 3e-6.
 func (p phraseStat) negligible() bool { return p.idf <= bm25MinIDF }
 
-// bound is the most the phrase adds to a row's score.
-func (p phraseStat) bound() float64 { return (bm25K1 + 1) * p.idf }
+// bound is the most the phrase adds to a row's score: what the rows hold
+// when known, else what any row could.
+func (p phraseStat) bound() float64 {
+	if p.most > 0 {
+		return p.most
+	}
+	return (bm25K1 + 1) * p.idf
+}
 
 // SearchText ranks the text items matching any term of q.Query by BM25 over
 // their text and section path (the section weighing half as much: Text
@@ -96,6 +105,8 @@ func (p phraseStat) bound() float64 { return (bm25K1 + 1) * p.idf }
 // hold it widens the rare set, and scores every matching row as a last
 // resort.
 func (s *Store) SearchText(ctx context.Context, q mmrag.TextQuery) ([]mmrag.Hit, error) {
+	s.textBusy.Add(1) // a bound learner waits (termbounds.go)
+	defer s.textBusy.Add(-1)
 	terms := queryTerms(q.Query)
 	if len(terms) == 0 {
 		return nil, nil
@@ -166,6 +177,13 @@ func (s *Store) searchPruned(ctx context.Context, tx *sql.Tx, terms []string, k 
 		return nil, nil
 	}
 	slices.SortStableFunc(live, func(a, b phraseStat) int { return cmp.Compare(a.df, b.df) })
+	// A search that scored many rows, pruned or not, has the next learn
+	// its frequent terms' bounds (termbounds.go).
+	defer func() {
+		if len(live) > 1 && (!tr.pruned || tr.rows >= boundMinRows) {
+			s.learnBounds(live)
+		}
+	}()
 	all := func() ([]ftsHit, error) { return rank(orPhrases(live), false) }
 	if n <= 0 || len(live) == 1 || total < int64(s.pruneMinRows) {
 		return all()
@@ -303,6 +321,12 @@ type ftsStats struct {
 	mu    sync.Mutex
 	state string // the index's averages and structure records
 	df    map[string]int64
+	most  map[string]float64 // phrase → the most it adds to a row (termbounds.go)
+}
+
+// startOver empties the cache for state. The caller holds c.mu.
+func (c *ftsStats) startOver(state string) {
+	c.state, c.df, c.most = state, map[string]int64{}, map[string]float64{}
 }
 
 // maxCachedPhrases bounds the cache; it starts over when full.
@@ -312,42 +336,19 @@ const maxCachedPhrases = 100_000
 // document frequency and FTS5's IDF. n is 0 when the index is empty or its
 // averages record cannot be read.
 func (c *ftsStats) lookup(ctx context.Context, tx *sql.Tx, phrases []string) (n int64, stats []phraseStat, err error) {
-	// The averages record (id 1) holds the row count FTS5's IDF uses; the
-	// structure record (id 10) changes at every write to the index, so the
-	// two name the index state the cached counts belong to.
-	rows, err := tx.QueryContext(ctx, `SELECT id, block FROM items_fts_data WHERE id IN (1, 10) ORDER BY id`)
+	n, state, err := indexState(ctx, tx)
 	if err != nil {
-		return 0, nil, fmt.Errorf("read index statistics: %w", err)
+		return 0, nil, err
 	}
-	var avg, structure []byte
-	for rows.Next() {
-		var id int64
-		var b []byte
-		if err := rows.Scan(&id, &b); err != nil {
-			rows.Close()
-			return 0, nil, fmt.Errorf("read index statistics: %w", err)
-		}
-		if id == 1 {
-			avg = b
-		} else {
-			structure = b
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, nil, fmt.Errorf("read index statistics: %w", err)
-	}
-	n, _ = sqliteVarint(avg)
-	state := string(binary.AppendUvarint(nil, uint64(len(avg)))) + string(avg) + string(structure)
-
 	stats = make([]phraseStat, len(phrases))
 	var missing []int
 	c.mu.Lock()
 	if c.state != state || len(c.df) > maxCachedPhrases {
-		c.state, c.df = state, map[string]int64{}
+		c.startOver(state)
 	}
 	for i, p := range phrases {
 		stats[i].phrase = p
+		stats[i].most = c.most[p]
 		if df, ok := c.df[p]; ok {
 			stats[i].df = df
 		} else {
@@ -374,6 +375,37 @@ func (c *ftsStats) lookup(ctx context.Context, tx *sql.Tx, phrases []string) (n 
 		stats[i].idf = ftsIDF(n, stats[i].df)
 	}
 	return n, stats, nil
+}
+
+// indexState reads the number of rows in the full-text index and a string
+// naming the index's state: the averages record (id 1) holds the row count
+// FTS5's IDF uses, the structure record (id 10) changes at every write to
+// the index, so the two name the state that cached statistics belong to.
+// n is 0 when the index is empty or its averages cannot be read.
+func indexState(ctx context.Context, tx *sql.Tx) (n int64, state string, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, block FROM items_fts_data WHERE id IN (1, 10) ORDER BY id`)
+	if err != nil {
+		return 0, "", fmt.Errorf("read index statistics: %w", err)
+	}
+	defer rows.Close()
+	var avg, structure []byte
+	for rows.Next() {
+		var id int64
+		var b []byte
+		if err := rows.Scan(&id, &b); err != nil {
+			return 0, "", fmt.Errorf("read index statistics: %w", err)
+		}
+		if id == 1 {
+			avg = b
+		} else {
+			structure = b
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, "", fmt.Errorf("read index statistics: %w", err)
+	}
+	n, _ = sqliteVarint(avg)
+	return n, string(binary.AppendUvarint(nil, uint64(len(avg)))) + string(avg) + string(structure), nil
 }
 
 // ftsIDF is FTS5's IDF of a phrase in df of n rows.

@@ -53,6 +53,18 @@ func fillText(tb testing.TB, s *Store, n int) {
 	}
 }
 
+// textCorpus opens a store holding fillText's 10 000 items; the test is
+// skipped with -short.
+func textCorpus(t *testing.T) *Store {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a 10 000-item corpus")
+	}
+	s := openTemp(t)
+	fillText(t, s, 10_000)
+	return s
+}
+
 // Queries of BenchmarkSearchText and TestSearchTextPruned, over fillText's
 // corpus: rare terms only; rare terms and one in about half the items (as
 // hybrid search sends them); that term alone; a 20-word question, stop

@@ -62,14 +62,12 @@ func scoreAll(ctx context.Context, s *Store, q mmrag.TextQuery) ([]mmrag.Hit, er
 // words of every frequency: the same number of hits, the same score at
 // every rank (so the best K, up to ties), each hit's score its true one, and
 // on average 90% of the ten best ids the same (ties aside, all of them). Scores may differ by the
-// terms in half the rows or more, 2.2e-6 each at most.
+// terms in half the rows or more, 2.2e-6 each at most. It compares twice:
+// pruning by the formula's bounds, then by the bounds the terms' rows hold
+// (termbounds.go), which must prune more searches.
 func TestSearchTextPruned(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a 10 000-item corpus")
-	}
 	ctx := t.Context()
-	s := openTemp(t)
-	fillText(t, s, 10_000)
+	s := textCorpus(t)
 	var traces []textTrace
 	s.traceText = func(tr textTrace) { traces = append(traces, tr) }
 
@@ -93,6 +91,31 @@ func TestSearchTextPruned(t *testing.T) {
 		}
 		queries = append(queries, strings.Join(w, " "))
 	}
+	// Pass 1 prunes by the formula's bounds only (no learner starts while
+	// one is marked running); pass 2 by the bounds of every query term.
+	// Both try pruning however few rows match.
+	s.pruneMinRows = 0
+	s.bg.learning.Store(true)
+	before := compareTextPruned(t, s, queries, &traces)
+	s.bg.learning.Store(false)
+	var phrases []string
+	for _, q := range queries {
+		phrases = append(phrases, queryTerms(q)...)
+	}
+	if err := s.termBounds(ctx, phrases); err != nil {
+		t.Fatal(err)
+	}
+	after := compareTextPruned(t, s, queries, &traces)
+	if after <= before {
+		t.Errorf("%d searches pruned with the terms' bounds, %d without: want more", after, before)
+	}
+}
+
+// compareTextPruned is TestSearchTextPruned's comparison; it returns the
+// number of searches answered by pruning.
+func compareTextPruned(t *testing.T, s *Store, queries []string, traces *[]textTrace) int {
+	t.Helper()
+	ctx := t.Context()
 	filters := []struct {
 		name string
 		f    mmrag.Filter
@@ -115,12 +138,12 @@ func TestSearchTextPruned(t *testing.T) {
 			}
 			nTerms := len(queryTerms(query))
 			for _, k := range []int{1, 10, 50} {
-				traces = traces[:0]
+				*traces = (*traces)[:0]
 				got, err := s.SearchText(ctx, mmrag.TextQuery{Query: query, K: k, Filter: fc.f})
 				if err != nil {
 					t.Fatalf("SearchText(%q, K=%d, %s): %v", query, k, fc.name, err)
 				}
-				if len(traces) == 1 && traces[0].pruned {
+				if len(*traces) == 1 && (*traces)[0].pruned {
 					pruned++
 				}
 				want := all[:min(k, len(all))]
@@ -165,16 +188,13 @@ func TestSearchTextPruned(t *testing.T) {
 	if pruned < len(queries) {
 		t.Errorf("%d searches answered by pruning, want at least %d: the test does not exercise it", pruned, len(queries))
 	}
+	return pruned
 }
 
 // TestSearchTextPrunes checks that the queries of BenchmarkSearchText that
 // can be pruned are: they score a small part of the matching rows.
 func TestSearchTextPrunes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a 10 000-item corpus")
-	}
-	s := openTemp(t)
-	fillText(t, s, 10_000)
+	s := textCorpus(t)
 	var tr textTrace
 	s.traceText = func(t textTrace) { tr = t }
 	for _, tc := range []struct {
