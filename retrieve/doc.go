@@ -75,7 +75,9 @@
 //
 // Duplicate figures (one picture stored several times, with one BlobHash)
 // are collapsed to their best-scored copy unless Options.KeepDuplicateImages
-// is set, and so are passages of the same text (a file stored under two
-// paths, a footer on every page) unless Options.KeepDuplicatePassages is;
+// is set, and so are passages of the same text (a footer on every page)
+// and the items of a document that copies one met before (one content
+// hash: a file stored under two paths) unless Options.KeepDuplicatePassages
+// is;
 // exact reproduction of the reference's lists needs both set.
 package retrieve

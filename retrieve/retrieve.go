@@ -114,7 +114,9 @@ type Options struct {
 	KeepDuplicateImages bool
 	// KeepDuplicatePassages lists every passage of the same text; by
 	// default only the best-scored passage of each text is kept (a file
-	// stored under two paths, boilerplate repeated on every page).
+	// stored under two paths, boilerplate repeated on every page), and the
+	// items of a document that copies another (one content hash) give way
+	// to those of the copy met first.
 	KeepDuplicatePassages bool
 	// Filter narrows both modalities (documents, types, source prefix,
 	// ingest time).
@@ -762,13 +764,49 @@ func duplicateKey(it mmrag.Item) string {
 	return ""
 }
 
+// docCopies tells the documents that are byte-for-byte copies (one
+// content hash) of a document met before: a file stored under two paths.
+// Their items would only repeat the first copy's, and mixing copies
+// (one passage from each, as their ranks interleave) cites one file twice.
+type docCopies struct {
+	store mmrag.Store
+	first map[string]string // content hash → the first document met
+	known map[string]bool   // document id → a copy
+}
+
+// of reports whether document id copies a document met before.
+func (c *docCopies) of(ctx context.Context, id string) (bool, error) {
+	if copyOf, ok := c.known[id]; ok {
+		return copyOf, nil
+	}
+	d, err := c.store.Document(ctx, id)
+	if errors.Is(err, mmrag.ErrNotFound) {
+		return false, nil // removed since: its items are gone too
+	}
+	if err != nil {
+		return false, fmt.Errorf("document %s: %w", id, err)
+	}
+	copyOf := false
+	if d.Hash != "" {
+		if f, ok := c.first[d.Hash]; ok && f != id {
+			copyOf = true
+		} else {
+			c.first[d.Hash] = id
+		}
+	}
+	c.known[id] = copyOf
+	return copyOf, nil
+}
+
 // pick loads the candidates' items in order, collapsing duplicates (see
-// collapses), until k are found.
+// collapses: figures of one picture, passages of one text, and the items
+// of documents that copy one met before), until k are found.
 func (s *Searcher) pick(ctx context.Context, cands []candidate, p plan, opt Options) ([]Result, error) {
 	k := p.params.K
 	collapse := collapses(p.modality, opt)
 	out := make([]Result, 0, min(k, len(cands)))
 	seen := map[string]bool{}
+	copies := docCopies{store: s.Store, first: map[string]string{}, known: map[string]bool{}}
 	for lo := 0; lo < len(cands) && len(out) < k; {
 		// Load a little more than needed: collapsing and items deleted
 		// since the search may drop some.
@@ -790,11 +828,20 @@ func (s *Searcher) pick(ctx context.Context, cands []candidate, p plan, opt Opti
 			if !ok {
 				continue // replaced since the search
 			}
-			if key := duplicateKey(it); collapse && key != "" {
-				if seen[key] {
+			if collapse {
+				copyOf, err := copies.of(ctx, it.DocID)
+				if err != nil {
+					return nil, err
+				}
+				if copyOf {
 					continue
 				}
-				seen[key] = true
+				if key := duplicateKey(it); key != "" {
+					if seen[key] {
+						continue
+					}
+					seen[key] = true
+				}
 			}
 			out = append(out, Result{Item: it, Score: c.score, Dense: c.dense, BM25: c.bm25,
 				DenseRank: c.denseRank, BM25Rank: c.bm25Rank, Rank: len(out) + 1})

@@ -362,39 +362,81 @@ func TestCollapseDuplicatePassages(t *testing.T) {
 		text("b", 0, copied, 1, 0.05, 0),
 		text("b", 1, "Capacitors store charge.", 1, 0.4, 0),
 		text("b", 2, "  "+copied+"\n", 1, 0.2, 0)) // the same text, other white space
-	const query = "flux capacitor gigawatts"
+	eachCollapse(t, s, "flux capacitor gigawatts", 3, func(t *testing.T, mode Mode, keep bool, res Results) {
+		copies := 0
+		for _, r := range res.Text {
+			if strings.TrimSpace(r.Item.Text) == copied {
+				copies++
+			}
+		}
+		want := 1
+		if keep {
+			want = 3
+		}
+		if copies != min(want, len(res.Text)) || len(res.Text) != 3 {
+			t.Fatalf("%v: %d copies of the passage in %d results, want %d in 3", ids(res.Text), copies, len(res.Text), want)
+		}
+		if !keep && res.Text[0].Item.ID != "b#t0" && mode == Cosine {
+			t.Fatalf("%v: want the copy closest to the query (b#t0) first", ids(res.Text))
+		}
+	})
+}
+
+// eachCollapse searches s for query's k best text items in every mode,
+// with duplicates collapsed and kept, and hands each result to check.
+func eachCollapse(t *testing.T, s mmrag.Store, query string, k int, check func(t *testing.T, mode Mode, keep bool, res Results)) {
 	srch := &Searcher{Store: s, CLIP: &fakeCLIP{id: testModel, vecs: map[string][]float32{query: {1, 0, 0}}}}
 	for _, mode := range []Mode{Cosine, Hybrid, Reference} {
 		for _, keep := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/keep=%v", mode, keep), func(t *testing.T) {
 				opt := DefaultOptions(mode)
 				opt.Modalities = []mmrag.Modality{mmrag.Text}
-				opt.Text.K, opt.Text.Threshold = 3, 0
+				opt.Text.K, opt.Text.Threshold = k, 0
 				opt.NormalizeQuery = true
 				opt.KeepDuplicatePassages = keep
 				res, err := srch.Search(context.Background(), query, opt)
 				if err != nil {
 					t.Fatal(err)
 				}
-				copies := 0
-				for _, r := range res.Text {
-					if strings.TrimSpace(r.Item.Text) == copied {
-						copies++
-					}
-				}
-				want := 1
-				if keep {
-					want = 3
-				}
-				if copies != min(want, len(res.Text)) || len(res.Text) != 3 {
-					t.Fatalf("%v: %d copies of the passage in %d results, want %d in 3", ids(res.Text), copies, len(res.Text), want)
-				}
-				if !keep && res.Text[0].Item.ID != "b#t0" && mode == Cosine {
-					t.Fatalf("%v: want the copy closest to the query (b#t0) first", ids(res.Text))
-				}
+				check(t, mode, keep, *res)
 			})
 		}
 	}
+}
+
+// A file stored under two paths (two documents of one content hash) is
+// cited from one of them only, whichever holds the best-scored passage, in
+// every mode, even where the copies' passages interleave in the ranking;
+// KeepDuplicatePassages lists both.
+func TestCollapseCopies(t *testing.T) {
+	s := openStore(t)
+	texts := []string{"Flux capacitors store time.", "The capacitor needs gigawatts.", "Gigawatts come from lightning."}
+	for _, id := range []string{"a", "copy"} {
+		doc := storetest.Doc(id)
+		doc.Hash = strings.Repeat("c0", 32) // one content
+		var es []entry
+		for i, tx := range texts {
+			y := float32(i) * 0.1
+			if id == "copy" { // the copy's last passage ranks above a's, its others below
+				y += map[bool]float32{true: -0.05, false: 0.01}[i == 2]
+			}
+			es = append(es, text(id, i, tx, 1, y, 0))
+		}
+		put(t, s, doc, es...)
+	}
+	put(t, s, storetest.Doc("other"), text("other", 0, "Lightning strikes the clock tower.", 1, 0.5, 0))
+	eachCollapse(t, s, "capacitor gigawatts lightning", 7, func(t *testing.T, _ Mode, keep bool, res Results) {
+		docs := map[string]int{}
+		for _, r := range res.Text {
+			docs[r.Item.DocID]++
+		}
+		if keep && (docs["a"] != 3 || docs["copy"] != 3 || docs["other"] != 1) {
+			t.Fatalf("%v: want every item of both copies and the other", ids(res.Text))
+		}
+		if !keep && (docs["a"]+docs["copy"] != 3 || docs["a"] > 0 && docs["copy"] > 0 || docs["other"] != 1) {
+			t.Fatalf("%v: want the three passages from one copy only, and the other", ids(res.Text))
+		}
+	})
 }
 
 // Hybrid finds, through BM25, an item whose exact keyword CLIP misses.

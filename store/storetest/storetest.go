@@ -110,7 +110,7 @@ func Doc(id string) mmrag.Document {
 		Source:   "/data/" + id + ".html",
 		Type:     "html",
 		Title:    "Title of " + id,
-		Hash:     strings.Repeat("ab", 32),
+		Hash:     fmt.Sprintf("%x", sha256.Sum256([]byte(id))), // distinct documents, distinct contents
 		Size:     12345,
 		ModTime:  Base.Add(-48 * time.Hour),
 		Ingested: Base,
