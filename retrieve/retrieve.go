@@ -288,6 +288,7 @@ type Results struct {
 	Took  time.Duration
 
 	best map[mmrag.Modality]float64 // each plan's best score before its threshold
+	docs *docCache                  // the documents this search has read
 }
 
 // BelowThreshold is the best score of a modality none of whose items
@@ -481,7 +482,7 @@ func (s *Searcher) run(ctx context.Context, query string, plans []plan, opt Opti
 		return nil, errors.New("no store")
 	}
 	res := &Results{Query: query, Mode: opt.Mode, Scored: map[mmrag.Modality]int{}}
-	docs := map[string]mmrag.Document{}
+	res.docs = &docCache{store: s.Store, docs: map[string]mmrag.Document{}}
 	for _, p := range plans {
 		var (
 			list []Result
@@ -500,7 +501,7 @@ func (s *Searcher) run(ctx context.Context, query string, plans []plan, opt Opti
 		if err != nil {
 			return nil, fmt.Errorf("%s items: %w", p.modality, err)
 		}
-		if err := s.attachDocs(ctx, list, docs); err != nil {
+		if err := attachDocs(ctx, list, res.docs); err != nil {
 			return nil, err
 		}
 		res.noteBelow(p, len(list))
@@ -587,7 +588,7 @@ func (s *Searcher) softmax(ctx context.Context, p plan, opt Options, res *Result
 		}
 		cands = append(cands, candidate{id: hits[i].ItemID, score: probs[i], dense: dots[i], hasDense: true})
 	}
-	return s.pick(ctx, cands, p, opt)
+	return s.pick(ctx, cands, p, opt, res.docs)
 }
 
 // SoftmaxSearcher is a store whose exact scan also sums the softmax's
@@ -642,7 +643,7 @@ func (s *Searcher) cosine(ctx context.Context, p plan, opt Options, res *Results
 			}
 			cands = append(cands, candidate{id: h.ItemID, score: float64(h.Score), dense: float64(h.Score), hasDense: true})
 		}
-		list, err := s.pick(ctx, cands, p, opt)
+		list, err := s.pick(ctx, cands, p, opt, res.docs)
 		if err != nil {
 			return nil, err
 		}
@@ -721,7 +722,7 @@ func (s *Searcher) hybrid(ctx context.Context, query string, p plan, opt Options
 		}
 		return strings.Compare(a.id, b.id)
 	})
-	list, err := s.pick(ctx, cands, p, opt)
+	list, err := s.pick(ctx, cands, p, opt, res.docs)
 	if err != nil {
 		return nil, err
 	}
@@ -769,7 +770,7 @@ func duplicateKey(it mmrag.Item) string {
 // Their items would only repeat the first copy's, and mixing copies
 // (one passage from each, as their ranks interleave) cites one file twice.
 type docCopies struct {
-	store mmrag.Store
+	docs  *docCache
 	first map[string]string // content hash → the first document met
 	known map[string]bool   // document id → a copy
 }
@@ -779,12 +780,9 @@ func (c *docCopies) of(ctx context.Context, id string) (bool, error) {
 	if copyOf, ok := c.known[id]; ok {
 		return copyOf, nil
 	}
-	d, err := c.store.Document(ctx, id)
-	if errors.Is(err, mmrag.ErrNotFound) {
-		return false, nil // removed since: its items are gone too
-	}
+	d, err := c.docs.get(ctx, id) // removed since: no hash, its items are gone too
 	if err != nil {
-		return false, fmt.Errorf("document %s: %w", id, err)
+		return false, err
 	}
 	copyOf := false
 	if d.Hash != "" {
@@ -801,12 +799,12 @@ func (c *docCopies) of(ctx context.Context, id string) (bool, error) {
 // pick loads the candidates' items in order, collapsing duplicates (see
 // collapses: figures of one picture, passages of one text, and the items
 // of documents that copy one met before), until k are found.
-func (s *Searcher) pick(ctx context.Context, cands []candidate, p plan, opt Options) ([]Result, error) {
+func (s *Searcher) pick(ctx context.Context, cands []candidate, p plan, opt Options, docs *docCache) ([]Result, error) {
 	k := p.params.K
 	collapse := collapses(p.modality, opt)
 	out := make([]Result, 0, min(k, len(cands)))
 	seen := map[string]bool{}
-	copies := docCopies{store: s.Store, first: map[string]string{}, known: map[string]bool{}}
+	copies := docCopies{docs: docs, first: map[string]string{}, known: map[string]bool{}}
 	for lo := 0; lo < len(cands) && len(out) < k; {
 		// Load a little more than needed: collapsing and items deleted
 		// since the search may drop some.
@@ -854,21 +852,36 @@ func (s *Searcher) pick(ctx context.Context, cands []candidate, p plan, opt Opti
 	return out, nil
 }
 
-func (s *Searcher) attachDocs(ctx context.Context, list []Result, docs map[string]mmrag.Document) error {
+// attachDocs sets the document of every result.
+func attachDocs(ctx context.Context, list []Result, docs *docCache) error {
 	for i := range list {
-		id := list[i].Item.DocID
-		d, ok := docs[id]
-		if !ok {
-			var err error
-			d, err = s.Store.Document(ctx, id)
-			if err != nil && !errors.Is(err, mmrag.ErrNotFound) {
-				return fmt.Errorf("document of item %s: %w", list[i].Item.ID, err)
-			}
-			docs[id] = d
+		d, err := docs.get(ctx, list[i].Item.DocID)
+		if err != nil {
+			return fmt.Errorf("item %s: %w", list[i].Item.ID, err)
 		}
 		list[i].Doc = d
 	}
 	return nil
+}
+
+// docCache holds the documents one search has read, so that collapsing
+// copies and attaching documents to the results read each once.
+type docCache struct {
+	store mmrag.Store
+	docs  map[string]mmrag.Document // the zero Document: not found
+}
+
+// get returns document id, the zero Document when the store has none.
+func (c *docCache) get(ctx context.Context, id string) (mmrag.Document, error) {
+	if d, ok := c.docs[id]; ok {
+		return d, nil
+	}
+	d, err := c.store.Document(ctx, id)
+	if err != nil && !errors.Is(err, mmrag.ErrNotFound) {
+		return mmrag.Document{}, fmt.Errorf("document %s: %w", id, err)
+	}
+	c.docs[id] = d
+	return d, nil
 }
 
 // ReferenceScores returns softmax(score/T) over hits: the reference's
