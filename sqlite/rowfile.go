@@ -92,13 +92,13 @@ func (rf *rowFile) close() error {
 // while the rows fit in mapMinBytes, in the row file from then on.
 // Growing the file goes by half its size again (at least a 4 KiB page),
 // so appending rows one by one costs amortised constant time. When the
-// file cannot grow, the rows move back to the heap.
+// file cannot grow, the rows move back to the heap and stay there.
 func (m *matrix) reserve(n int) {
 	need := len(m.data) + n
 	if need <= cap(m.data) {
 		return
 	}
-	if m.file == nil && (need*4 < mapMinBytes || m.dir == "") {
+	if m.file == nil && (need*4 < mapMinBytes || m.dir == "" || m.fileErr != nil) {
 		m.data = slices.Grow(m.data, n)
 		return
 	}
@@ -106,7 +106,8 @@ func (m *matrix) reserve(n int) {
 	size = (size + 1023) &^ 1023 // whole pages
 	if err := m.growFile(size); err != nil {
 		m.fileErr = err
-		m.toHeap(n)
+		m.toHeap()
+		m.data = slices.Grow(m.data, n)
 	}
 }
 
@@ -133,12 +134,9 @@ func (m *matrix) growFile(size int) error {
 	return nil
 }
 
-// toHeap moves m's rows to the heap with room for n more and closes its
-// row file.
-func (m *matrix) toHeap(n int) {
-	data := make([]float32, len(m.data), len(m.data)+n)
-	copy(data, m.data)
-	m.data = data
+// toHeap moves m's rows to the heap and closes its row file.
+func (m *matrix) toHeap() {
+	m.data = slices.Clone(m.data)
 	if m.file != nil {
 		_ = m.file.close() // the rows are copied
 		m.file = nil
