@@ -15,11 +15,13 @@ type recordingStore struct {
 	mmrag.Store
 	mu     sync.Mutex
 	approx map[mmrag.Modality][]bool
+	maxK   int // the largest K asked for
 }
 
 func (r *recordingStore) SearchVectors(ctx context.Context, q mmrag.VectorQuery) ([]mmrag.Hit, error) {
 	r.mu.Lock()
 	r.approx[q.Modality] = append(r.approx[q.Modality], q.Approximate)
+	r.maxK = max(r.maxK, q.K)
 	r.mu.Unlock()
 	return r.Store.SearchVectors(ctx, q)
 }

@@ -619,6 +619,10 @@ func (s *Searcher) searchSoftmax(ctx context.Context, q mmrag.VectorQuery, tempe
 	return hits, sum, nil
 }
 
+// maxDeepen bounds how deep cosine looks for k results after collapsing
+// duplicates: maxDeepen·k hits.
+const maxDeepen = 64
+
 // cosine scores by cosine similarity with a fixed threshold.
 func (s *Searcher) cosine(ctx context.Context, p plan, opt Options, res *Results) ([]Result, error) {
 	q := store.Normalized(p.vector)
@@ -648,9 +652,11 @@ func (s *Searcher) cosine(ctx context.Context, p plan, opt Options, res *Results
 			return nil, err
 		}
 		// Fewer than k after collapsing duplicates, while the store may hold
-		// more above the threshold: look deeper.
-		if len(list) < p.params.K && len(hits) == fetch && len(cands) == len(hits) {
-			fetch *= 4
+		// more above the threshold: look deeper, to maxDeepen·k hits (a
+		// collection of many copies of one document would otherwise be
+		// read whole, exactly, at every search).
+		if len(list) < p.params.K && len(hits) == fetch && len(cands) == len(hits) && fetch < maxDeepen*p.params.K {
+			fetch = min(4*fetch, maxDeepen*p.params.K)
 			continue
 		}
 		res.Scored[p.modality] = max(res.Scored[p.modality], len(hits))

@@ -439,6 +439,32 @@ func TestCollapseCopies(t *testing.T) {
 	})
 }
 
+// Cosine search over many copies of one document looks deeper for k
+// results, but not through the whole collection: maxDeepen·k hits at most.
+func TestCosineDeepensBounded(t *testing.T) {
+	s := openStore(t)
+	const copies = 400
+	for c := range copies {
+		id := fmt.Sprintf("copy%03d", c)
+		doc := storetest.Doc(id)
+		doc.Hash = strings.Repeat("c0", 32) // one content
+		put(t, s, doc, text(id, 0, "Flux capacitors store time.", 1, 0.1, 0), text(id, 1, "The capacitor needs gigawatts.", 1, 0.2, 0))
+	}
+	opt := DefaultOptions(Cosine)
+	opt.Modalities = []mmrag.Modality{mmrag.Text}
+	opt.Text.K = 3
+	rec := &recordingStore{Store: s, approx: map[mmrag.Modality][]bool{}}
+	srch := &Searcher{Store: rec, CLIP: &fakeCLIP{id: testModel, vecs: map[string][]float32{"capacitor": {1, 0.15, 0}}}}
+	res, err := srch.Search(t.Context(), "capacitor", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Text) == 0 || rec.maxK > maxDeepen*opt.Text.K {
+		t.Errorf("%d results, searched %d deep (want ≤ %d of %d items)",
+			len(res.Text), rec.maxK, maxDeepen*opt.Text.K, 2*copies)
+	}
+}
+
 // Hybrid finds, through BM25, an item whose exact keyword CLIP misses.
 func TestHybridFindsKeyword(t *testing.T) {
 	s := openStore(t)

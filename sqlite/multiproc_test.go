@@ -274,8 +274,8 @@ func TestOpenConcurrently(t *testing.T) {
 }
 
 // TestMigrateFromVersion1 opens a store written before the change log
-// existed: it gains the log, keeps its contents, and a second Store follows
-// the first's writes.
+// and the term bounds existed: it gains them, keeps its contents, and a
+// second Store follows the first's writes.
 func TestMigrateFromVersion1(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -290,6 +290,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	for _, q := range []string{
 		`DROP TABLE changes`,
 		`DELETE FROM sqlite_sequence WHERE name = 'changes'`,
+		`DROP TABLE term_bounds`,
 		`UPDATE schema_version SET version = 1`,
 	} {
 		if _, err := s.w.ExecContext(ctx, q); err != nil {

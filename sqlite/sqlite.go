@@ -29,7 +29,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"mmrag"
@@ -65,10 +64,13 @@ type Store struct {
 	// prune (tests lower it).
 	ftsStats     ftsStats
 	pruneMinRows int
-	// bg runs the full-text search's background work (termbounds.go);
-	// textBusy counts the SearchText calls running, which it waits for.
-	bg       background
-	textBusy atomic.Int32
+	// tok and writeTok split text as the full-text index does (tokens.go),
+	// for the term bounds: tok a search's query, writeTok a put's rows
+	// (under writeMu), so that a search never waits for a large put.
+	// formulaBounds has the search prune by the formula's bounds only
+	// (tests).
+	tok, writeTok *tokenizer
+	formulaBounds bool
 	// traceText, when set, learns how each SearchText with K > 0 ended
 	// (tests and benchmarks).
 	traceText func(textTrace)
@@ -170,8 +172,17 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	s := &Store{dir: abs, dbPath: dbPath, blobDir: blobDir, workers: cfg.workers, pruneMinRows: pruneMinRows,
 		checkpointAt: checkpointWALBytes}
 	s.vec.init()
-	s.bg.ctx, s.bg.cancel = context.WithCancel(context.Background())
+	// Close releases what was opened when a step fails.
+	if s.tok, err = openTokenizer(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	if s.writeTok, err = openTokenizer(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
 	if s.w, err = openDB(dbPath, cfg.busyTimeout, cfg.cacheKiB); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s.w.SetMaxOpenConns(1)
@@ -179,11 +190,11 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	s.w.SetConnMaxIdleTime(0)
 	s.w.SetConnMaxLifetime(0)
 	if err := ensureWAL(ctx, s.w); err != nil {
-		s.w.Close()
+		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	if s.r, err = openDB(dbPath, cfg.busyTimeout, 0); err != nil {
-		s.w.Close()
+		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s.r.SetMaxOpenConns(cfg.readers)
@@ -248,7 +259,6 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
-		s.bg.stop()
 		errs := []error{s.closeANN()}
 		if s.lastChange != nil {
 			errs = append(errs, s.lastChange.Close())
@@ -258,6 +268,11 @@ func (s *Store) Close() error {
 		}
 		if s.w != nil {
 			errs = append(errs, s.w.Close())
+		}
+		for _, t := range []*tokenizer{s.tok, s.writeTok} {
+			if t != nil {
+				errs = append(errs, t.close())
+			}
 		}
 		s.vec.reset()
 		if err := errors.Join(errs...); err != nil {
@@ -371,6 +386,20 @@ CREATE TABLE changes (
 	doc_id TEXT NOT NULL
 );
 `,
+	// 3: the term bounds of the pruned full-text search (termbounds.go),
+	// filled from the index by fillTermBounds (migrationFills).
+	`
+CREATE TABLE term_bounds (
+	term  TEXT PRIMARY KEY, -- a token of items_fts
+	pairs BLOB NOT NULL     -- its frontier: uvarint pairs (2f, D)
+) WITHOUT ROWID;
+`,
+}
+
+// migrationFills[v] runs after migrations[v], in its transaction: what SQL
+// alone cannot compute.
+var migrationFills = map[int]func(context.Context, *sql.Tx) error{
+	2: fillTermBounds,
 }
 
 // SchemaVersion is the schema version this package writes.
@@ -466,6 +495,11 @@ func upgrade(ctx context.Context, db *sql.DB) error {
 	for ; v < len(migrations); v++ {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			return fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+		}
+		if fill := migrationFills[v]; fill != nil {
+			if err := fill(ctx, tx); err != nil {
+				return fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+			}
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v); err != nil {

@@ -7,178 +7,364 @@ package sqlite
 // terms can add. What a term can add is at most (k1+1)·IDF, whatever it
 // occurs in; what it does add to the rows it is in is far less — at 1M items
 // a word in 1.6 % of them adds at most ≈ 9.1 by the formula, and its rows
-// hold it once or twice — so with the formula's bound a query holding such
-// a word scores all its 16 000 rows (≈ 33 ms in this pure-Go SQLite) where
-// a bound the rows hold would have pruned after scoring the rare terms'
-// 1 000 (≈ 2 ms).
+// hold it once or twice, 6.5 at most — so with the formula's bound a query
+// holding such a word scores all its 16 000 rows (≈ 33 ms in this pure-Go
+// SQLite) where the bound its rows hold prunes after scoring the rare
+// terms' 1 000.
 //
-// That bound is the best score of the term alone: a phrase's part of a
-// row's bm25() depends only on the phrase's count in the row, the row's
-// length and the index's averages, all the same in a query of one term.
-// Finding it costs a scoring of all the term's rows, as much as the query
-// that needed it, so a search that had to score many rows (every row, or
-// those of a frequent term it took as a rare one) learns the bounds of its
-// frequent terms afterwards, in the background, for the queries that
-// follow: one learner at a time, in a read transaction of its own, kept
-// only while the index is in the state it read (the bounds are cached with
-// the document frequencies, dropped at the next write). The learner must
-// not slow the searches down — in this SQLite two statements of one process
-// share one allocator lock, so a learner beside a search made it twice as
-// slow — so it scores a term's rows boundChunk rows at a time, in rowid
-// order, and starts a chunk only while no full-text search runs. It gives
-// up after boundMaxTime, and the next search that scores many rows starts
-// another.
+// A term's part of a row's bm25() is IDF · g(f, D), with f its weighted
+// count in the row, D the row's length in tokens and
+//
+//	g(f, D) = f·(k1+1) / (f + k1·(1 − b + b·D/avgdl)),
+//
+// rising with f and falling with D. So the most a term adds to any row is
+// IDF times the largest g over the pairs (f, D) of its rows that no other
+// pair beats (larger f and smaller D): its frontier, a handful of pairs.
+// The frontier does not depend on the collection's averages or the term's
+// document frequency, which every write moves; so the store keeps it, per
+// token of the index, in the table term_bounds, written in the transaction
+// that indexes the rows (PutDocument), and a search reads it in its own
+// snapshot. A removal leaves the frontiers as they were: a bound then may
+// exceed the term's best row, which is safe (the search scores more rows),
+// never below it.
 
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
-	"sync"
-	"sync/atomic"
-	"time"
+	"slices"
 )
 
-// background is a Store's background work besides the index worker.
-type background struct {
-	ctx      context.Context
-	cancel   context.CancelFunc
-	mu       sync.Mutex // orders starting work with stop
-	wg       sync.WaitGroup
-	learning atomic.Bool // a bound learner runs
-	learned  func()      // called when a learner ends (tests)
+// bm25B is FTS5's b; bm25K1 is with the search (text.go).
+const bm25B = 0.75
+
+// columnHalves is each column's bm25() weight (bm25Weights) in halves: a
+// frontier keeps f doubled, an integer.
+var columnHalves = [2]uint64{2, 1} // text 1.0, section 0.5
+
+// boundPair is a row's (f, D) for one term: f doubled, D in tokens.
+type boundPair struct{ f2, d uint64 }
+
+// g is the fraction of a row's score the pair's term gives per unit of IDF.
+func (p boundPair) g(avgdl float64) float64 {
+	f := float64(p.f2) / 2
+	return f * (bm25K1 + 1) / (f + bm25K1*(1-bm25B+bm25B*float64(p.d)/avgdl))
 }
 
-// stop cancels the background work and waits for it.
-func (b *background) stop() {
-	b.mu.Lock()
-	b.cancel()
-	b.mu.Unlock()
-	b.wg.Wait()
-}
+// frontier is a term's pairs that no other beats, f ascending (so D
+// ascending too).
+type frontier []boundPair
 
-// boundMinRows: terms in fewer rows are not worth a bound; scoring their
-// rows is cheap.
-const boundMinRows = 2000
+// maxFrontier caps a frontier; past it two pairs give way to one that
+// beats both, which keeps the bound an upper one.
+const maxFrontier = 16
 
-// boundChunk is the number of rows a learner scores at a time (≈ 8 ms at
-// 1M items); boundMaxTime is how long it may take, waits included.
-const (
-	boundChunk   = 4096
-	boundMaxTime = 10 * time.Second
-)
-
-// learnBounds starts learning, in the background, the bounds of the terms
-// of ps in boundMinRows rows or more whose bound is not known and whose IDF
-// is not clamped, unless a learner is running or the store is closing.
-func (s *Store) learnBounds(ps []phraseStat) {
-	var todo []string
-	for _, p := range ps {
-		if p.most == 0 && !p.negligible() && p.df >= boundMinRows {
-			todo = append(todo, p.phrase)
+// add returns fr with p, unless a pair of fr beats it.
+func (fr frontier) add(p boundPair) frontier {
+	i, _ := slices.BinarySearchFunc(fr, p.f2, func(q boundPair, f2 uint64) int {
+		switch {
+		case q.f2 < f2:
+			return -1
+		case q.f2 > f2:
+			return 1
 		}
-	}
-	if len(todo) == 0 || !s.bg.learning.CompareAndSwap(false, true) {
-		return
-	}
-	s.bg.mu.Lock()
-	defer s.bg.mu.Unlock()
-	if s.bg.ctx.Err() != nil {
-		s.bg.learning.Store(false)
-		return
-	}
-	s.bg.wg.Go(func() {
-		defer s.bg.learning.Store(false)
-		ctx, cancel := context.WithTimeout(s.bg.ctx, boundMaxTime)
-		defer cancel()
-		_ = s.termBounds(ctx, todo) // a failure leaves the formula's bound
-		if s.bg.learned != nil {
-			s.bg.learned()
-		}
+		return 0
 	})
+	// fr[i:] have f ≥ p's: the first, the smallest D among them, beats p
+	// if its D is no larger; p beats it if its f is p's (and D larger).
+	if i < len(fr) && fr[i].d <= p.d {
+		return fr
+	}
+	end := i
+	if i < len(fr) && fr[i].f2 == p.f2 {
+		end++
+	}
+	// Pairs before i with D ≥ p's are beaten by p.
+	j := i
+	for j > 0 && fr[j-1].d >= p.d {
+		j--
+	}
+	fr = slices.Replace(fr, j, end, p)
+	if len(fr) > maxFrontier {
+		// The two of smallest f give way to (f of the second, D of the first).
+		fr[1].d = fr[0].d
+		fr = fr[1:]
+	}
+	return fr
 }
 
-// termBounds computes the bounds of phrases and caches them, if the index
-// is still in the state the cache holds.
-func (s *Store) termBounds(ctx context.Context, phrases []string) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return err
+// best is the most the term adds to a row per unit of IDF, at avgdl.
+func (fr frontier) best(avgdl float64) float64 {
+	var g float64
+	for _, p := range fr {
+		g = max(g, p.g(avgdl))
 	}
-	defer tx.Rollback()
-	_, state, err := indexState(ctx, tx)
-	if err != nil {
-		return err
+	return g
+}
+
+func (fr frontier) encode() []byte {
+	b := make([]byte, 0, 4*len(fr))
+	for _, p := range fr {
+		b = binary.AppendUvarint(b, p.f2)
+		b = binary.AppendUvarint(b, p.d)
 	}
-	most := make(map[string]float64, len(phrases))
-	for _, p := range phrases {
-		best, err := s.bestScore(ctx, tx, p)
+	return b
+}
+
+func decodeFrontier(b []byte) (frontier, error) {
+	var fr frontier
+	for len(b) > 0 {
+		f2, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, errors.New("torn frontier")
+		}
+		d, m := binary.Uvarint(b[n:])
+		if m <= 0 {
+			return nil, errors.New("torn frontier")
+		}
+		fr = append(fr, boundPair{f2, d})
+		b = b[n+m:]
+	}
+	return fr, nil
+}
+
+// rowFrontiers splits rows with tok and returns each token's frontier over
+// them.
+func rowFrontiers(ctx context.Context, tok *tokenizer, rows []tokenRow) (map[string]frontier, error) {
+	// Instances come by token, then row; the rows' lengths at the end.
+	type count struct {
+		term  string
+		rowid int64
+		f2    uint64
+	}
+	var counts []count
+	length := make(map[int64]uint64, len(rows))
+	err := tok.instances(ctx, rows, func(term string, rowid int64, section bool) {
+		if n := len(counts); n == 0 || counts[n-1].rowid != rowid || counts[n-1].term != term {
+			counts = append(counts, count{term: term, rowid: rowid})
+		}
+		counts[len(counts)-1].f2 += columnHalves[b2i(section)]
+	}, func(rowid int64, tokens uint64) { length[rowid] = tokens })
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]frontier{}
+	for _, c := range counts {
+		out[c.term] = out[c.term].add(boundPair{c.f2, length[c.rowid]})
+	}
+	return out, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// keepTermBounds adds the text rows of document id, just indexed in tx,
+// to the frontiers of their tokens.
+func (s *Store) keepTermBounds(ctx context.Context, tx *sql.Tx, id string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, text, coalesce(section, '') FROM items WHERE doc_id = ? AND modality = 'text'`, id)
+	if err != nil {
+		return fmt.Errorf("term bounds: %w", err)
+	}
+	var batch []tokenRow
+	for rows.Next() {
+		var r tokenRow
+		if err := rows.Scan(&r.rowid, &r.text, &r.section); err != nil {
+			rows.Close()
+			return fmt.Errorf("term bounds: %w", err)
+		}
+		batch = append(batch, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("term bounds: %w", err)
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	fronts, err := rowFrontiers(ctx, s.writeTok, batch)
+	if err != nil {
+		return fmt.Errorf("term bounds: %w", err)
+	}
+	return mergeFrontiers(ctx, tx, fronts)
+}
+
+// mergeFrontiers merges fronts into the table term_bounds, writing the
+// frontiers that change.
+func mergeFrontiers(ctx context.Context, tx *sql.Tx, fronts map[string]frontier) error {
+	terms := make([]string, 0, len(fronts))
+	for t := range fronts {
+		terms = append(terms, t)
+	}
+	list, err := json.Marshal(terms)
+	if err != nil {
+		return fmt.Errorf("term bounds: %w", err)
+	}
+	old, err := tx.QueryContext(ctx, `SELECT term, pairs FROM term_bounds WHERE term IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return fmt.Errorf("term bounds: %w", err)
+	}
+	same := map[string]bool{}
+	for old.Next() {
+		var term string
+		var b []byte
+		if err := old.Scan(&term, &b); err != nil {
+			old.Close()
+			return fmt.Errorf("term bounds: %w", err)
+		}
+		was, err := decodeFrontier(b)
 		if err != nil {
-			return fmt.Errorf("bound of %s: %w", p, err)
+			old.Close()
+			return fmt.Errorf("term bounds of %q: %w", term, err)
 		}
-		if best > 0 {
-			// A hair above: the query sums the terms' parts in its own order.
-			most[p] = best * (1 + 1e-9)
+		fr := slices.Clone(was) // add may write in place
+		for _, p := range fronts[term] {
+			fr = fr.add(p)
 		}
+		fronts[term] = fr
+		same[term] = slices.Equal(fr, was)
 	}
-	c := &s.ftsStats
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state != state {
-		return nil // written meanwhile: the bounds belong to an older state
+	old.Close()
+	if err := old.Err(); err != nil {
+		return fmt.Errorf("term bounds: %w", err)
 	}
-	for p, m := range most {
-		c.most[p] = m
+	set, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO term_bounds(term, pairs) VALUES (?, ?)`)
+	if err != nil {
+		return fmt.Errorf("term bounds: %w", err)
+	}
+	defer set.Close()
+	for term, fr := range fronts {
+		if same[term] {
+			continue
+		}
+		if _, err := set.ExecContext(ctx, term, fr.encode()); err != nil {
+			return fmt.Errorf("term bounds of %q: %w", term, err)
+		}
 	}
 	return nil
 }
 
-// bestScore is the best score of phrase alone over the rows holding it (0
-// when none), scored boundChunk rows at a time in rowid order, each chunk
-// started only while no full-text search runs.
-func (s *Store) bestScore(ctx context.Context, tx *sql.Tx, phrase string) (float64, error) {
-	var best float64
-	after := int64(math.MinInt64)
-	for {
-		if err := s.waitTextIdle(ctx); err != nil {
-			return 0, err
-		}
-		n, err := s.scoreChunk(ctx, tx, phrase, &after, &best)
-		if err != nil || n < boundChunk {
-			return best, err
-		}
-	}
-}
-
-// scoreChunk scores up to boundChunk rows of phrase after *after into
-// *best, moving *after, and returns how many it scored.
-func (s *Store) scoreChunk(ctx context.Context, tx *sql.Tx, phrase string, after *int64, best *float64) (int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT rowid, bm25(items_fts, `+bm25Weights+`) FROM items_fts
-		WHERE items_fts MATCH ? AND rowid > ? ORDER BY rowid LIMIT ?`, phrase, *after, boundChunk)
+// fillTermBounds computes the frontiers of every token of the index from
+// the index itself, for a database indexed before the store kept them
+// (schema version 3). It reads every token instance: 42.6 s at 1M items
+// of 40 words.
+func fillTermBounds(ctx context.Context, tx *sql.Tx) error {
+	length := map[int64]uint64{}
+	sizes, err := tx.QueryContext(ctx, `SELECT id, sz FROM items_fts_docsize`)
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("read row lengths: %w", err)
 	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var r float64
-		if err := rows.Scan(after, &r); err != nil {
-			return n, err
+	for sizes.Next() {
+		var id int64
+		var sz []byte
+		if err := sizes.Scan(&id, &sz); err != nil {
+			sizes.Close()
+			return fmt.Errorf("read row lengths: %w", err)
 		}
-		*best = max(*best, -r)
-		n++
+		length[id] = rowLength(sz)
 	}
-	return n, rows.Err()
+	sizes.Close()
+	if err := sizes.Err(); err != nil {
+		return fmt.Errorf("read row lengths: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE VIRTUAL TABLE IF NOT EXISTS temp.items_fts_instances USING fts5vocab(main, items_fts, instance)`); err != nil {
+		return fmt.Errorf("list token instances: %w", err)
+	}
+	defer tx.ExecContext(context.WithoutCancel(ctx), `DROP TABLE temp.items_fts_instances`)
+	inst, err := tx.QueryContext(ctx, `SELECT term, doc, col = 'section' FROM temp.items_fts_instances`)
+	if err != nil {
+		return fmt.Errorf("list token instances: %w", err)
+	}
+	defer inst.Close()
+	fronts := map[string]frontier{}
+	var term string
+	var rowid int64
+	var f2 uint64
+	flush := func() {
+		if d, ok := length[rowid]; ok && f2 > 0 { // a row gone from docsize is deleted
+			fronts[term] = fronts[term].add(boundPair{f2, d})
+		}
+		f2 = 0
+	}
+	for inst.Next() {
+		var t string
+		var r int64
+		var section bool
+		if err := inst.Scan(&t, &r, &section); err != nil {
+			return fmt.Errorf("list token instances: %w", err)
+		}
+		if t != term || r != rowid {
+			flush()
+			term, rowid = t, r
+		}
+		f2 += columnHalves[b2i(section)]
+	}
+	if err := inst.Err(); err != nil {
+		return fmt.Errorf("list token instances: %w", err)
+	}
+	flush()
+	inst.Close()
+	return mergeFrontiers(ctx, tx, fronts)
 }
 
-// waitTextIdle returns once no SearchText runs, or ctx is done.
-func (s *Store) waitTextIdle(ctx context.Context) error {
-	for s.textBusy.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Millisecond):
+// termBounds sets the most field of the stats not known yet whose IDF FTS5
+// does not clamp, from the frontiers of their tokens in tx's snapshot, at
+// the index's average row length avgdl; a phrase whose token has no
+// frontier keeps the formula's bound. SearchText caches them with the
+// document frequencies (ftsStats).
+func (s *Store) termBounds(ctx context.Context, tx *sql.Tx, stats []phraseStat, avgdl float64) error {
+	if s.formulaBounds || avgdl <= 0 {
+		return nil
+	}
+	var todo []int
+	var texts []string
+	for i, st := range stats {
+		if st.most == 0 && !st.negligible() && st.df > 0 {
+			todo = append(todo, i)
+			texts = append(texts, st.phrase)
 		}
 	}
-	return ctx.Err()
+	if len(todo) == 0 {
+		return nil
+	}
+	toks, err := s.tok.tokens(ctx, texts)
+	if err != nil {
+		return err
+	}
+	get, err := tx.PrepareContext(ctx, `SELECT pairs FROM term_bounds WHERE term = ?`)
+	if err != nil {
+		return fmt.Errorf("read term bounds: %w", err)
+	}
+	defer get.Close()
+	for k, i := range todo {
+		// A phrase of several tokens is in a row at most as often as each
+		// of them: any token's bound is its bound, the least the best.
+		g := math.Inf(1)
+		for _, t := range toks[k] {
+			var b []byte
+			switch err := get.QueryRowContext(ctx, t).Scan(&b); {
+			case errors.Is(err, sql.ErrNoRows):
+				continue
+			case err != nil:
+				return fmt.Errorf("read term bounds of %q: %w", t, err)
+			}
+			fr, err := decodeFrontier(b)
+			if err != nil {
+				return fmt.Errorf("read term bounds of %q: %w", t, err)
+			}
+			g = min(g, fr.best(avgdl))
+		}
+		if g < bm25K1+1 {
+			// A hair above: the query sums the terms' parts in its own order.
+			stats[i].most = stats[i].idf * g * (1 + 1e-9)
+		}
+	}
+	return nil
 }

@@ -51,7 +51,9 @@ func ftsQuery(q string) string { return strings.Join(queryTerms(q), " OR ") }
 // FTS5's bm25() is, per query phrase, IDF × f·(k1+1) / (f + k1·(1−b+b·D/avgdl))
 // with k1 = 1.2, b = 0.75, f the phrase's weighted count in the row. The
 // fraction stays below k1+1 whatever f and D, so a phrase adds at most
-// (k1+1)·IDF to any row's score: the bound the pruned search relies on.
+// (k1+1)·IDF to any row's score: the bound the pruned search falls back on
+// where the tighter term bounds (termbounds.go) are not known. Column
+// weights: text 1.0, section 0.5 (columnHalves).
 const (
 	bm25K1      = 1.2
 	bm25MinIDF  = 1e-6 // FTS5's IDF of a phrase in half the rows or more
@@ -97,16 +99,15 @@ func (p phraseStat) bound() float64 {
 // query holding a frequent word ("the", or a word of the domain) would score
 // most of the collection. With q.K > 0 SearchText first scores only the
 // rows holding its rarer terms (MaxScore): the frequent terms add at most
-// (k1+1)·IDF each, so when the K-th best of those rows scores above that
-// bound no other row can enter the K best. It then scores those rows under
+// their bounds — the most each adds to any of its rows (termbounds.go), or
+// (k1+1)·IDF — so when the K-th best of those rows scores above the sum no
+// other row can enter the K best. It then scores those rows under
 // the whole query, less the terms in half the rows or more, whose IDF FTS5
 // clamps to 1e-6: the hits are those of the whole query and their scores
 // differ from it by less than 3e-6 per such term. When the bound does not
 // hold it widens the rare set, and scores every matching row as a last
 // resort.
 func (s *Store) SearchText(ctx context.Context, q mmrag.TextQuery) ([]mmrag.Hit, error) {
-	s.textBusy.Add(1) // a bound learner waits (termbounds.go)
-	defer s.textBusy.Add(-1)
 	terms := queryTerms(q.Query)
 	if len(terms) == 0 {
 		return nil, nil
@@ -158,10 +159,11 @@ func (s *Store) searchPruned(ctx context.Context, tx *sql.Tx, terms []string, k 
 	if s.traceText != nil {
 		defer func() { s.traceText(tr) }()
 	}
-	n, stats, err := s.ftsStats.lookup(ctx, tx, terms)
+	idx, stats, err := s.ftsStats.lookup(ctx, tx, terms)
 	if err != nil {
 		return nil, err
 	}
+	n := idx.n
 	// Terms in no row add nothing to any score: drop them. The rest go
 	// rarest first.
 	var live []phraseStat
@@ -177,13 +179,12 @@ func (s *Store) searchPruned(ctx context.Context, tx *sql.Tx, terms []string, k 
 		return nil, nil
 	}
 	slices.SortStableFunc(live, func(a, b phraseStat) int { return cmp.Compare(a.df, b.df) })
-	// A search that scored many rows, pruned or not, has the next learn
-	// its frequent terms' bounds (termbounds.go).
-	defer func() {
-		if len(live) > 1 && (!tr.pruned || tr.rows >= boundMinRows) {
-			s.learnBounds(live)
+	if len(live) > 1 && total >= int64(s.pruneMinRows) {
+		if err := s.termBounds(ctx, tx, live, idx.avgdl); err != nil {
+			return nil, err
 		}
-	}()
+		s.ftsStats.remember(idx.state, live)
+	}
 	all := func() ([]ftsHit, error) { return rank(orPhrases(live), false) }
 	if n <= 0 || len(live) == 1 || total < int64(s.pruneMinRows) {
 		return all()
@@ -332,14 +333,13 @@ func (c *ftsStats) startOver(state string) {
 // maxCachedPhrases bounds the cache; it starts over when full.
 const maxCachedPhrases = 100_000
 
-// lookup returns the number of rows in the index and, for each phrase, its
-// document frequency and FTS5's IDF. n is 0 when the index is empty or its
-// averages record cannot be read.
-func (c *ftsStats) lookup(ctx context.Context, tx *sql.Tx, phrases []string) (n int64, stats []phraseStat, err error) {
-	n, state, err := indexState(ctx, tx)
-	if err != nil {
-		return 0, nil, err
+// lookup returns the index's state and, for each phrase, its document
+// frequency, FTS5's IDF and its bound when known (termbounds.go).
+func (c *ftsStats) lookup(ctx context.Context, tx *sql.Tx, phrases []string) (idx ftsIndex, stats []phraseStat, err error) {
+	if idx, err = indexState(ctx, tx); err != nil {
+		return idx, nil, err
 	}
+	state := idx.state
 	stats = make([]phraseStat, len(phrases))
 	var missing []int
 	c.mu.Lock()
@@ -359,7 +359,7 @@ func (c *ftsStats) lookup(ctx context.Context, tx *sql.Tx, phrases []string) (n 
 
 	for _, i := range missing {
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM items_fts WHERE items_fts MATCH ?`, phrases[i]).Scan(&stats[i].df); err != nil {
-			return 0, nil, fmt.Errorf("count rows of %s: %w", phrases[i], err)
+			return idx, nil, fmt.Errorf("count rows of %s: %w", phrases[i], err)
 		}
 	}
 	if len(missing) > 0 {
@@ -372,20 +372,41 @@ func (c *ftsStats) lookup(ctx context.Context, tx *sql.Tx, phrases []string) (n 
 		c.mu.Unlock()
 	}
 	for i := range stats {
-		stats[i].idf = ftsIDF(n, stats[i].df)
+		stats[i].idf = ftsIDF(idx.n, stats[i].df)
 	}
-	return n, stats, nil
+	return idx, stats, nil
 }
 
-// indexState reads the number of rows in the full-text index and a string
-// naming the index's state: the averages record (id 1) holds the row count
-// FTS5's IDF uses, the structure record (id 10) changes at every write to
-// the index, so the two name the state that cached statistics belong to.
-// n is 0 when the index is empty or its averages cannot be read.
-func indexState(ctx context.Context, tx *sql.Tx) (n int64, state string, err error) {
+// remember caches the bounds of stats found in state.
+func (c *ftsStats) remember(state string, stats []phraseStat) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != state {
+		return
+	}
+	for _, st := range stats {
+		if st.most > 0 {
+			c.most[st.phrase] = st.most
+		}
+	}
+}
+
+// ftsIndex is what SearchText needs of the full-text index's state.
+type ftsIndex struct {
+	n     int64   // rows; 0 when the index is empty or its averages unreadable
+	avgdl float64 // the rows' mean length in tokens, all columns
+	state string  // names the state that cached statistics belong to
+}
+
+// indexState reads the number of rows in the full-text index, their mean
+// length and a string naming the index's state: the averages record (id 1)
+// holds the row count and the tokens per column FTS5's bm25() uses, the
+// structure record (id 10) changes at every write to the index, so the two
+// name the state.
+func indexState(ctx context.Context, tx *sql.Tx) (idx ftsIndex, err error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, block FROM items_fts_data WHERE id IN (1, 10) ORDER BY id`)
 	if err != nil {
-		return 0, "", fmt.Errorf("read index statistics: %w", err)
+		return idx, fmt.Errorf("read index statistics: %w", err)
 	}
 	defer rows.Close()
 	var avg, structure []byte
@@ -393,7 +414,7 @@ func indexState(ctx context.Context, tx *sql.Tx) (n int64, state string, err err
 		var id int64
 		var b []byte
 		if err := rows.Scan(&id, &b); err != nil {
-			return 0, "", fmt.Errorf("read index statistics: %w", err)
+			return idx, fmt.Errorf("read index statistics: %w", err)
 		}
 		if id == 1 {
 			avg = b
@@ -402,10 +423,27 @@ func indexState(ctx context.Context, tx *sql.Tx) (n int64, state string, err err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return 0, "", fmt.Errorf("read index statistics: %w", err)
+		return idx, fmt.Errorf("read index statistics: %w", err)
 	}
-	n, _ = sqliteVarint(avg)
-	return n, string(binary.AppendUvarint(nil, uint64(len(avg)))) + string(avg) + string(structure), nil
+	idx.state = string(binary.AppendUvarint(nil, uint64(len(avg)))) + string(avg) + string(structure)
+	n, k := sqliteVarint(avg)
+	if k == 0 {
+		return idx, nil
+	}
+	idx.n = n
+	var tokens int64
+	for b := avg[k:]; len(b) > 0; {
+		v, k := sqliteVarint(b)
+		if k == 0 {
+			break
+		}
+		tokens += v
+		b = b[k:]
+	}
+	if n > 0 {
+		idx.avgdl = float64(tokens) / float64(n)
+	}
+	return idx, nil
 }
 
 // ftsIDF is FTS5's IDF of a phrase in df of n rows.
@@ -418,18 +456,18 @@ func ftsIDF(n, df int64) float64 {
 }
 
 // sqliteVarint decodes a SQLite varint (big-endian, 7 bits a byte, the
-// ninth byte whole), the encoding of FTS5's records. ok is false when b is
-// too short.
-func sqliteVarint(b []byte) (v int64, ok bool) {
+// ninth byte whole), the encoding of FTS5's records, and returns the bytes
+// it took: 0 when b is too short.
+func sqliteVarint(b []byte) (v int64, n int) {
 	var u uint64
 	for i := 0; i < 9 && i < len(b); i++ {
 		if i == 8 {
-			return int64(u<<8 | uint64(b[i])), true
+			return int64(u<<8 | uint64(b[i])), 9
 		}
 		u = u<<7 | uint64(b[i]&0x7f)
 		if b[i]&0x80 == 0 {
-			return int64(u), true
+			return int64(u), i + 1
 		}
 	}
-	return 0, false
+	return 0, 0
 }

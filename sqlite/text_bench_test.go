@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"mmrag"
 	"mmrag/store/storetest"
@@ -121,4 +122,19 @@ func BenchmarkSearchText(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkPutText reports items/s for fillText's 10 000 text items (no
+// vectors) put into an empty store: the full-text index and the term
+// bounds (termbounds.go) are most of the work.
+func BenchmarkPutText(b *testing.B) {
+	const n = 10_000
+	var took time.Duration
+	for b.Loop() {
+		s := openTemp(b)
+		start := time.Now()
+		fillText(b, s, n)
+		took += time.Since(start)
+	}
+	b.ReportMetric(float64(n*b.N)/took.Seconds(), "items/s")
 }

@@ -66,7 +66,6 @@ func scoreAll(ctx context.Context, s *Store, q mmrag.TextQuery) ([]mmrag.Hit, er
 // pruning by the formula's bounds, then by the bounds the terms' rows hold
 // (termbounds.go), which must prune more searches.
 func TestSearchTextPruned(t *testing.T) {
-	ctx := t.Context()
 	s := textCorpus(t)
 	var traces []textTrace
 	s.traceText = func(tr textTrace) { traces = append(traces, tr) }
@@ -91,23 +90,15 @@ func TestSearchTextPruned(t *testing.T) {
 		}
 		queries = append(queries, strings.Join(w, " "))
 	}
-	// Pass 1 prunes by the formula's bounds only (no learner starts while
-	// one is marked running); pass 2 by the bounds of every query term.
-	// Both try pruning however few rows match.
+	// Pass 1 prunes by the formula's bounds only, pass 2 by the term
+	// bounds. Both try pruning however few rows match.
 	s.pruneMinRows = 0
-	s.bg.learning.Store(true)
+	s.formulaBounds = true
 	before := compareTextPruned(t, s, queries, &traces)
-	s.bg.learning.Store(false)
-	var phrases []string
-	for _, q := range queries {
-		phrases = append(phrases, queryTerms(q)...)
-	}
-	if err := s.termBounds(ctx, phrases); err != nil {
-		t.Fatal(err)
-	}
+	s.formulaBounds = false
 	after := compareTextPruned(t, s, queries, &traces)
 	if after <= before {
-		t.Errorf("%d searches pruned with the terms' bounds, %d without: want more", after, before)
+		t.Errorf("%d searches pruned with the term bounds, %d without: want more", after, before)
 	}
 }
 
@@ -393,20 +384,20 @@ func TestSQLiteVarint(t *testing.T) {
 	tests := []struct {
 		in   []byte
 		want int64
-		ok   bool
+		n    int
 	}{
-		{[]byte{0x00}, 0, true},
-		{[]byte{0x7f, 0xff}, 127, true},
-		{[]byte{0x81, 0x00}, 128, true},
-		{[]byte{0x86, 0xc3, 0x17}, 106_903, true},
-		{[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, -1, true},
-		{[]byte{0x81}, 0, false},
-		{nil, 0, false},
+		{[]byte{0x00}, 0, 1},
+		{[]byte{0x7f, 0xff}, 127, 1},
+		{[]byte{0x81, 0x00}, 128, 2},
+		{[]byte{0x86, 0xc3, 0x17}, 106_903, 3},
+		{[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, -1, 9},
+		{[]byte{0x81}, 0, 0},
+		{nil, 0, 0},
 	}
 	for _, tc := range tests {
-		got, ok := sqliteVarint(tc.in)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("sqliteVarint(%x) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		got, n := sqliteVarint(tc.in)
+		if got != tc.want || n != tc.n {
+			t.Errorf("sqliteVarint(%x) = %d, %d; want %d, %d", tc.in, got, n, tc.want, tc.n)
 		}
 	}
 }

@@ -126,6 +126,9 @@ func (s *Store) put(ctx context.Context, p *put) (err error) {
 	if err := insertDoc(ctx, tx, p); err != nil {
 		return err
 	}
+	if err := s.keepTermBounds(ctx, tx, p.doc.ID); err != nil {
+		return err
+	}
 	if err := updateModelCounts(ctx, tx, p.dims, old.counts, p.counts); err != nil {
 		return err
 	}
