@@ -290,7 +290,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	for _, q := range []string{
 		`DROP TABLE changes`,
 		`DELETE FROM sqlite_sequence WHERE name = 'changes'`,
-		`DROP TABLE term_bounds`,
+		undoVersion3,
 		`UPDATE schema_version SET version = 1`,
 	} {
 		if _, err := s.w.ExecContext(ctx, q); err != nil {

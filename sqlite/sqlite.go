@@ -387,12 +387,23 @@ CREATE TABLE changes (
 );
 `,
 	// 3: the term bounds of the pruned full-text search (termbounds.go),
-	// filled from the index by fillTermBounds (migrationFills).
+	// filled from the index by fillTermBounds (migrationFills). Text rows
+	// written since the last put that kept the bounds — by this version,
+	// or by a process of an older one still running — wait in
+	// term_bounds_pending; the searches do without the bounds until a put
+	// takes them in.
 	`
 CREATE TABLE term_bounds (
 	term  TEXT PRIMARY KEY, -- a token of items_fts
 	pairs BLOB NOT NULL     -- its frontier: uvarint pairs (2f, D)
 ) WITHOUT ROWID;
+CREATE TABLE term_bounds_pending (rowid INTEGER PRIMARY KEY);
+CREATE TRIGGER term_bounds_insert AFTER INSERT ON items WHEN new.modality = 'text' BEGIN
+	INSERT OR IGNORE INTO term_bounds_pending(rowid) VALUES (new.rowid);
+END;
+CREATE TRIGGER term_bounds_update AFTER UPDATE ON items WHEN new.modality = 'text' BEGIN
+	INSERT OR IGNORE INTO term_bounds_pending(rowid) VALUES (new.rowid);
+END;
 `,
 }
 

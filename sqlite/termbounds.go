@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unicode/utf8"
 )
 
 // bm25B is FTS5's b; bm25K1 is with the search (text.go).
@@ -166,62 +167,50 @@ func b2i(b bool) int {
 	return 0
 }
 
-// keepTermBounds adds the text rows of document id, just indexed in tx,
-// to the frontiers of their tokens.
-func (s *Store) keepTermBounds(ctx context.Context, tx *sql.Tx, id string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT rowid, text, coalesce(section, '') FROM items WHERE doc_id = ? AND modality = 'text'`, id)
+// keepTermBounds adds the text rows waiting in term_bounds_pending —
+// those tx just wrote, and any a process of an older version wrote — to
+// the frontiers of their tokens.
+func (s *Store) keepTermBounds(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT i.rowid, i.text, coalesce(i.section, '')
+		FROM term_bounds_pending p JOIN items i ON i.rowid = p.rowid WHERE i.modality = 'text'`)
 	if err != nil {
-		return fmt.Errorf("term bounds: %w", err)
+		return fmt.Errorf("term bounds: read new rows: %w", err)
 	}
 	var batch []tokenRow
 	for rows.Next() {
 		var r tokenRow
 		if err := rows.Scan(&r.rowid, &r.text, &r.section); err != nil {
 			rows.Close()
-			return fmt.Errorf("term bounds: %w", err)
+			return fmt.Errorf("term bounds: read new rows: %w", err)
 		}
 		batch = append(batch, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		return fmt.Errorf("term bounds: read new rows: %w", err)
+	}
+	if len(batch) > 0 {
+		fronts, err := rowFrontiers(ctx, s.writeTok, batch)
+		if err != nil {
+			return fmt.Errorf("term bounds: %w", err)
+		}
+		if err := mergeFrontiers(ctx, tx, fronts); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM term_bounds_pending`); err != nil {
 		return fmt.Errorf("term bounds: %w", err)
 	}
-	if len(batch) == 0 {
-		return nil
-	}
-	fronts, err := rowFrontiers(ctx, s.writeTok, batch)
-	if err != nil {
-		return fmt.Errorf("term bounds: %w", err)
-	}
-	return mergeFrontiers(ctx, tx, fronts)
+	return nil
 }
 
 // mergeFrontiers merges fronts into the table term_bounds, writing the
 // frontiers that change.
 func mergeFrontiers(ctx context.Context, tx *sql.Tx, fronts map[string]frontier) error {
-	terms := make([]string, 0, len(fronts))
-	for t := range fronts {
-		terms = append(terms, t)
-	}
-	list, err := json.Marshal(terms)
-	if err != nil {
-		return fmt.Errorf("term bounds: %w", err)
-	}
-	old, err := tx.QueryContext(ctx, `SELECT term, pairs FROM term_bounds WHERE term IN (SELECT value FROM json_each(?))`, string(list))
-	if err != nil {
-		return fmt.Errorf("term bounds: %w", err)
-	}
 	same := map[string]bool{}
-	for old.Next() {
-		var term string
-		var b []byte
-		if err := old.Scan(&term, &b); err != nil {
-			old.Close()
-			return fmt.Errorf("term bounds: %w", err)
-		}
+	merge := func(term string, b []byte) error {
 		was, err := decodeFrontier(b)
 		if err != nil {
-			old.Close()
 			return fmt.Errorf("term bounds of %q: %w", term, err)
 		}
 		fr := slices.Clone(was) // add may write in place
@@ -230,18 +219,69 @@ func mergeFrontiers(ctx context.Context, tx *sql.Tx, fronts map[string]frontier)
 		}
 		fronts[term] = fr
 		same[term] = slices.Equal(fr, was)
+		return nil
+	}
+	// The stored frontiers of the terms, read in one statement; a term
+	// that is not valid UTF-8 (FTS5 cuts a token at 32 KiB, possibly
+	// inside a character) would not survive JSON: read on its own.
+	var valid []string
+	get, err := tx.PrepareContext(ctx, `SELECT pairs FROM term_bounds WHERE term = ?`)
+	if err != nil {
+		return fmt.Errorf("term bounds: %w", err)
+	}
+	defer get.Close()
+	for t := range fronts {
+		if utf8.ValidString(t) {
+			valid = append(valid, t)
+			continue
+		}
+		var b []byte
+		switch err := get.QueryRowContext(ctx, t).Scan(&b); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("term bounds of %q: %w", t, err)
+		default:
+			if err := merge(t, b); err != nil {
+				return err
+			}
+		}
+	}
+	list, err := json.Marshal(valid)
+	if err != nil {
+		return fmt.Errorf("term bounds: %w", err)
+	}
+	old, err := tx.QueryContext(ctx, `SELECT term, pairs FROM term_bounds WHERE term IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return fmt.Errorf("term bounds: %w", err)
+	}
+	for old.Next() {
+		var term string
+		var b []byte
+		if err := old.Scan(&term, &b); err != nil {
+			old.Close()
+			return fmt.Errorf("term bounds: %w", err)
+		}
+		if err := merge(term, b); err != nil {
+			old.Close()
+			return err
+		}
 	}
 	old.Close()
 	if err := old.Err(); err != nil {
 		return fmt.Errorf("term bounds: %w", err)
 	}
+	return putFrontiers(ctx, tx, fronts, same)
+}
+
+// putFrontiers writes fronts into term_bounds, but for the terms in skip.
+func putFrontiers(ctx context.Context, tx *sql.Tx, fronts map[string]frontier, skip map[string]bool) error {
 	set, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO term_bounds(term, pairs) VALUES (?, ?)`)
 	if err != nil {
 		return fmt.Errorf("term bounds: %w", err)
 	}
 	defer set.Close()
 	for term, fr := range fronts {
-		if same[term] {
+		if skip[term] {
 			continue
 		}
 		if _, err := set.ExecContext(ctx, term, fr.encode()); err != nil {
@@ -254,35 +294,48 @@ func mergeFrontiers(ctx context.Context, tx *sql.Tx, fronts map[string]frontier)
 // fillTermBounds computes the frontiers of every token of the index from
 // the index itself, for a database indexed before the store kept them
 // (schema version 3). It reads every token instance: 42.6 s at 1M items
-// of 40 words.
+// of 40 words, under the write lock.
 func fillTermBounds(ctx context.Context, tx *sql.Tx) error {
+	fronts, err := indexFrontiers(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return putFrontiers(ctx, tx, fronts, nil)
+}
+
+// indexFrontiers computes the frontier of every token of the index from
+// the index: its rows' lengths and every token instance.
+func indexFrontiers(ctx context.Context, tx *sql.Tx) (map[string]frontier, error) {
 	length := map[int64]uint64{}
 	sizes, err := tx.QueryContext(ctx, `SELECT id, sz FROM items_fts_docsize`)
 	if err != nil {
-		return fmt.Errorf("read row lengths: %w", err)
+		return nil, fmt.Errorf("read row lengths: %w", err)
 	}
 	for sizes.Next() {
 		var id int64
 		var sz []byte
 		if err := sizes.Scan(&id, &sz); err != nil {
 			sizes.Close()
-			return fmt.Errorf("read row lengths: %w", err)
+			return nil, fmt.Errorf("read row lengths: %w", err)
 		}
 		length[id] = rowLength(sz)
 	}
 	sizes.Close()
 	if err := sizes.Err(); err != nil {
-		return fmt.Errorf("read row lengths: %w", err)
+		return nil, fmt.Errorf("read row lengths: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `CREATE VIRTUAL TABLE IF NOT EXISTS temp.items_fts_instances USING fts5vocab(main, items_fts, instance)`); err != nil {
-		return fmt.Errorf("list token instances: %w", err)
+		return nil, fmt.Errorf("list token instances: %w", err)
 	}
+	// A temporary table of this connection; one left behind is reused.
 	defer tx.ExecContext(context.WithoutCancel(ctx), `DROP TABLE temp.items_fts_instances`)
 	inst, err := tx.QueryContext(ctx, `SELECT term, doc, col = 'section' FROM temp.items_fts_instances`)
 	if err != nil {
-		return fmt.Errorf("list token instances: %w", err)
+		return nil, fmt.Errorf("list token instances: %w", err)
 	}
 	defer inst.Close()
+	// Instances come by token, then row: a row's count is known at the
+	// next row or token.
 	fronts := map[string]frontier{}
 	var term string
 	var rowid int64
@@ -298,7 +351,7 @@ func fillTermBounds(ctx context.Context, tx *sql.Tx) error {
 		var r int64
 		var section bool
 		if err := inst.Scan(&t, &r, &section); err != nil {
-			return fmt.Errorf("list token instances: %w", err)
+			return nil, fmt.Errorf("list token instances: %w", err)
 		}
 		if t != term || r != rowid {
 			flush()
@@ -307,11 +360,10 @@ func fillTermBounds(ctx context.Context, tx *sql.Tx) error {
 		f2 += columnHalves[b2i(section)]
 	}
 	if err := inst.Err(); err != nil {
-		return fmt.Errorf("list token instances: %w", err)
+		return nil, fmt.Errorf("list token instances: %w", err)
 	}
 	flush()
-	inst.Close()
-	return mergeFrontiers(ctx, tx, fronts)
+	return fronts, nil
 }
 
 // termBounds sets the most field of the stats not known yet whose IDF FTS5
@@ -334,9 +386,17 @@ func (s *Store) termBounds(ctx context.Context, tx *sql.Tx, stats []phraseStat, 
 	if len(todo) == 0 {
 		return nil
 	}
+	// Rows no put has taken into the frontiers yet: no bound holds.
+	var pending bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM term_bounds_pending)`).Scan(&pending); err != nil {
+		return fmt.Errorf("read term bounds: %w", err)
+	}
+	if pending {
+		return nil
+	}
 	toks, err := s.tok.tokens(ctx, texts)
 	if err != nil {
-		return err
+		return fmt.Errorf("split query phrases: %w", err)
 	}
 	get, err := tx.PrepareContext(ctx, `SELECT pairs FROM term_bounds WHERE term = ?`)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -207,6 +208,10 @@ func TestTermBoundsFill(t *testing.T) {
 	}
 }
 
+// undoVersion3 drops what schema version 3 added.
+const undoVersion3 = `DROP TRIGGER term_bounds_insert; DROP TRIGGER term_bounds_update;
+	DROP TABLE term_bounds_pending; DROP TABLE term_bounds`
+
 // reopenVersion2 turns the closed store in dir back to schema version 2,
 // without term bounds, and opens it.
 func reopenVersion2(t *testing.T, dir string) *Store {
@@ -215,7 +220,7 @@ func reopenVersion2(t *testing.T, dir string) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ExecContext(t.Context(), `DROP TABLE term_bounds; UPDATE schema_version SET version = 2`); err != nil {
+	if _, err := db.ExecContext(t.Context(), undoVersion3+`; UPDATE schema_version SET version = 2`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -224,6 +229,77 @@ func reopenVersion2(t *testing.T, dir string) *Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestTermBoundsOlderWriter: rows written by a process of an older
+// version (which knows nothing of term bounds) wait in
+// term_bounds_pending; until a put takes them in, searches prune by the
+// formula's bounds only, and their hits stay those of scoring every row.
+func TestTermBoundsOlderWriter(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	fillText(t, s, 3000)
+	// What PutDocument of the previous version wrote, less the vectors.
+	old := strings.Repeat("quokka ", 30) + "w5 w150"
+	for _, q := range []string{
+		`INSERT INTO documents(id, source) VALUES ('old', '/old.html')`,
+		`INSERT INTO items(id, doc_id, modality, text) VALUES ('old#0', 'old', 'text', '` + old + `')`,
+		`INSERT INTO items_fts(rowid, text, section) SELECT rowid, text, section FROM items WHERE doc_id = 'old'`,
+	} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	bounds := func() []phraseStat {
+		tx, err := s.r.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		idx, stats, err := s.ftsStats.lookup(ctx, tx, []string{`"quokka"`, `"w5"`, `"w150"`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.termBounds(ctx, tx, stats, idx.avgdl); err != nil {
+			t.Fatal(err)
+		}
+		return stats
+	}
+	for _, st := range bounds() {
+		if st.most != 0 {
+			t.Errorf("%s has a bound, %v, with a row no put took in", st.phrase, st.most)
+		}
+	}
+	q := mmrag.TextQuery{Query: "quokka w150 w5", K: 5}
+	got, err := s.SearchText(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := scoreAll(ctx, s, mmrag.TextQuery{Query: q.Query})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || got[0].ItemID != "old#0" || got[0] != all[0] {
+		t.Errorf("hits %v, want the best of scoring every row first: %v", got, all[:min(5, len(all))])
+	}
+
+	if err := s.PutDocument(ctx, storetest.Doc("new"), []mmrag.Item{storetest.TextItem("new", 0, "w5")}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	var pending int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM term_bounds_pending`).Scan(&pending); err != nil || pending != 0 {
+		t.Fatalf("%d rows pending after a put (%v)", pending, err)
+	}
+	for _, st := range bounds() {
+		hits, err := scoreAll(ctx, s, mmrag.TextQuery{Query: st.phrase})
+		if err != nil {
+			t.Fatal(err)
+		}
+		best := float64(hits[0].Score)
+		if math.Abs(st.most-best) > 1e-6*best {
+			t.Errorf("%s: bound %v after the put, want its best row's %v", st.phrase, st.most, best)
+		}
+	}
 }
 
 func readTermBounds(t *testing.T, db *sql.DB) map[string]frontier {
@@ -292,9 +368,26 @@ func TestTokenizerMatchesIndex(t *testing.T) {
 		index = append(index, term)
 	}
 	rows.Close()
-	kept := slices.Sorted(maps.Keys(readTermBounds(t, s.r)))
+	keptBounds := readTermBounds(t, s.r)
+	kept := slices.Sorted(maps.Keys(keptBounds))
 	if len(index) < 40 || !slices.Equal(kept, index) {
 		t.Errorf("term bounds name %d tokens, the index %d:\n%q\n%q", len(kept), len(index), kept, index)
+	}
+	// And their counts and row lengths are the index's: the frontiers
+	// computed from the index itself are the same.
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromIndex, err := indexFrontiers(ctx, tx)
+	tx.Rollback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for term, fr := range fromIndex {
+		if !slices.Equal(keptBounds[term], fr) {
+			t.Errorf("%q: kept frontier %v, the index's %v", term, keptBounds[term], fr)
+		}
 	}
 
 	// A query's words, one by one, give the index's tokens.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -70,16 +71,24 @@ func (t *tokenizer) prepare(ctx context.Context) (err error) {
 	return err
 }
 
+// close closes the tokenizer, once no split runs.
 func (t *tokenizer) close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var errs []error
 	for _, st := range []*sql.Stmt{t.put, t.list, t.sizes} {
 		if st != nil {
-			st.Close()
+			errs = append(errs, st.Close())
 		}
 	}
 	if t.conn != nil {
-		t.conn.Close()
+		errs = append(errs, t.conn.Close())
 	}
-	return t.db.Close()
+	errs = append(errs, t.db.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close tokenizer: %w", err)
+	}
+	return nil
 }
 
 // instances splits rows and calls each for every token instance, by token,
@@ -163,6 +172,9 @@ func (t *tokenizer) tokens(ctx context.Context, texts []string) ([][]string, err
 	}
 	out := make([][]string, len(texts))
 	err := t.instances(ctx, rows, func(term string, rowid int64, _ bool) {
+		if rowid < 0 || rowid >= int64(len(out)) {
+			return // not one of texts: cannot be, the split is rolled back
+		}
 		ts := out[rowid]
 		if len(ts) == 0 || ts[len(ts)-1] != term {
 			out[rowid] = append(ts, term)

@@ -126,7 +126,7 @@ func (s *Store) put(ctx context.Context, p *put) (err error) {
 	if err := insertDoc(ctx, tx, p); err != nil {
 		return err
 	}
-	if err := s.keepTermBounds(ctx, tx, p.doc.ID); err != nil {
+	if err := s.keepTermBounds(ctx, tx); err != nil {
 		return err
 	}
 	if err := updateModelCounts(ctx, tx, p.dims, old.counts, p.counts); err != nil {
