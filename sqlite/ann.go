@@ -34,6 +34,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -370,20 +371,37 @@ func (s *Store) annStep() bool {
 // insertion rescores its candidates with their rows), while searches
 // through the index read only the rows they rescore. A shared file
 // mapping keeps the rows in the page cache, so this is safe beside
-// searches.
+// searches. Once a large index is ready it also hands the garbage of the
+// build (or of reading the saved index) back to the system: the heap's
+// next collection would otherwise wait for it to double (at 300 000 rows
+// 865 MB resident, 399 MB after).
 func (s *Store) evictOnceReady(key vecKey, m *matrix) {
+	if s.evictRows(key, m) >= freeAfterRows {
+		debug.FreeOSMemory()
+	}
+}
+
+// freeAfterRows is the size of an index from which its readiness returns
+// memory to the system.
+const freeAfterRows = 100_000
+
+// evictRows is evictOnceReady's eviction; it returns the rows of the
+// index when it became ready now, else 0.
+func (s *Store) evictRows(key vecKey, m *matrix) int {
 	s.vec.mu.RLock()
 	defer s.vec.mu.RUnlock()
 	a := m.ann
 	if s.vec.m[key] != m || a == nil {
-		return
+		return 0
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.evicted && len(a.pending) == 0 {
-		a.evicted = true
-		m.evict()
+	if a.evicted || len(a.pending) > 0 {
+		return 0
 	}
+	a.evicted = true
+	m.evict()
+	return len(a.nodeRow)
 }
 
 func (s *Store) annNextJob() (vecKey, *matrix, annJob) {
