@@ -374,7 +374,7 @@ func (s *Store) annStep() bool {
 // searches. Once a large index is ready it also hands the garbage of the
 // build (or of reading the saved index) back to the system: the heap's
 // next collection would otherwise wait for it to double (at 300 000 rows
-// 865 MB resident, 399 MB after).
+// 865 MB resident, 398 MB after).
 func (s *Store) evictOnceReady(key vecKey, m *matrix) {
 	if s.evictRows(key, m) >= freeAfterRows {
 		debug.FreeOSMemory()

@@ -29,6 +29,7 @@ package sqlite
 // never below it.
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -66,15 +67,7 @@ const maxFrontier = 16
 
 // add returns fr with p, unless a pair of fr beats it.
 func (fr frontier) add(p boundPair) frontier {
-	i, _ := slices.BinarySearchFunc(fr, p.f2, func(q boundPair, f2 uint64) int {
-		switch {
-		case q.f2 < f2:
-			return -1
-		case q.f2 > f2:
-			return 1
-		}
-		return 0
-	})
+	i, _ := slices.BinarySearchFunc(fr, p.f2, func(q boundPair, f2 uint64) int { return cmp.Compare(q.f2, f2) })
 	// fr[i:] have f ≥ p's: the first, the smallest D among them, beats p
 	// if its D is no larger; p beats it if its f is p's (and D larger).
 	if i < len(fr) && fr[i].d <= p.d {
@@ -135,29 +128,45 @@ func decodeFrontier(b []byte) (frontier, error) {
 
 // rowFrontiers splits rows with tok and returns each token's frontier over
 // them.
-func rowFrontiers(ctx context.Context, tok *tokenizer, rows []tokenRow) (map[string]frontier, error) {
-	// Instances come by token, then row; the rows' lengths at the end.
-	type count struct {
-		term  string
-		rowid int64
-		f2    uint64
-	}
-	var counts []count
-	length := make(map[int64]uint64, len(rows))
-	err := tok.instances(ctx, rows, func(term string, rowid int64, section bool) {
-		if n := len(counts); n == 0 || counts[n-1].rowid != rowid || counts[n-1].term != term {
-			counts = append(counts, count{term: term, rowid: rowid})
-		}
-		counts[len(counts)-1].f2 += columnHalves[b2i(section)]
-	}, func(rowid int64, tokens uint64) { length[rowid] = tokens })
+func rowFrontiers(ctx context.Context, tok *tokenizer, rows []tokenRow) (fronts map[string]frontier, err error) {
+	err = tok.split(ctx, rows, func(tx *sql.Tx) error {
+		fronts, err = readFrontiers(ctx, tx, "tok_docsize", "tok_instances")
+		return err
+	})
+	return fronts, err
+}
+
+// readFrontiers computes each token's frontier from an FTS5 table's row
+// lengths and token instances (the tables named).
+func readFrontiers(ctx context.Context, tx *sql.Tx, docsize, instances string) (map[string]frontier, error) {
+	length, err := rowLengths(ctx, tx, docsize)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]frontier{}
-	for _, c := range counts {
-		out[c.term] = out[c.term].add(boundPair{c.f2, length[c.rowid]})
+	// Instances come by token, then row: a row's count is known at the
+	// next row or token.
+	fronts := map[string]frontier{}
+	var term string
+	var rowid int64
+	var f2 uint64
+	flush := func() {
+		if d, ok := length[rowid]; ok && f2 > 0 { // a row gone from docsize is deleted
+			fronts[term] = fronts[term].add(boundPair{f2, d})
+		}
+		f2 = 0
 	}
-	return out, nil
+	err = eachInstance(ctx, tx, instances, func(t string, r int64, section bool) {
+		if t != term || r != rowid {
+			flush()
+			term, rowid = t, r
+		}
+		f2 += columnHalves[b2i(section)]
+	})
+	if err != nil {
+		return nil, err
+	}
+	flush()
+	return fronts, nil
 }
 
 func b2i(b bool) int {
@@ -208,18 +217,13 @@ func (s *Store) keepTermBounds(ctx context.Context, tx *sql.Tx) error {
 // frontiers that change.
 func mergeFrontiers(ctx context.Context, tx *sql.Tx, fronts map[string]frontier) error {
 	same := map[string]bool{}
-	merge := func(term string, b []byte) error {
-		was, err := decodeFrontier(b)
-		if err != nil {
-			return fmt.Errorf("term bounds of %q: %w", term, err)
-		}
+	merge := func(term string, was frontier) {
 		fr := slices.Clone(was) // add may write in place
 		for _, p := range fronts[term] {
 			fr = fr.add(p)
 		}
 		fronts[term] = fr
 		same[term] = slices.Equal(fr, was)
-		return nil
 	}
 	// The stored frontiers of the terms, read in one statement; a term
 	// that is not valid UTF-8 (FTS5 cuts a token at 32 KiB, possibly
@@ -235,15 +239,12 @@ func mergeFrontiers(ctx context.Context, tx *sql.Tx, fronts map[string]frontier)
 			valid = append(valid, t)
 			continue
 		}
-		var b []byte
-		switch err := get.QueryRowContext(ctx, t).Scan(&b); {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("term bounds of %q: %w", t, err)
-		default:
-			if err := merge(t, b); err != nil {
-				return err
-			}
+		was, ok, err := storedFrontier(ctx, get, t)
+		if err != nil {
+			return err
+		}
+		if ok {
+			merge(t, was)
 		}
 	}
 	list, err := json.Marshal(valid)
@@ -261,16 +262,34 @@ func mergeFrontiers(ctx context.Context, tx *sql.Tx, fronts map[string]frontier)
 			old.Close()
 			return fmt.Errorf("term bounds: %w", err)
 		}
-		if err := merge(term, b); err != nil {
+		was, err := decodeFrontier(b)
+		if err != nil {
 			old.Close()
-			return err
+			return fmt.Errorf("term bounds of %q: %w", term, err)
 		}
+		merge(term, was)
 	}
 	old.Close()
 	if err := old.Err(); err != nil {
 		return fmt.Errorf("term bounds: %w", err)
 	}
 	return putFrontiers(ctx, tx, fronts, same)
+}
+
+// storedFrontier reads term's frontier with get (SELECT pairs FROM
+// term_bounds WHERE term = ?); ok is false when it has none.
+func storedFrontier(ctx context.Context, get *sql.Stmt, term string) (fr frontier, ok bool, err error) {
+	var b []byte
+	switch err := get.QueryRowContext(ctx, term).Scan(&b); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("read term bounds of %q: %w", term, err)
+	}
+	if fr, err = decodeFrontier(b); err != nil {
+		return nil, false, fmt.Errorf("read term bounds of %q: %w", term, err)
+	}
+	return fr, true, nil
 }
 
 // putFrontiers writes fronts into term_bounds, but for the terms in skip.
@@ -306,64 +325,12 @@ func fillTermBounds(ctx context.Context, tx *sql.Tx) error {
 // indexFrontiers computes the frontier of every token of the index from
 // the index: its rows' lengths and every token instance.
 func indexFrontiers(ctx context.Context, tx *sql.Tx) (map[string]frontier, error) {
-	length := map[int64]uint64{}
-	sizes, err := tx.QueryContext(ctx, `SELECT id, sz FROM items_fts_docsize`)
-	if err != nil {
-		return nil, fmt.Errorf("read row lengths: %w", err)
-	}
-	for sizes.Next() {
-		var id int64
-		var sz []byte
-		if err := sizes.Scan(&id, &sz); err != nil {
-			sizes.Close()
-			return nil, fmt.Errorf("read row lengths: %w", err)
-		}
-		length[id] = rowLength(sz)
-	}
-	sizes.Close()
-	if err := sizes.Err(); err != nil {
-		return nil, fmt.Errorf("read row lengths: %w", err)
-	}
 	if _, err := tx.ExecContext(ctx, `CREATE VIRTUAL TABLE IF NOT EXISTS temp.items_fts_instances USING fts5vocab(main, items_fts, instance)`); err != nil {
 		return nil, fmt.Errorf("list token instances: %w", err)
 	}
 	// A temporary table of this connection; one left behind is reused.
 	defer tx.ExecContext(context.WithoutCancel(ctx), `DROP TABLE temp.items_fts_instances`)
-	inst, err := tx.QueryContext(ctx, `SELECT term, doc, col = 'section' FROM temp.items_fts_instances`)
-	if err != nil {
-		return nil, fmt.Errorf("list token instances: %w", err)
-	}
-	defer inst.Close()
-	// Instances come by token, then row: a row's count is known at the
-	// next row or token.
-	fronts := map[string]frontier{}
-	var term string
-	var rowid int64
-	var f2 uint64
-	flush := func() {
-		if d, ok := length[rowid]; ok && f2 > 0 { // a row gone from docsize is deleted
-			fronts[term] = fronts[term].add(boundPair{f2, d})
-		}
-		f2 = 0
-	}
-	for inst.Next() {
-		var t string
-		var r int64
-		var section bool
-		if err := inst.Scan(&t, &r, &section); err != nil {
-			return nil, fmt.Errorf("list token instances: %w", err)
-		}
-		if t != term || r != rowid {
-			flush()
-			term, rowid = t, r
-		}
-		f2 += columnHalves[b2i(section)]
-	}
-	if err := inst.Err(); err != nil {
-		return nil, fmt.Errorf("list token instances: %w", err)
-	}
-	flush()
-	return fronts, nil
+	return readFrontiers(ctx, tx, "items_fts_docsize", "temp.items_fts_instances")
 }
 
 // termBounds sets the most field of the stats not known yet whose IDF FTS5
@@ -408,18 +375,13 @@ func (s *Store) termBounds(ctx context.Context, tx *sql.Tx, stats []phraseStat, 
 		// of them: any token's bound is its bound, the least the best.
 		g := math.Inf(1)
 		for _, t := range toks[k] {
-			var b []byte
-			switch err := get.QueryRowContext(ctx, t).Scan(&b); {
-			case errors.Is(err, sql.ErrNoRows):
-				continue
-			case err != nil:
-				return fmt.Errorf("read term bounds of %q: %w", t, err)
-			}
-			fr, err := decodeFrontier(b)
+			fr, ok, err := storedFrontier(ctx, get, t)
 			if err != nil {
-				return fmt.Errorf("read term bounds of %q: %w", t, err)
+				return err
 			}
-			g = min(g, fr.best(avgdl))
+			if ok {
+				g = min(g, fr.best(avgdl))
+			}
 		}
 		if g < bm25K1+1 {
 			// A hair above: the query sums the terms' parts in its own order.

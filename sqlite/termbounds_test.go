@@ -418,29 +418,31 @@ func TestTermBoundsFirstSearch(t *testing.T) {
 	s := textCorpus(t)
 	var tr textTrace
 	s.traceText = func(t textTrace) { tr = t }
+	// search runs q at its first search (nothing cached), by the formula's
+	// bounds or by the term bounds; it reports whether pruning answered.
+	search := func(q mmrag.TextQuery, formula bool) ([]mmrag.Hit, bool) {
+		t.Helper()
+		s.ftsStats.mu.Lock()
+		s.ftsStats.startOver("")
+		s.ftsStats.mu.Unlock()
+		s.formulaBounds = formula
+		tr = textTrace{}
+		hits, err := s.SearchText(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hits, tr.pruned
+	}
 	prunedFormula, pruned := 0, 0
 	for mid := 5; mid <= 12; mid++ {
 		for rare := 20; rare <= 60; rare += 10 {
 			q := mmrag.TextQuery{Query: fmt.Sprintf("w%d w%d", rare, mid), K: 10}
-			s.ftsStats.mu.Lock()
-			s.ftsStats.startOver("")
-			s.ftsStats.mu.Unlock()
-			s.formulaBounds = true
-			tr = textTrace{}
-			want, err := s.SearchText(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tr.pruned {
+			want, p := search(q, true)
+			if p {
 				prunedFormula++
 			}
-			s.formulaBounds = false
-			tr = textTrace{}
-			got, err := s.SearchText(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tr.pruned {
+			got, p := search(q, false)
+			if p {
 				pruned++
 			}
 			if !slices.Equal(got, want) {

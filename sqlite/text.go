@@ -163,7 +163,6 @@ func (s *Store) searchPruned(ctx context.Context, tx *sql.Tx, terms []string, k 
 	if err != nil {
 		return nil, err
 	}
-	n := idx.n
 	// Terms in no row add nothing to any score: drop them. The rest go
 	// rarest first.
 	var live []phraseStat
@@ -179,16 +178,14 @@ func (s *Store) searchPruned(ctx context.Context, tx *sql.Tx, terms []string, k 
 		return nil, nil
 	}
 	slices.SortStableFunc(live, func(a, b phraseStat) int { return cmp.Compare(a.df, b.df) })
-	if len(live) > 1 && total >= int64(s.pruneMinRows) {
-		if err := s.termBounds(ctx, tx, live, idx.avgdl); err != nil {
-			return nil, err
-		}
-		s.ftsStats.remember(idx.state, live)
-	}
 	all := func() ([]ftsHit, error) { return rank(orPhrases(live), false) }
-	if n <= 0 || len(live) == 1 || total < int64(s.pruneMinRows) {
+	if idx.n <= 0 || len(live) == 1 || total < int64(s.pruneMinRows) {
 		return all()
 	}
+	if err := s.termBounds(ctx, tx, live, idx.avgdl); err != nil {
+		return nil, err
+	}
+	s.ftsStats.remember(idx.state, live)
 
 	// spent counts the rows the attempts score: past half of what scoring
 	// everything costs, scoring everything is the better bet.
@@ -431,17 +428,8 @@ func indexState(ctx context.Context, tx *sql.Tx) (idx ftsIndex, err error) {
 		return idx, nil
 	}
 	idx.n = n
-	var tokens int64
-	for b := avg[k:]; len(b) > 0; {
-		v, k := sqliteVarint(b)
-		if k == 0 {
-			break
-		}
-		tokens += v
-		b = b[k:]
-	}
 	if n > 0 {
-		idx.avgdl = float64(tokens) / float64(n)
+		idx.avgdl = float64(varintSum(avg[k:])) / float64(n)
 	}
 	return idx, nil
 }

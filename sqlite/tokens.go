@@ -15,17 +15,16 @@ const ftsTokenizer = "porter unicode61 remove_diacritics 2"
 
 // tokenizer splits text into the tokens the full-text index holds, with
 // FTS5 itself: a private in-memory database holds a contentless FTS5 table
-// of the index's columns and tokenizer, and a vocabulary table listing its
-// token instances. Go cannot split text as FTS5 does (Unicode 6.1 classes,
+// of the index's columns and tokenizer (tok; its row lengths in
+// tok_docsize), and a vocabulary table listing its token instances
+// (tok_instances). Go cannot split text as FTS5 does (Unicode 6.1 classes,
 // Porter's stemmer as FTS5 writes it), and the term bounds must name the
 // tokens the index names. Safe for concurrent use: one caller at a time.
 type tokenizer struct {
-	mu    sync.Mutex
-	db    *sql.DB
-	conn  *sql.Conn
-	put   *sql.Stmt
-	list  *sql.Stmt
-	sizes *sql.Stmt
+	mu   sync.Mutex
+	db   *sql.DB
+	conn *sql.Conn
+	put  *sql.Stmt
 }
 
 // tokenRow is one row to split: its rowid, text and section column as the
@@ -60,14 +59,7 @@ func (t *tokenizer) prepare(ctx context.Context) (err error) {
 		CREATE VIRTUAL TABLE tok_instances USING fts5vocab(tok, instance);`); err != nil {
 		return err
 	}
-	if t.put, err = t.conn.PrepareContext(ctx, `INSERT INTO tok(rowid, text, section) VALUES (?, ?, ?)`); err != nil {
-		return err
-	}
-	// Instances come by token, then row, column and offset.
-	if t.list, err = t.conn.PrepareContext(ctx, `SELECT term, doc, col = 'section' FROM tok_instances`); err != nil {
-		return err
-	}
-	t.sizes, err = t.conn.PrepareContext(ctx, `SELECT id, sz FROM tok_docsize`)
+	t.put, err = t.conn.PrepareContext(ctx, `INSERT INTO tok(rowid, text, section) VALUES (?, ?, ?)`)
 	return err
 }
 
@@ -76,10 +68,8 @@ func (t *tokenizer) close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var errs []error
-	for _, st := range []*sql.Stmt{t.put, t.list, t.sizes} {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
+	if t.put != nil {
+		errs = append(errs, t.put.Close())
 	}
 	if t.conn != nil {
 		errs = append(errs, t.conn.Close())
@@ -91,11 +81,10 @@ func (t *tokenizer) close() error {
 	return nil
 }
 
-// instances splits rows and calls each for every token instance, by token,
-// then row and column (section says which), then length for each row with
-// its length in tokens, all columns. The rows go in in one transaction,
-// rolled back after: FTS5 would flush a segment at every commit.
-func (t *tokenizer) instances(ctx context.Context, rows []tokenRow, each func(term string, rowid int64, section bool), length func(rowid int64, tokens uint64)) error {
+// split puts rows into tok and calls read with the transaction that holds
+// them; the transaction is rolled back after (FTS5 would flush a segment
+// at every commit).
+func (t *tokenizer) split(ctx context.Context, rows []tokenRow, read func(*sql.Tx) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	tx, err := t.conn.BeginTx(ctx, nil)
@@ -109,58 +98,10 @@ func (t *tokenizer) instances(ctx context.Context, rows []tokenRow, each func(te
 			return fmt.Errorf("tokenize row %d: %w", r.rowid, err)
 		}
 	}
-	list, err := tx.StmtContext(ctx, t.list).QueryContext(ctx)
-	if err != nil {
-		return fmt.Errorf("tokenize: %w", err)
-	}
-	defer list.Close()
-	for list.Next() {
-		var term string
-		var rowid int64
-		var section bool
-		if err := list.Scan(&term, &rowid, &section); err != nil {
-			return fmt.Errorf("tokenize: %w", err)
-		}
-		each(term, rowid, section)
-	}
-	if err := list.Err(); err != nil {
-		return fmt.Errorf("tokenize: %w", err)
-	}
-	if length == nil {
-		return nil
-	}
-	sizes, err := tx.StmtContext(ctx, t.sizes).QueryContext(ctx)
-	if err != nil {
-		return fmt.Errorf("tokenize: %w", err)
-	}
-	defer sizes.Close()
-	for sizes.Next() {
-		var rowid int64
-		var sz []byte
-		if err := sizes.Scan(&rowid, &sz); err != nil {
-			return fmt.Errorf("tokenize: %w", err)
-		}
-		length(rowid, rowLength(sz))
-	}
-	if err := sizes.Err(); err != nil {
+	if err := read(tx); err != nil {
 		return fmt.Errorf("tokenize: %w", err)
 	}
 	return nil
-}
-
-// rowLength sums the column sizes of an FTS5 docsize record: a row's
-// length in tokens, as bm25() takes it.
-func rowLength(sz []byte) uint64 {
-	var d uint64
-	for len(sz) > 0 {
-		v, n := sqliteVarint(sz)
-		if n == 0 {
-			break
-		}
-		d += uint64(v)
-		sz = sz[n:]
-	}
-	return d
 }
 
 // tokens returns the distinct tokens of each of texts, as the index's text
@@ -171,14 +112,78 @@ func (t *tokenizer) tokens(ctx context.Context, texts []string) ([][]string, err
 		rows[i] = tokenRow{rowid: int64(i), text: s}
 	}
 	out := make([][]string, len(texts))
-	err := t.instances(ctx, rows, func(term string, rowid int64, _ bool) {
-		if rowid < 0 || rowid >= int64(len(out)) {
-			return // not one of texts: cannot be, the split is rolled back
-		}
-		ts := out[rowid]
-		if len(ts) == 0 || ts[len(ts)-1] != term {
-			out[rowid] = append(ts, term)
-		}
-	}, nil)
+	err := t.split(ctx, rows, func(tx *sql.Tx) error {
+		return eachInstance(ctx, tx, "tok_instances", func(term string, rowid int64, _ bool) {
+			if rowid < 0 || rowid >= int64(len(out)) {
+				return // not one of texts: cannot be, the split is rolled back
+			}
+			ts := out[rowid]
+			if len(ts) == 0 || ts[len(ts)-1] != term {
+				out[rowid] = append(ts, term)
+			}
+		})
+	})
 	return out, err
+}
+
+// eachInstance calls each for every token instance of the fts5vocab
+// instance table named, by token, then row and column (section says
+// which).
+func eachInstance(ctx context.Context, tx *sql.Tx, table string, each func(term string, rowid int64, section bool)) error {
+	rows, err := tx.QueryContext(ctx, `SELECT term, doc, col = 'section' FROM `+table)
+	if err != nil {
+		return fmt.Errorf("list token instances: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var term string
+		var rowid int64
+		var section bool
+		if err := rows.Scan(&term, &rowid, &section); err != nil {
+			return fmt.Errorf("list token instances: %w", err)
+		}
+		each(term, rowid, section)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list token instances: %w", err)
+	}
+	return nil
+}
+
+// rowLengths reads the FTS5 docsize table named: each row's length in
+// tokens, all columns, as bm25() takes it.
+func rowLengths(ctx context.Context, tx *sql.Tx, table string) (map[int64]uint64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, sz FROM `+table)
+	if err != nil {
+		return nil, fmt.Errorf("read row lengths: %w", err)
+	}
+	defer rows.Close()
+	length := map[int64]uint64{}
+	for rows.Next() {
+		var id int64
+		var sz []byte
+		if err := rows.Scan(&id, &sz); err != nil {
+			return nil, fmt.Errorf("read row lengths: %w", err)
+		}
+		length[id] = varintSum(sz)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read row lengths: %w", err)
+	}
+	return length, nil
+}
+
+// varintSum sums the SQLite varints of b (an FTS5 record of column sizes
+// or totals), up to the first torn one.
+func varintSum(b []byte) uint64 {
+	var sum uint64
+	for len(b) > 0 {
+		v, n := sqliteVarint(b)
+		if n == 0 {
+			break
+		}
+		sum += uint64(v)
+		b = b[n:]
+	}
+	return sum
 }
